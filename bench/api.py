@@ -1,0 +1,314 @@
+"""Marketplace API benchmark on PostgreSQL under gunicorn, driven by Debian's wrk (issue 4,
+point 10).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mallrun_bench_api .venv/bin/python bench/api.py
+
+In one run, through the same middleware and the same gunicorn:
+- signed creates per second (each a new order: placement, stock reservation, events, answer)
+  against a floor view that does one INSERT in a transaction, the least a durable intake can do;
+- signed replays per second (the same order id and body again: 200 with the current order)
+  against a floor view that does one indexed SELECT.
+Requests are signed beforehand (wrk's Lua has no HMAC) and spread over 64 keys so the contract's
+per-key rate limit is not what is measured. Its last line:
+RESULT ratio=<create/insert floor> replay_ratio=<replay/select floor> create_rps=<n>, each the
+median over BENCH_ROUNDS rounds (3) of BENCH_SECONDS (5) per measurement, floor and subject
+alternating. Creates run from new signed orders (more than the run can send), so none is a replay.
+The database is emptied and rebuilt on every run: never point it at real data.
+"""
+
+import datetime as dt
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mallrun_bench_api")
+os.environ.setdefault("DEBUG", "1")
+# The API secrets are encrypted with a key derived from SECRET_KEY: the setup here and the
+# served app must share it.
+os.environ["SECRET_KEY"] = "bench-only-secret-key-not-for-production-0123456789abcdefghijklmnop"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
+from django.urls import include, path  # noqa: E402
+from django.views.decorators.csrf import csrf_exempt  # noqa: E402
+from django.views.decorators.http import require_GET, require_POST  # noqa: E402
+
+FLOOR_TABLE = "bench_api_floor"
+KEYS = 64
+DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+THREADS, CONNECTIONS = 2, 16
+
+
+@csrf_exempt
+@require_POST
+def floor_insert(request: HttpRequest) -> HttpResponse:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {FLOOR_TABLE} (key, body) VALUES (%s, %s)", [uuid.uuid4().hex, request.body.decode()]
+        )  # noqa: S608
+    return JsonResponse({"created": True}, status=201)
+
+
+@require_GET
+def floor_select(request: HttpRequest, key: str) -> HttpResponse:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT body FROM {FLOOR_TABLE} WHERE key = %s", [key])  # noqa: S608
+        row = cursor.fetchone()
+    return HttpResponse(row[0], content_type="application/json")
+
+
+urlpatterns = [
+    path("bench-api/insert", floor_insert),
+    path("bench-api/select/<str:key>", floor_select),
+    path("", include("portal.urls")),
+]
+
+if os.environ.get("BENCH_API_SERVE") == "1":
+    from django.conf import settings
+
+    settings.ROOT_URLCONF = "bench.api"
+    application = get_wsgi_application()
+
+
+LUA = r"""
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  reqs = {}
+  local lines, count = {}, tonumber(args[2])
+  for line in io.lines(args[1]) do table.insert(lines, line) end
+  for n, line in ipairs(lines) do
+    -- Each thread sends its own share of the requests; a single request is shared by all.
+    if #lines < count or (n - 1) % count == id then
+      local method, p, key, ts, sig, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+      local headers = {["Content-Type"] = "application/json"}
+      if key ~= "" then
+        headers["Mallrun-Key"] = key
+        headers["Mallrun-Timestamp"] = ts
+        headers["Mallrun-Signature"] = sig
+      end
+      table.insert(reqs, wrk.format(method, p, headers, body ~= "" and body or nil))
+    end
+  end
+  i = 0
+end
+function request()
+  i = i + 1
+  if i > #reqs then i = 1 end
+  return reqs[i]
+end
+"""
+
+
+def ensure_database() -> None:
+    import psycopg
+
+    db = connection.settings_dict
+    dsn = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname=postgres"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
+            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+def build_world():
+    from django.core.management import call_command
+
+    from orders.api.services import api_client_create
+    from portal.tests.factories import make_listing, make_mall, make_seller, make_stock, make_store
+
+    call_command("migrate", verbosity=0)
+    call_command("flush", interactive=False, verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+        cursor.execute(f"CREATE TABLE {FLOOR_TABLE} (id bigserial PRIMARY KEY, key text UNIQUE NOT NULL, body text)")
+        cursor.execute(f"INSERT INTO {FLOOR_TABLE} (key, body) VALUES ('replay', %s)", [json.dumps(order_body("X"))])
+    seller = make_seller(marketplace_seller_id="A2SUNSETAPPAREL")
+    mall = make_mall(slug="fashion-show", latitude="36.127300", longitude="-115.170700")
+    store = make_store(seller=seller, mall=mall, same_day_cutoff=dt.time(0, 0))
+    listing = make_listing(seller=seller, seller_sku="SA-TEE-001")
+    make_stock(store=store, listing=listing, on_hand=2_000_000_000)
+    return [api_client_create(name=f"bench-{n}") for n in range(KEYS)]
+
+
+def order_body(order_id: str) -> dict:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return {
+        "marketplace_order_id": order_id,
+        "seller_id": "A2SUNSETAPPAREL",
+        "mall": "fashion-show",
+        "placed_at": now.isoformat(),
+        "deliver_by": (now + dt.timedelta(hours=4)).isoformat(),
+        "customer": {"name": "Jamie D.", "phone": "+17025550123"},
+        "address": {
+            "line1": "3355 S Las Vegas Blvd",
+            "line2": "Apt 1204",
+            "city": "Las Vegas",
+            "state": "NV",
+            "postal_code": "89109",
+            "lat": 36.1212,
+            "lon": -115.1697,
+            "instructions": "Front desk",
+        },
+        "lines": [{"sku": "SA-TEE-001", "quantity": 1, "unit_price_cents": 2999}],
+        "requires_pin": False,
+    }
+
+
+def signed_line(issued, method: str, route: str, body: bytes) -> str:
+    from orders.api.client import signed_headers
+
+    headers = signed_headers(
+        key_id=issued.client.key_id, secret=issued.secret, method=method, path_with_query=route, body=body
+    )
+    return "\t".join(
+        [
+            method,
+            route,
+            headers["Mallrun-Key"],
+            headers["Mallrun-Timestamp"],
+            headers["Mallrun-Signature"],
+            body.decode(),
+        ]
+    )
+
+
+def write_requests(folder: Path, name: str, lines: list[str]) -> Path:
+    target = folder / f"{name}.tsv"
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wrk(url: str, script: Path, requests_file: Path, seconds: int) -> tuple[float, int, int]:
+    """Requests per second, total requests and non-2xx answers."""
+    command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script), url]
+    output = subprocess.run(  # noqa: S603
+        [*command, "--", str(requests_file), str(THREADS)], capture_output=True, text=True, check=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return rps, total, int(errors.group(1)) if errors else 0
+
+
+def main() -> None:
+    ensure_database()
+    clients = build_world()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "BENCH_API_SERVE": "1",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    # The rate limiter counts in Redis as in production (DB 13 by default, keys expire in seconds).
+    env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+    env["CACHE_KEY_PREFIX"] = "bench-api"
+    command = [sys.executable, "-m", "gunicorn", "bench.api:application", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", "2", "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603
+    rounds: list[dict[str, tuple[float, int, int]]] = []
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=1).read()  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.2)
+        with tempfile.TemporaryDirectory() as folder_name:
+            folder = Path(folder_name)
+            script = folder / "signed.lua"
+            script.write_text(LUA)
+            # Replays: one order per key, created first through the API, then sent again.
+            from orders.api.client import MallrunClient
+
+            replay_documents = []
+            for n, issued in enumerate(clients):
+                document = order_body(f"REPLAY-{n:03d}")
+                MallrunClient(base, key_id=issued.client.key_id, secret=issued.secret).create_order(document)
+                replay_documents.append((issued, json.dumps(document, separators=(",", ":")).encode()))
+
+            def replays() -> Path:
+                # Signed again for every round, so no timestamp ages out of the contract's window.
+                lines = [signed_line(issued, "POST", "/api/v1/orders", body) for issued, body in replay_documents]
+                return write_requests(folder, "replays", lines)
+
+            insert_body = json.dumps(order_body("FLOOR"), separators=(",", ":"))
+            inserts = write_requests(folder, "inserts", [f"POST\t/bench-api/insert\t\t\t\t{insert_body}"])
+            selects = write_requests(folder, "selects", ["GET\t/bench-api/select/replay\t\t\t\t"])
+
+            def creates(label: str, count: int) -> Path:
+                lines = []
+                for n in range(count):
+                    body = json.dumps(order_body(f"{label}-{n:07d}"), separators=(",", ":")).encode()
+                    lines.append(signed_line(clients[n % KEYS], "POST", "/api/v1/orders", body))
+                return write_requests(folder, label, lines)
+
+            # Warm every path, then alternate floor and subject, round after round.
+            for warm in (inserts, selects, replays(), creates("WARM", 2000)):
+                wrk(base, script, warm, 2)
+            for round_ in range(ROUNDS):
+                create_file = creates(f"BENCH{round_}", 3000 * DURATION)
+                replay_file = replays()
+                rounds.append(
+                    {
+                        "insert": wrk(base, script, inserts, DURATION),
+                        "create": wrk(base, script, create_file, DURATION),
+                        "select": wrk(base, script, selects, DURATION),
+                        "replay": wrk(base, script, replay_file, DURATION),
+                    }
+                )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    from orders.models import Order
+
+    for n, measured in enumerate(rounds, start=1):
+        created = Order.objects.filter(marketplace_order_id__startswith=f"BENCH{n - 1}-").count()
+        print(
+            f"round {n}: "
+            + ", ".join(
+                f"{name} {rps:.0f} req/s ({total} sent, {errors} non-2xx)"
+                for name, (rps, total, errors) in measured.items()
+            )
+            + f"; {created} orders created"
+        )
+    ratio = statistics.median(m["create"][0] / m["insert"][0] for m in rounds)
+    replay_ratio = statistics.median(m["replay"][0] / m["select"][0] for m in rounds)
+    create_rps = statistics.median(m["create"][0] for m in rounds)
+    print(f"RESULT ratio={ratio:.2f} replay_ratio={replay_ratio:.2f} create_rps={create_rps:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Eligibility recompute benchmark on PostgreSQL (issue 5, point 9).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mallrun_bench_elig .venv/bin/python bench/eligibility.py
+
+Builds 200 stores in 4 malls, 40 sellers with 5,000 listings each, every store stocking its
+seller's listings (1,000,000 stock rows), then measures in one run:
+- the floor: one SELECT summing available stock per listing and mall (stock joined to stores);
+- the first full computation (empty results);
+- the steady-state full recompute after 1 % of stock rows changed (what the nightly run does);
+- the incremental recompute after one stock change;
+- the peak memory of this process.
+Its last line: RESULT ratio=<steady/floor> first_ratio=<first/floor> incremental_ms=<n> peak_mb=<n>.
+The database is emptied and rebuilt on every run: never point it at real data.
+"""
+
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mallrun_bench_elig")
+os.environ.setdefault("DEBUG", "1")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from retailers.eligibility_sql import eligibility_recompute  # noqa: E402
+
+MALLS, SELLERS, LISTINGS_PER_SELLER, STORES = 4, 40, 5000, 200
+STORES_PER_SELLER = STORES // SELLERS
+
+FLOOR_SQL = """
+    SELECT COUNT(*), SUM(q.available) FROM (
+        SELECT st.listing_id, s.mall_id, SUM(st.on_hand - st.reserved) AS available
+        FROM retailers_stock st JOIN retailers_store s ON s.id = st.store_id
+        GROUP BY st.listing_id, s.mall_id
+    ) q
+"""
+
+
+def ensure_database() -> None:
+    import psycopg
+
+    settings = connection.settings_dict
+    name = settings["NAME"]
+    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+    dsn = f"host={host} port={port} user={settings['USER']} dbname=postgres"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def build() -> None:
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as c:
+        c.execute(
+            "TRUNCATE retailers_eligibilityresult, retailers_eligibilitystorestate, retailers_stock, "
+            "retailers_storehours, retailers_store, retailers_listing, retailers_seller, retailers_mall, "
+            "retailers_market, retailers_programlimits RESTART IDENTITY CASCADE"
+        )
+        c.execute("INSERT INTO retailers_market (name, slug) VALUES ('Bench', 'bench')")
+        c.execute(
+            """
+            INSERT INTO retailers_mall (market_id, name, slug, address, latitude, longitude, time_zone,
+                delivery_radius_miles, parking_instructions, entrance_instructions)
+            SELECT 1, 'Mall ' || g, 'mall-' || g, 'Somewhere', 36.1, -115.1,
+                (ARRAY['America/Los_Angeles','America/Phoenix','America/New_York','America/Chicago'])[g], 10, '', ''
+            FROM generate_series(1, %s) g
+            """,
+            [MALLS],
+        )
+        c.execute(
+            "INSERT INTO retailers_seller (marketplace_seller_id, name) "
+            "SELECT 'SELLER' || g, 'Seller ' || g FROM generate_series(1, %s) g",
+            [SELLERS],
+        )
+        # Seller k has stores 5(k-1)+1 … 5k spread over the malls; all live and open round the clock.
+        c.execute(
+            """
+            INSERT INTO retailers_store (seller_id, mall_id, name, unit, pickup_instructions, same_day_cutoff,
+                prep_sla_minutes, hourly_capacity, status, paused_reason, updated_at)
+            SELECT (g - 1) / %s + 1, (g - 1) %% %s + 1, 'Store ' || g, 'U-' || g, '', '23:59:59', 30, 50, 'live', '',
+                now()
+            FROM generate_series(1, %s) g
+            """,
+            [STORES_PER_SELLER, MALLS, STORES],
+        )
+        c.execute(
+            "INSERT INTO retailers_storehours (store_id, weekday, opens_at, closes_at) "
+            "SELECT s, d, '00:00', '00:00' FROM generate_series(1, %s) s, generate_series(0, 6) d",
+            [STORES],
+        )
+        c.execute(
+            """
+            INSERT INTO retailers_listing (seller_id, seller_sku, marketplace_item_id, title, category,
+                weight_grams, size_class, hazmat)
+            SELECT (g - 1) / %s + 1, 'SKU-' || g, '', 'Item ' || g,
+                (ARRAY['apparel','shoes','toys','home'])[g %% 4 + 1], 100 + g %% 3000,
+                (ARRAY['small','medium','large'])[g %% 3 + 1], g %% 97 = 0
+            FROM generate_series(1, %s) g
+            """,
+            [LISTINGS_PER_SELLER, SELLERS * LISTINGS_PER_SELLER],
+        )
+        c.execute(
+            """
+            INSERT INTO retailers_stock (store_id, listing_id, on_hand, reserved, updated_at)
+            SELECT s.id, l.id, (l.id + s.id) % 4, 0, now()
+            FROM retailers_store s JOIN retailers_listing l ON l.seller_id = s.seller_id
+            """
+        )
+        c.execute("ANALYZE")
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def floor() -> None:
+    with connection.cursor() as c:
+        c.execute(FLOOR_SQL)
+        c.fetchone()
+
+
+def change_one_percent(k: int) -> None:
+    with connection.cursor() as c:
+        c.execute("UPDATE retailers_stock SET on_hand = (on_hand + 1) %% 4 WHERE id %% 100 = %s", [k])
+
+
+def reusable() -> bool:
+    """--reuse keeps an already built dataset (only the results are cleared): for iterating."""
+    if "--reuse" not in sys.argv:
+        return False
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as c:
+        c.execute("SELECT COUNT(*) FROM retailers_stock")
+        if c.fetchone()[0] != STORES * LISTINGS_PER_SELLER:
+            return False
+        c.execute("TRUNCATE retailers_eligibilityresult, retailers_eligibilitystorestate")
+        c.execute("VACUUM ANALYZE")
+    return True
+
+
+def main() -> None:
+    ensure_database()
+    started = time.perf_counter()
+    if not reusable():
+        build()
+    with connection.cursor() as c:
+        c.execute("SELECT COUNT(*) FROM retailers_stock")
+        (stock_rows,) = c.fetchone()
+    print(f"built {stock_rows:,} stock rows in {time.perf_counter() - started:.1f} s")
+    markets = [1]
+
+    floors = [timed(floor) for _ in range(3)]
+    floor_s = statistics.median(floors)
+    print(f"floor: {floor_s * 1000:.0f} ms (runs {', '.join(f'{f * 1000:.0f}' for f in floors)})")
+
+    first_s = timed(lambda: eligibility_recompute(driver_markets=markets))
+    with connection.cursor() as c:
+        c.execute("SELECT COUNT(*), SUM(CASE WHEN eligible THEN 1 ELSE 0 END) FROM retailers_eligibilityresult")
+        rows, eligible = c.fetchone()
+        c.execute("ANALYZE retailers_eligibilityresult")
+    print(f"first full: {first_s * 1000:.0f} ms, {rows:,} results, {eligible:,} eligible")
+
+    steady = []
+    for k in range(3):
+        change_one_percent(k)
+        steady.append(timed(lambda: eligibility_recompute(driver_markets=markets)))
+    steady_s = statistics.median(steady)
+    print(
+        f"steady full after 1 % changed: {steady_s * 1000:.0f} ms (runs {', '.join(f'{s * 1000:.0f}' for s in steady)})"
+    )
+
+    incremental = []
+    for n in range(20):
+        with connection.cursor() as c:
+            c.execute(
+                "UPDATE retailers_stock SET on_hand = (on_hand + 1) %% 4 WHERE id = %s RETURNING listing_id",
+                [n * 49_999 + 1],
+            )
+            (listing_id,) = c.fetchone()
+        incremental.append(
+            timed(lambda lid=listing_id: eligibility_recompute(listing_ids=[lid], driver_markets=markets))
+        )
+    incremental_ms = statistics.median(incremental) * 1000
+    print(f"incremental after one stock change: {incremental_ms:.1f} ms (median of 20)")
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"RESULT ratio={steady_s / floor_s:.2f} first_ratio={first_s / floor_s:.2f} "
+        f"incremental_ms={incremental_ms:.1f} peak_mb={peak_mb:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""Operator admin for drivers, routes and offers. Only program operators (superusers) see any of
+it; seller managers, who are staff too, do not. Status changes go through drivers.services."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+
+from drivers import selectors, services
+from drivers.lifecycle import DriverStatus
+from drivers.models import (
+    Driver,
+    DriverDocument,
+    DriverEvent,
+    Handoff,
+    MarketPaySettings,
+    Offer,
+    OfferRecipient,
+    Route,
+    RouteStatus,
+    RouteStop,
+    Vehicle,
+)
+from portal.admin import is_operator
+from portal.errors import ActionRefused
+
+
+class OperatorOnly:
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_operator(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return is_operator(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return is_operator(request.user)
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return is_operator(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class HistoryOnly(OperatorOnly):
+    """Rows written by services: shown, never edited here."""
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class VehicleInline(OperatorOnly, admin.StackedInline):
+    model = Vehicle
+    can_delete = False
+
+
+class DocumentInline(OperatorOnly, admin.TabularInline):
+    model = DriverDocument
+    extra = 0
+    fields = ["kind", "number", "expires_on", "expiry_notified_at"]
+    readonly_fields = ["expiry_notified_at"]
+
+
+class DriverEventInline(HistoryOnly, admin.TabularInline):
+    model = DriverEvent
+    extra = 0
+    fields = ["at", "type", "from_status", "to_status", "actor_label", "reason"]
+    readonly_fields = fields
+    ordering = ["-at"]
+
+
+class StatusForm(forms.Form):
+    ACTIONS = [
+        ("screening", "Start screening"),
+        ("approve", "Approve (or resume): active"),
+        ("pause", "Pause: inactive"),
+        ("deactivate", "Deactivate"),
+    ]
+    action = forms.ChoiceField(choices=ACTIONS, widget=forms.RadioSelect)
+    reason = forms.CharField(max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") in {"pause", "deactivate"} and not cleaned.get("reason", "").strip():
+            self.add_error("reason", "Give a reason: the driver sees it.")
+        return cleaned
+
+
+@admin.register(Driver)
+class DriverAdmin(OperatorOnly, admin.ModelAdmin):
+    list_display = ["__str__", "status", "home_market", "is_online", "online_market", "location_updated_at"]
+    list_filter = ["status", "is_online", "home_market"]
+    search_fields = ["user__username", "user__first_name", "user__last_name", "phone"]
+    list_select_related = ["user", "home_market", "online_market"]
+    inlines = [VehicleInline, DocumentInline, DriverEventInline]
+    readonly_fields = [
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "is_online",
+        "online_market",
+        "latitude",
+        "longitude",
+        "location_updated_at",
+        "standing",
+        "status_link",
+    ]
+    fields = ["user", "home_market", "phone", "status_link", *readonly_fields[:-1]]
+    actions = ["approve_selected"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [*self.readonly_fields, "user"] if obj else self.readonly_fields
+
+    @admin.display(description="Standing (last 30 days)")
+    def standing(self, obj: Driver) -> str:
+        if obj.pk is None:
+            return "—"
+        figures = selectors.driver_standing(driver=obj, now=timezone.now())
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                '<li>{}: <a href="{}">{} of {}{}</a></li>',
+                (
+                    (
+                        figure.label,
+                        reverse(f"admin:drivers_{figure.model}_changelist") + "?" + urlencode(figure.params),
+                        figure.numerator,
+                        figure.denominator,
+                        f" ({figure.percent}%)" if figure.percent is not None else "",
+                    )
+                    for figure in figures
+                ),
+            ),
+        )
+
+    @admin.display(description="Status")
+    def status_link(self, obj: Driver) -> str:
+        if obj.pk is None:
+            return "—"
+        return format_html(
+            '{} <a class="button" href="{}">Change status</a>',
+            obj.get_status_display(),
+            reverse("admin:drivers_driver_status", args=[obj.pk]),
+        )
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/status/", self.admin_site.admin_view(self.status_view), name="drivers_driver_status"),
+            *super().get_urls(),
+        ]
+
+    def status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        driver = get_object_or_404(Driver.objects.select_related("user"), pk=pk)
+        if not self.has_change_permission(request, driver):
+            return HttpResponseRedirect(reverse("admin:index"))
+        form = StatusForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
+            run = {
+                "screening": lambda: services.driver_start_screening(driver=driver, acting_user=request.user),
+                "approve": lambda: services.driver_approve(driver=driver, acting_user=request.user),
+                "pause": lambda: services.driver_pause(driver=driver, acting_user=request.user, reason=reason),
+                "deactivate": lambda: services.driver_deactivate(
+                    driver=driver, acting_user=request.user, reason=reason
+                ),
+            }[action]
+            try:
+                run()
+            except ActionRefused as refused:
+                form.add_error(None, refused.message)
+            else:
+                self.message_user(request, f"{driver} is now {DriverStatus(driver.status).label.lower()}.")
+                return HttpResponseRedirect(reverse("admin:drivers_driver_change", args=[driver.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Change status of {driver}",
+            "driver": driver,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "driver/admin_status.html", context, status=422 if form.errors else 200)
+
+    @admin.action(description="Approve selected drivers (screening → active)")
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Driver]) -> None:
+        for driver in queryset:
+            try:
+                services.driver_approve(driver=driver, acting_user=request.user)
+            except ActionRefused as refused:
+                self.message_user(request, refused.message, messages.ERROR)
+            else:
+                self.message_user(request, f"{driver} approved.")
+
+
+class RecipientInline(HistoryOnly, admin.TabularInline):
+    """Everyone the offer considered: offered (when, which wave, the answer) or why not."""
+
+    model = OfferRecipient
+    extra = 0
+    fields = ["driver", "rank", "distance_miles", "wave", "offered_at", "answer", "answered_at", "not_offered_reason"]
+    readonly_fields = fields
+    ordering = ["offered_at", "rank", "pk"]
+
+
+@admin.register(Offer)
+class OfferAdmin(HistoryOnly, admin.ModelAdmin):
+    list_display = ["__str__", "route", "status", "attempt", "pay", "wave", "opened_at", "due_at", "driver"]
+    list_filter = ["status", "route__mall"]
+    list_select_related = ["route__mall", "driver__user"]
+    inlines = [RecipientInline]
+
+    @admin.display(description="Pay")
+    def pay(self, obj: Offer) -> str:
+        return f"${obj.pay_cents / 100:.2f}"
+
+
+class StopInline(HistoryOnly, admin.TabularInline):
+    model = RouteStop
+    extra = 0
+    fields = ["sequence", "order", "store", "status", "eta", "picked_up_at", "finished_at", "problem_reason"]
+    readonly_fields = fields
+
+
+class OfferInline(HistoryOnly, admin.TabularInline):
+    model = Offer
+    extra = 0
+    fields = ["status", "attempt", "pay_cents", "wave", "opened_at", "driver", "close_reason"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+@admin.register(Route)
+class RouteAdmin(HistoryOnly, admin.ModelAdmin):
+    list_display = ["__str__", "mall", "status", "driver", "packages", "estimated_miles", "depart_at", "alert"]
+    list_filter = ["status", "mall"]
+    list_select_related = ["mall", "driver__user"]
+    inlines = [StopInline, OfferInline]
+    actions = ["reoffer_selected"]
+
+    @admin.action(description="Re-offer selected routes that wait for an operator")
+    def reoffer_selected(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
+        for route in queryset.filter(status=RouteStatus.AT_RISK):
+            try:
+                services.route_reoffer(route=route, acting_user=request.user)
+            except ActionRefused as refused:
+                self.message_user(request, refused.message, messages.ERROR)
+            else:
+                self.message_user(request, f"{route} offered again.")
+
+
+@admin.register(OfferRecipient)
+class OfferRecipientAdmin(HistoryOnly, admin.ModelAdmin):
+    list_display = ["offer", "driver", "wave", "offered_at", "answer", "answered_at", "not_offered_reason"]
+    list_filter = ["answer", "driver"]
+    list_select_related = ["offer", "driver__user"]
+
+
+@admin.register(Handoff)
+class HandoffAdmin(HistoryOnly, admin.ModelAdmin):
+    list_display = ["route", "store", "driver", "staff_label", "at", "checked_in_at", "wait_pay_cents"]
+    list_filter = ["driver", "store"]
+    list_select_related = ["route", "store", "driver__user"]
+
+
+@admin.register(RouteStop)
+class RouteStopAdmin(HistoryOnly, admin.ModelAdmin):
+    list_display = ["route", "sequence", "order", "store", "status", "finished_at", "problem_reason"]
+    list_filter = ["status", "route__driver"]
+    list_select_related = ["route", "order", "store"]
+
+
+@admin.register(MarketPaySettings)
+class MarketPaySettingsAdmin(OperatorOnly, admin.ModelAdmin):
+    list_display = ["market", "base_cents", "per_stop_cents", "per_mile_cents", "hourly_floor_cents"]

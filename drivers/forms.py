@@ -1,0 +1,56 @@
+"""Validation of what drivers type. Forms never write."""
+
+from decimal import Decimal
+
+from django import forms
+
+from retailers.models import Market
+
+
+class OnlineForm(forms.Form):
+    market = forms.ModelChoiceField(queryset=Market.objects.order_by("name"), empty_label=None)
+    latitude = forms.DecimalField(min_value=Decimal("-90"), max_value=Decimal("90"), label="Latitude")
+    longitude = forms.DecimalField(min_value=Decimal("-180"), max_value=Decimal("180"), label="Longitude")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Text inputs: a number input would echo a typo back as an invalid value attribute.
+        for name in ("latitude", "longitude"):
+            self.fields[name].widget = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
+
+    def clean(self):
+        cleaned = super().clean()
+        # Phones report more places than the 6 stored (about 10 cm): round, do not refuse.
+        for name in ("latitude", "longitude"):
+            if cleaned.get(name) is not None:
+                cleaned[name] = cleaned[name].quantize(Decimal("0.000001"))
+        return cleaned
+
+
+class DeliverForm(forms.Form):
+    photo = forms.ImageField(label="Photo of the package at the door")
+    pin = forms.CharField(label="Shopper's PIN", max_length=4, required=False)
+
+    def __init__(self, *args, requires_pin: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.requires_pin = requires_pin
+        self.fields["photo"].widget.attrs |= {"accept": "image/*", "capture": "environment"}
+        self.fields["pin"].widget.attrs |= {"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]{4}"}
+        if requires_pin:
+            self.fields["pin"].required = True
+
+    def clean_pin(self) -> str:
+        pin = self.cleaned_data["pin"].strip()
+        if pin and (len(pin) != 4 or not pin.isdigit()):
+            raise forms.ValidationError("The PIN has 4 digits.")
+        return pin
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say what happened.")
+        return reason

@@ -1,0 +1,61 @@
+"""Demo drivers: driver-lv-1, -2, -3 in Las Vegas and two in every other market, password
+mallrun-demo, each with a car and valid documents. driver-lv-1 is online at its market's first
+mall. Idempotent: running it again changes nothing that exists. seed_demo can call it after it
+created the markets and malls (`call_command("seed_drivers")`)."""
+
+import datetime as dt
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from drivers.lifecycle import DriverStatus
+from drivers.models import DocumentKind, Driver, DriverDocument, Vehicle
+from retailers.models import Market
+
+DEMO_PASSWORD = "mallrun-demo"  # noqa: S105 - the documented demo password
+NAMES = ["Ana", "Ben", "Cruz", "Dee"]
+
+
+class Command(BaseCommand):
+    help = "Creates demo drivers in every market (idempotent)."
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        created = 0
+        for market in Market.objects.prefetch_related("malls"):
+            prefix = "lv" if market.slug == "las-vegas" else market.slug
+            count = 3 if market.slug == "las-vegas" else 2
+            mall = market.malls.order_by("pk").first()
+            for n in range(1, count + 1):
+                username = f"driver-{prefix}-{n}"
+                user, made = get_user_model().objects.get_or_create(
+                    username=username, defaults={"first_name": NAMES[n - 1], "email": f"{username}@example.com"}
+                )
+                if made:
+                    user.set_password(DEMO_PASSWORD)
+                    user.save(update_fields=["password"])
+                if Driver.objects.filter(user=user).exists():
+                    continue
+                online = n == 1 and mall is not None
+                driver = Driver.objects.create(
+                    user=user,
+                    home_market=market,
+                    # A phone, so the demo SMS log (var/sms.log) shows offers going out.
+                    phone=f"+1702555{market.pk % 100:02d}{n:02d}",
+                    status=DriverStatus.ACTIVE,
+                    is_online=online,
+                    online_market=market if online else None,
+                    latitude=mall.latitude if mall else None,
+                    longitude=mall.longitude if mall else None,
+                    location_updated_at=timezone.now() if online else None,
+                )
+                Vehicle.objects.create(driver=driver, make_model="Toyota Corolla", capacity_units=12)
+                until = timezone.now().date() + dt.timedelta(days=365)
+                for kind in DocumentKind.values:
+                    DriverDocument.objects.create(
+                        driver=driver, kind=kind, number=f"DEMO-{driver.pk}", expires_on=until
+                    )
+                created += 1
+        self.stdout.write(f"Demo drivers created: {created} (password {DEMO_PASSWORD}).")

@@ -1,0 +1,140 @@
+"""Reads about drivers, already scoped and with their joins decided once."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from drivers.lifecycle import DriverStatus, OfferStatus
+from drivers.models import (
+    REQUIRED_DOCUMENTS,
+    Answer,
+    Driver,
+    Handoff,
+    Offer,
+    OfferRecipient,
+    Route,
+    RouteStatus,
+    RouteStop,
+    StopStatus,
+)
+
+
+def drivers_with_valid_documents(*, now: dt.datetime) -> QuerySet[Driver]:
+    """Drivers holding every required document, each valid on `now`'s (UTC) date."""
+    today = now.date()
+    return Driver.objects.annotate(
+        valid_documents=Count(
+            "documents", filter=Q(documents__kind__in=REQUIRED_DOCUMENTS, documents__expires_on__gte=today)
+        )
+    ).filter(valid_documents=len(REQUIRED_DOCUMENTS))
+
+
+def drivers_available(*, now: dt.datetime) -> QuerySet[Driver]:
+    """Active drivers with valid documents who are online now: the ones offers can go to."""
+    return drivers_with_valid_documents(now=now).filter(
+        status=DriverStatus.ACTIVE, is_online=True, online_market__isnull=False
+    )
+
+
+def markets_with_driver_supply(*, now: dt.datetime) -> set[int]:
+    """Ids of the markets with at least one active driver with valid documents online in it.
+    (Shifts are not modelled: a driver counts only while online.)"""
+    return set(drivers_available(now=now).values_list("online_market_id", flat=True).distinct())
+
+
+def offer_rows_for_driver(*, driver: Driver, now: dt.datetime) -> list[OfferRecipient]:
+    """The offers waiting for this driver's answer, soonest expiry first."""
+    return list(
+        OfferRecipient.objects.filter(
+            driver=driver, answer=Answer.PENDING, offer__status=OfferStatus.OPEN, offer__due_at__gt=now
+        )
+        .select_related("offer__route__mall")
+        .prefetch_related(
+            Prefetch("offer__route__stops", queryset=RouteStop.objects.filter(is_current=True).select_related("store"))
+        )
+        .order_by("offer__due_at", "pk")
+    )
+
+
+def active_route_for_driver(*, driver: Driver) -> Route | None:
+    return (
+        Route.objects.filter(driver=driver, status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY])
+        .order_by("-updated_at")
+        .first()
+    )
+
+
+def route_detail_for_driver(*, route: Route) -> Route:
+    return (
+        Route.objects.select_related("mall", "driver")
+        .prefetch_related(
+            Prefetch(
+                "stops",
+                queryset=RouteStop.objects.filter(is_current=True)
+                .select_related("order", "store")
+                .prefetch_related("order__packages")
+                .order_by("sequence"),
+            )
+        )
+        .get(pk=route.pk)
+    )
+
+
+def accepted_offer_for(route: Route) -> Offer | None:
+    return Offer.objects.filter(route=route, status__in=[OfferStatus.ACCEPTED, OfferStatus.COMPLETED]).first()
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    numerator: int
+    denominator: int
+    # The admin changelist of the events the figure was computed from, as query parameters.
+    model: str
+    params: dict
+
+    @property
+    def percent(self) -> int | None:
+        return round(100 * self.numerator / self.denominator) if self.denominator else None
+
+
+ON_TIME_GRACE = dt.timedelta(minutes=10)
+STANDING_DAYS = 30
+
+
+def driver_standing(*, driver: Driver, now: dt.datetime) -> list[Figure]:
+    """Acceptance, on-time pickup and delivery success over the last 30 days, each with the
+    filter that lists the rows it counts."""
+    since = now - dt.timedelta(days=STANDING_DAYS)
+    since_param = since.isoformat(timespec="seconds")
+    offered = OfferRecipient.objects.filter(driver=driver, offered_at__gte=since)
+    handoffs = list(Handoff.objects.filter(driver=driver, at__gte=since).select_related("route"))
+    finished = RouteStop.objects.filter(
+        route__driver=driver,
+        finished_at__gte=since,
+        status__in=[StopStatus.DELIVERED, StopStatus.UNDELIVERABLE, StopStatus.RETURNED],
+    )
+    return [
+        Figure(
+            label="Acceptance",
+            numerator=offered.filter(answer=Answer.ACCEPTED).count(),
+            denominator=offered.count(),
+            model="offerrecipient",
+            params={"driver__id__exact": driver.pk, "offered_at__gte": since_param},
+        ),
+        Figure(
+            label="On-time pickup",
+            numerator=sum(1 for handoff in handoffs if handoff.at <= handoff.route.depart_at + ON_TIME_GRACE),
+            denominator=len(handoffs),
+            model="handoff",
+            params={"driver__id__exact": driver.pk, "at__gte": since_param},
+        ),
+        Figure(
+            label="Delivery success",
+            numerator=finished.filter(status=StopStatus.DELIVERED).count(),
+            denominator=finished.count(),
+            model="routestop",
+            params={"route__driver__id__exact": driver.pk, "finished_at__gte": since_param},
+        ),
+    ]

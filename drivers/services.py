@@ -1,0 +1,1055 @@
+"""Every write about drivers, routes, offers and handoffs. Status changes check the declared
+tables in `drivers.lifecycle`, apply themselves with a conditional UPDATE (… WHERE status =
+<expected>) so two clicks or two workers cannot both win, and record an event row."""
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from drivers import pay as pay_rules
+from drivers import routing
+from drivers.lifecycle import DRIVER_TRANSITIONS, OFFER_TRANSITIONS, DriverStatus, OfferStatus, sources_of
+from drivers.models import (
+    REQUIRED_DOCUMENTS,
+    Answer,
+    Driver,
+    DriverEvent,
+    Handoff,
+    MarketPaySettings,
+    Offer,
+    OfferRecipient,
+    Route,
+    RouteStatus,
+    RouteStop,
+    StopStatus,
+    StoreCheckIn,
+)
+from orders import delivery as order_delivery
+from orders.lifecycle import OrderStatus
+from orders.models import Order
+from portal.actors import actor_label_for
+from portal.errors import ActionRefused
+from portal.notifications.models import Channel
+from portal.notifications.services import Recipient, notify
+from retailers.eligibility_hooks import eligibility_after_driver_supply_change
+from retailers.models import Mall, Market, Store, StoreMembership
+
+logger = logging.getLogger(__name__)
+
+DS = DriverStatus
+OS = OfferStatus
+# Wave sizes after the first: the second adds this many drivers, the third goes to everyone.
+SECOND_WAVE_EXTRA = 3
+LAST_WAVE = 3
+TOO_FAR_MILES = 30.0
+# A route is at risk when the driver could no longer reach the mall and keep every deadline.
+REACH_MALL_MINUTES = 15
+
+
+def pay_settings_for(market: Market | int) -> MarketPaySettings:
+    market_id = market if isinstance(market, int) else market.pk
+    found = MarketPaySettings.objects.filter(market_id=market_id).first()
+    return found or MarketPaySettings(market_id=market_id)
+
+
+def _record_driver_event(
+    *,
+    driver: Driver,
+    type: str,
+    acting_user: AbstractBaseUser | None = None,
+    actor_label: str | None = None,
+    from_status: str = "",
+    to_status: str = "",
+    reason: str = "",
+    data: Mapping | None = None,
+    at: dt.datetime | None = None,
+) -> DriverEvent:
+    return DriverEvent.objects.create(
+        driver=driver,
+        type=type,
+        from_status=from_status,
+        to_status=to_status,
+        actor=acting_user if acting_user is not None and acting_user.is_authenticated else None,
+        actor_label=actor_label or actor_label_for(acting_user),
+        at=at or timezone.now(),
+        reason=reason,
+        data=dict(data or {}),
+    )
+
+
+def _notify(*, driver: Driver, kind: str, context: Mapping, dedupe_key: str) -> None:
+    """Tells a driver by email and SMS (where they have an address) through the one outbox, in
+    the caller's transaction."""
+    notify(
+        recipients=[Recipient(user=driver.user, email=driver.user.email, phone=driver.phone)],
+        channels=[Channel.EMAIL, Channel.SMS],
+        kind=kind,
+        context=context,
+        dedupe_key=dedupe_key,
+    )
+
+
+def _notify_store_staff(*, route: Route, store_ids: Iterable[int], kind: str, driver: Driver) -> None:
+    """Emails the active staff of each store on the route that the driver is coming (or is there)."""
+    packages = dict(
+        route.stops.filter(is_current=True, store_id__in=list(store_ids), status=StopStatus.PENDING)
+        .values_list("store_id")
+        .annotate(n=Count("order__packages"))
+    )
+    for store in Store.objects.filter(pk__in=list(packages)):
+        staff = StoreMembership.objects.filter(store=store, is_active=True, user__is_active=True).select_related("user")
+        notify(
+            recipients=[Recipient(user=member.user, email=member.user.email) for member in staff],
+            channels=[Channel.EMAIL],
+            kind=kind,
+            context={"driver": driver.name, "store": store.name, "route": route.pk, "packages": packages[store.pk]},
+            dedupe_key=f"{kind}-route-{route.pk}-store-{store.pk}-driver-{driver.pk}",
+        )
+
+
+def _alert_operators(*, route: Route, alert: str) -> None:
+    """Emails every operator (active superuser with an address) that a route needs them."""
+    operators = get_user_model().objects.filter(is_active=True, is_staff=True, is_superuser=True).exclude(email="")
+    notify(
+        recipients=[Recipient(user=user, email=user.email) for user in operators],
+        channels=[Channel.EMAIL],
+        kind="route.at_risk",
+        context={"route": route.pk, "mall": route.mall.name, "alert": alert},
+        dedupe_key=f"route-at-risk-{route.pk}-{route.reoffers}",
+    )
+
+
+# --- the driver lifecycle ---------------------------------------------------------------------
+
+
+def _driver_transition(
+    *, driver: Driver, to: str, acting_user: AbstractBaseUser | None, reason: str = ""
+) -> DriverEvent:
+    expected = driver.status
+    if expected not in sources_of(DRIVER_TRANSITIONS, to):
+        raise ActionRefused(
+            f"{driver} is {DriverStatus(expected).label.lower()}: they cannot be moved to "
+            f"{DriverStatus(to).label.lower()}.",
+            code="illegal-transition",
+        )
+    now = timezone.now()
+    fields: dict[str, object] = {"status": to, "status_changed_at": now, "status_reason": reason}
+    was_online_in = driver.online_market_id if driver.is_online else None
+    if to != DS.ACTIVE:
+        fields |= {"is_online": False, "online_market": None, "availability_changed_at": now}
+    if Driver.objects.filter(pk=driver.pk, status=expected).update(**fields) != 1:
+        raise ActionRefused(f"{driver} was changed by someone else a moment ago.", code="conflict")
+    if was_online_in is not None and to != DS.ACTIVE:
+        eligibility_after_driver_supply_change(market_ids=[was_online_in])
+    for name, value in fields.items():
+        setattr(driver, name, value)
+    return _record_driver_event(
+        driver=driver,
+        type=f"driver.{to}",
+        acting_user=acting_user,
+        from_status=expected,
+        to_status=to,
+        reason=reason,
+        at=now,
+    )
+
+
+@transaction.atomic
+def driver_start_screening(*, driver: Driver, acting_user: AbstractBaseUser | None) -> Driver:
+    """applicant → screening. Side effects: one `driver.screening` event."""
+    _driver_transition(driver=driver, to=DS.SCREENING, acting_user=acting_user)
+    return driver
+
+
+@transaction.atomic
+def driver_approve(*, driver: Driver, acting_user: AbstractBaseUser | None) -> Driver:
+    """screening → active, or inactive → active (resume). Needs a vehicle and valid documents.
+
+    Side effects: one `driver.active` event; a notification to the driver.
+    """
+    today = timezone.now().date()
+    if not hasattr(driver, "vehicle"):
+        raise ActionRefused(f"{driver} has no vehicle on file.", code="validation")
+    valid = set(driver.documents.filter(expires_on__gte=today).values_list("kind", flat=True))
+    if not valid >= REQUIRED_DOCUMENTS:
+        missing = ", ".join(sorted(REQUIRED_DOCUMENTS - valid))
+        raise ActionRefused(f"{driver} has no valid {missing}.", code="documents-invalid")
+    _driver_transition(driver=driver, to=DS.ACTIVE, acting_user=acting_user)
+    _notify(
+        driver=driver,
+        kind="driver.active",
+        context={},
+        dedupe_key=f"driver-active-{driver.pk}-{driver.status_changed_at.isoformat()}",
+    )
+    return driver
+
+
+@transaction.atomic
+def driver_pause(*, driver: Driver, acting_user: AbstractBaseUser | None, reason: str) -> Driver:
+    """active → inactive, with a reason. Side effects: goes offline; one `driver.inactive` event."""
+    reason = reason.strip()
+    if not reason:
+        raise ActionRefused("Give a reason for pausing the driver.", code="validation")
+    _driver_transition(driver=driver, to=DS.INACTIVE, acting_user=acting_user, reason=reason)
+    return driver
+
+
+@transaction.atomic
+def driver_deactivate(*, driver: Driver, acting_user: AbstractBaseUser | None, reason: str) -> Driver:
+    """→ deactivated, with a reason. Side effects: goes offline; one `driver.deactivated` event."""
+    reason = reason.strip()
+    if not reason:
+        raise ActionRefused("Give a reason for deactivating the driver.", code="validation")
+    if Route.objects.filter(driver=driver, status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY]).exists():
+        raise ActionRefused(f"{driver} is on a route: reassign it first.", code="busy")
+    _driver_transition(driver=driver, to=DS.DEACTIVATED, acting_user=acting_user, reason=reason)
+    return driver
+
+
+# --- availability and documents ---------------------------------------------------------------
+
+
+def invalid_documents(driver: Driver, *, today: dt.date) -> list[str]:
+    """Human-readable problems with the driver's documents on `today` (empty when all good)."""
+    documents = {document.kind: document for document in driver.documents.all()}
+    problems = []
+    for kind in sorted(REQUIRED_DOCUMENTS):
+        document = documents.get(kind)
+        if document is None:
+            problems.append(f"no {kind} on file")
+        elif document.expires_on < today:
+            problems.append(f"{document.get_kind_display().lower()} expired on {document.expires_on:%b %d, %Y}")
+    return problems
+
+
+@transaction.atomic
+def driver_go_online(*, driver: Driver, market: Market, latitude: Decimal | None, longitude: Decimal | None) -> Driver:
+    """The driver starts taking offers in `market`, at a position.
+
+    Side effects: availability fields; one `driver.online` event.
+    """
+    if driver.status != DS.ACTIVE:
+        raise ActionRefused(
+            f"Your account is {DriverStatus(driver.status).label.lower()}: you cannot go online.", code="not-active"
+        )
+    problems = invalid_documents(driver, today=timezone.now().date())
+    if problems:
+        raise ActionRefused(f"You cannot go online: {'; '.join(problems)}. Upload a valid document.", code="documents")
+    now = timezone.now()
+    changed = Driver.objects.filter(pk=driver.pk, status=DS.ACTIVE).update(
+        is_online=True,
+        online_market=market,
+        latitude=latitude,
+        longitude=longitude,
+        location_updated_at=now,
+        availability_changed_at=now,
+    )
+    if changed != 1:
+        raise ActionRefused("Your account changed a moment ago: reload the page.", code="conflict")
+    driver.is_online, driver.online_market, driver.latitude, driver.longitude = True, market, latitude, longitude
+    driver.location_updated_at = driver.availability_changed_at = now
+    eligibility_after_driver_supply_change(market_ids=[market.pk])
+    _record_driver_event(
+        driver=driver,
+        type="driver.online",
+        acting_user=driver.user,
+        data={"market": market.slug, "lat": str(latitude), "lon": str(longitude)},
+        at=now,
+    )
+    return driver
+
+
+@transaction.atomic
+def driver_go_offline(*, driver: Driver, acting_user: AbstractBaseUser | None, reason: str = "") -> Driver:
+    """Stops offers to the driver. Side effects: availability fields; one `driver.offline` event."""
+    now = timezone.now()
+    was_online_in = Driver.objects.filter(pk=driver.pk).values_list("online_market_id", flat=True).first()
+    if Driver.objects.filter(pk=driver.pk, is_online=True).update(
+        is_online=False, online_market=None, availability_changed_at=now
+    ):
+        _record_driver_event(driver=driver, type="driver.offline", acting_user=acting_user, reason=reason, at=now)
+        if was_online_in is not None:
+            eligibility_after_driver_supply_change(market_ids=[was_online_in])
+    driver.is_online, driver.online_market, driver.availability_changed_at = False, None, now
+    return driver
+
+
+def documents_sweep(*, now: dt.datetime) -> int:
+    """Takes drivers with an expired document off offers and tells them, once per document.
+
+    Side effects: per newly expired document: goes offline, one `driver.document_expired` event,
+    one notification. Returns how many documents were handled.
+    """
+    today = now.date()
+    handled = 0
+    expired = Driver.objects.filter(documents__expires_on__lt=today, documents__expiry_notified_at__isnull=True)
+    for driver_id in expired.values_list("pk", flat=True).distinct():
+        with transaction.atomic():
+            driver = Driver.objects.select_for_update(skip_locked=True).filter(pk=driver_id).first()
+            if driver is None:
+                continue
+            for document in driver.documents.filter(expires_on__lt=today, expiry_notified_at__isnull=True):
+                label = document.get_kind_display().lower()
+                driver_go_offline(driver=driver, acting_user=None, reason=f"{label} expired")
+                _record_driver_event(
+                    driver=driver,
+                    type="driver.document_expired",
+                    actor_label="system",
+                    reason=f"{label} expired on {document.expires_on:%b %d, %Y}",
+                    data={"document": document.pk},
+                    at=now,
+                )
+                _notify(
+                    driver=driver,
+                    kind="driver.document_expired",
+                    context={"document": label, "expires_on": document.expires_on},
+                    dedupe_key=f"doc-expired-{document.pk}-{document.expires_on.isoformat()}",
+                )
+                document.expiry_notified_at = now
+                document.save(update_fields=["expiry_notified_at"])
+                handled += 1
+    return handled
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+
+def _point(lat, lon) -> routing.Point | None:
+    if lat is None or lon is None:
+        return None
+    return routing.Point(float(lat), float(lon))
+
+
+def _route_quote(route: Route, *, stops: int, attempt: int) -> pay_rules.Quote:
+    rules = pay_settings_for(route.mall.market_id).rules
+    return pay_rules.quote(
+        rules=rules,
+        stops=stops,
+        miles=float(route.estimated_miles),
+        minutes=route.estimated_minutes,
+        reoffers=attempt,
+    )
+
+
+def routes_build_for_mall(*, mall: Mall, now: dt.datetime, time_limit_s: float | None = None) -> list[Route]:
+    """Groups the mall's ready orders that are on no current route into routes and offers each.
+    Idempotent: running it twice (or in two workers at once: the mall row is locked) routes
+    each order once. Orders no route can carry get a one-stop route flagged for an operator.
+
+    Side effects: Route and RouteStop rows; an open Offer per route (see `offer_open`)."""
+    with transaction.atomic():
+        Mall.objects.select_for_update().filter(pk=mall.pk).first()
+        orders = list(
+            Order.objects.filter(store__mall=mall, status=OrderStatus.READY)
+            .exclude(route_stops__is_current=True)
+            .select_related("store")
+            .annotate(package_count=Count("packages"))
+            .order_by("deliver_by", "pk")
+        )
+        if not orders:
+            return []
+        market_settings = pay_settings_for(mall.market_id)
+        mall_point = routing.Point(float(mall.latitude), float(mall.longitude))
+        deliveries = []
+        no_address = []
+        for order in orders:
+            drop = _point(order.latitude, order.longitude)
+            if drop is None:
+                no_address.append(order)
+                continue
+            deliveries.append(
+                routing.Delivery(
+                    key=order.pk,
+                    store_key=order.store_id,
+                    drop=drop,
+                    deliver_by=order.deliver_by,
+                    packages=max(1, order.package_count),
+                    ready_at=now,
+                )
+            )
+        travel = routing.HaversineTravelTimes(circuity=float(market_settings.circuity_factor))
+        plan = routing.plan_mall_routes(
+            mall=routing.MallSettings(
+                location=mall_point,
+                radius_miles=float(mall.delivery_radius_miles),
+                capacity_units=market_settings.route_capacity_units,
+                max_stops=market_settings.max_stops,
+            ),
+            deliveries=deliveries,
+            now=now,
+            travel=travel,
+            # A handful of orders needs a fraction of a second; 200 get the full second.
+            time_limit_s=time_limit_s if time_limit_s is not None else min(1.0, 0.1 + 0.0045 * len(deliveries)),
+            local_time=lambda at: at.astimezone(mall.tz),
+        )
+        by_id = {order.pk: order for order in orders}
+        routes = []
+        for planned in plan.routes:
+            route = Route.objects.create(
+                mall=mall,
+                packages=planned.packages,
+                estimated_miles=Decimal(str(round(planned.miles, 2))),
+                estimated_minutes=max(1, round(planned.minutes)),
+                depart_at=planned.depart_at,
+                created_at=now,
+                updated_at=now,
+            )
+            RouteStop.objects.bulk_create(
+                RouteStop(
+                    route=route,
+                    order_id=stop.key,
+                    store_id=by_id[stop.key].store_id,
+                    sequence=sequence,
+                    eta=stop.arrive_at,
+                    miles_from_previous=Decimal(str(round(stop.miles_from_previous, 2))),
+                )
+                for sequence, stop in enumerate(planned.stops, start=1)
+            )
+            offer_open(route=route, now=now)
+            routes.append(route)
+        problems = {key: reason for key, reason in plan.left_out.items() if reason != "unassigned"}
+        problems |= {order.pk: "no_location" for order in no_address}
+        reasons = {
+            "outside_radius": "the address is outside the mall's delivery radius",
+            "too_big": "it has more packages than a route may hold",
+            "deadline_unreachable": "no driver can reach the address before its deadline",
+            "no_location": "the address has no map position",
+        }
+        for order_id, reason in problems.items():
+            order = by_id[order_id]
+            route = Route.objects.create(
+                mall=mall,
+                status=RouteStatus.AT_RISK,
+                packages=max(1, order.package_count),
+                estimated_miles=Decimal("0"),
+                estimated_minutes=1,
+                depart_at=now,
+                alert=f"Order {order.number} cannot be routed: {reasons[reason]}.",
+                created_at=now,
+                updated_at=now,
+            )
+            _alert_operators(route=route, alert=route.alert)
+            RouteStop.objects.create(route=route, order=order, store_id=order.store_id, sequence=1, eta=now)
+            routes.append(route)
+        return routes
+
+
+def routes_drop_cancelled_orders(*, now: dt.datetime) -> int:
+    """Takes orders cancelled before pickup off their routes. A route left with no order is
+    cancelled: its open offer is withdrawn, or its driver is told.
+
+    Side effects: RouteStop (cancelled, not current); maybe Route cancelled, Offer withdrawn or
+    closed, a notification to the driver. Returns how many stops were dropped."""
+    dropped = 0
+    stops = RouteStop.objects.filter(
+        is_current=True, status=StopStatus.PENDING, order__status=OrderStatus.CANCELLED
+    ).values_list("pk", "route_id")
+    for stop_id, route_id in stops:
+        with transaction.atomic():
+            route = Route.objects.select_for_update(skip_locked=True).filter(pk=route_id).first()
+            if route is None:
+                continue
+            if not RouteStop.objects.filter(pk=stop_id, is_current=True, status=StopStatus.PENDING).update(
+                status=StopStatus.CANCELLED, is_current=False
+            ):
+                continue
+            dropped += 1
+            if route.stops.filter(is_current=True).exists():
+                continue
+            Route.objects.filter(pk=route.pk).update(status=RouteStatus.CANCELLED, updated_at=now)
+            for offer in Offer.objects.filter(route=route, status__in=[OS.OPEN, OS.ACCEPTED]).select_related("driver"):
+                if offer.status == OS.OPEN:
+                    _offer_close(offer=offer, to=OS.WITHDRAWN, now=now, reason="every order was cancelled")
+                    OfferRecipient.objects.filter(offer=offer, answer=Answer.PENDING).update(
+                        answer=Answer.TIMED_OUT, answered_at=now
+                    )
+                else:
+                    # The driver held it and nothing was picked up: the trip is off.
+                    _offer_close(offer=offer, to=OS.FORFEITED, now=now, reason="every order was cancelled")
+                    _notify(
+                        driver=offer.driver,
+                        kind="route.cancelled",
+                        context={"mall": route.mall.name},
+                        dedupe_key=f"route-cancelled-{route.pk}",
+                    )
+    return dropped
+
+
+def _latest_departure(route: Route) -> dt.datetime:
+    """The latest time the route can leave the mall and still keep every deadline."""
+    slack = min(
+        (stop.order.deliver_by - stop.eta for stop in route.stops.select_related("order").filter(is_current=True)),
+        default=dt.timedelta(0),
+    )
+    return route.depart_at + slack
+
+
+# --- dispatch -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    driver: Driver
+    eligible: bool
+    reason: str
+    distance_miles: float | None
+    score: float
+
+
+def _acceptance_rates(driver_ids: Iterable[int], *, now: dt.datetime) -> dict[int, float]:
+    since = now - dt.timedelta(days=30)
+    rows = (
+        OfferRecipient.objects.filter(driver_id__in=list(driver_ids), offered_at__gte=since)
+        .values("driver_id")
+        .annotate(offered=Count("pk"), accepted=Count("pk", filter=Q(answer=Answer.ACCEPTED)))
+    )
+    return {row["driver_id"]: row["accepted"] / row["offered"] for row in rows if row["offered"]}
+
+
+def rank_candidates(*, route: Route, now: dt.datetime, exclude: Mapping[int, str] | None = None) -> list[Candidate]:
+    """Every driver online in the route's market, eligible ones first by rank. Eligible: active,
+    documents valid, vehicle big enough, not busy on another route. Rank: distance to the mall,
+    less up to 2 miles for a good acceptance rate over 30 days."""
+    exclude = exclude or {}
+    today = now.date()
+    mall_point = routing.Point(float(route.mall.latitude), float(route.mall.longitude))
+    online = list(
+        Driver.objects.filter(is_online=True, online_market_id=route.mall.market_id)
+        .select_related("vehicle", "user")
+        .prefetch_related("documents")
+    )
+    busy = set(
+        Route.objects.filter(
+            driver_id__in=[driver.pk for driver in online], status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY]
+        ).values_list("driver_id", flat=True)
+    )
+    rates = _acceptance_rates((driver.pk for driver in online), now=now)
+    candidates = []
+    for driver in online:
+        position = _point(driver.latitude, driver.longitude)
+        distance = routing.haversine_miles(position, mall_point) if position else None
+        reason = ""
+        if driver.pk in exclude:
+            reason = exclude[driver.pk]
+        elif driver.status != DS.ACTIVE:
+            reason = f"account {DriverStatus(driver.status).label.lower()}"
+        elif problems := invalid_documents(driver, today=today):
+            reason = "documents: " + "; ".join(problems)
+        elif not hasattr(driver, "vehicle"):
+            reason = "no vehicle on file"
+        elif driver.vehicle.capacity_units < route.packages:
+            reason = f"vehicle holds {driver.vehicle.capacity_units} packages; the route has {route.packages}"
+        elif driver.pk in busy:
+            reason = "busy on another route"
+        elif distance is not None and distance > TOO_FAR_MILES:
+            reason = f"too far: {distance:.1f} mi from the mall"
+        score = (distance if distance is not None else TOO_FAR_MILES) - 2 * rates.get(driver.pk, 0.5)
+        candidates.append(Candidate(driver, not reason, reason, distance, score))
+    candidates.sort(key=lambda candidate: (not candidate.eligible, candidate.score, candidate.driver.pk))
+    return candidates
+
+
+def _wave_size(wave: int, *, first_wave: int) -> int | None:
+    """How many eligible drivers (counted from the top) an offer reaches by `wave`; None = all."""
+    if wave <= 1:
+        return first_wave
+    if wave == 2:
+        return first_wave + SECOND_WAVE_EXTRA
+    return None
+
+
+def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
+    """Opens the next wave: ranks every online driver again, offers the route to the eligible
+    ones within the wave's reach, and writes the reason for everyone else. Returns how many
+    drivers were newly offered."""
+    route = offer.route
+    market_settings = pay_settings_for(route.mall.market_id)
+    wave = offer.wave + 1
+    existing = {row.driver_id: row for row in offer.recipients.all()}
+    exclude = dict.fromkeys(
+        Offer.objects.filter(route=route, status=OS.FORFEITED).values_list("driver_id", flat=True),
+        "gave this route back",
+    )
+    reach = _wave_size(wave, first_wave=market_settings.first_wave_size)
+    candidates = rank_candidates(route=route, now=now, exclude=exclude)
+    eligible = [candidate for candidate in candidates if candidate.eligible]
+    within = eligible if reach is None else eligible[:reach]
+    within_ids = {candidate.driver.pk for candidate in within}
+    offered = 0
+    stops = route.stops.filter(is_current=True).count()
+    for rank, candidate in enumerate(candidates, start=1):
+        row = existing.get(candidate.driver.pk)
+        distance = Decimal(f"{candidate.distance_miles:.2f}") if candidate.distance_miles is not None else None
+        if row is not None and row.offered_at is not None:
+            continue
+        if candidate.driver.pk in within_ids:
+            fields = {
+                "rank": rank,
+                "distance_miles": distance,
+                "wave": wave,
+                "offered_at": now,
+                "answer": Answer.PENDING,
+                "not_offered_reason": "",
+            }
+            offered += 1
+            _notify(
+                driver=candidate.driver,
+                kind="offer",
+                context={
+                    "pay": f"{offer.pay_cents / 100:.2f}",
+                    "stops": stops,
+                    "miles": route.estimated_miles,
+                    "minutes": route.estimated_minutes,
+                    "mall": route.mall.name,
+                },
+                dedupe_key=f"offer-{offer.pk}-driver-{candidate.driver.pk}",
+            )
+        elif candidate.eligible:
+            fields = {
+                "rank": rank,
+                "distance_miles": distance,
+                "not_offered_reason": f"ranked {rank}: wave {wave} reached the top {reach}",
+            }
+        else:
+            fields = {"rank": None, "distance_miles": distance, "not_offered_reason": candidate.reason}
+        OfferRecipient.objects.update_or_create(offer=offer, driver=candidate.driver, defaults=fields)
+    window = dt.timedelta(seconds=market_settings.offer_window_seconds)
+    Offer.objects.filter(pk=offer.pk).update(wave=wave, due_at=now + window)
+    offer.wave, offer.due_at = wave, now + window
+    return offered
+
+
+def offer_open(*, route: Route, now: dt.datetime) -> Offer:
+    """Offers a route: a new open Offer at the route's pay (with the re-offer bump) and its first
+    wave. Side effects: Offer, OfferRecipient rows, offer notifications (outbox)."""
+    stops = route.stops.filter(is_current=True).count()
+    quote = _route_quote(route, stops=stops, attempt=route.reoffers)
+    offer = Offer.objects.create(
+        route=route,
+        attempt=route.reoffers,
+        pay_cents=quote.total_cents + route.wait_pay_cents,
+        bump_cents=quote.bump_cents,
+        opened_at=now,
+        due_at=now,
+    )
+    _offer_wave(offer=offer, now=now)
+    return offer
+
+
+def _offer_close(*, offer: Offer, to: str, now: dt.datetime, reason: str = "", **fields: object) -> bool:
+    if offer.status not in sources_of(OFFER_TRANSITIONS, to):
+        raise ActionRefused(
+            f"This offer is {OfferStatus(offer.status).label.lower()}: "
+            f"it cannot become {OfferStatus(to).label.lower()}.",
+            code="illegal-transition",
+        )
+    changed = Offer.objects.filter(pk=offer.pk, status=offer.status).update(
+        status=to, closed_at=now, close_reason=reason, **fields
+    )
+    if changed == 1:
+        offer.status = to
+        offer.closed_at = now
+    return changed == 1
+
+
+def _reoffer_or_alert(*, route: Route, now: dt.datetime, why: str) -> Offer | None:
+    """After an expiry or a forfeit: re-offer with the bump while the deadlines can still be
+    kept, else flag the route for an operator and email the operators."""
+    latest = _latest_departure(route)
+    if now + dt.timedelta(minutes=REACH_MALL_MINUTES) > latest:
+        Route.objects.filter(pk=route.pk).update(
+            status=RouteStatus.AT_RISK,
+            driver=None,
+            alert=f"{why}; a driver could no longer reach the mall in time for every deadline.",
+            updated_at=now,
+        )
+        route.refresh_from_db()
+        _alert_operators(route=route, alert=route.alert)
+        return None
+    Route.objects.filter(pk=route.pk).update(
+        status=RouteStatus.OFFERING, driver=None, reoffers=F("reoffers") + 1, updated_at=now
+    )
+    route.refresh_from_db()
+    return offer_open(route=route, now=now)
+
+
+def _offer_advance(*, offer: Offer, now: dt.datetime) -> None:
+    """The current wave's window closed (or everyone in it declined): time out the silent ones,
+    then widen, or expire and re-offer after the last wave."""
+    OfferRecipient.objects.filter(offer=offer, answer=Answer.PENDING).update(answer=Answer.TIMED_OUT, answered_at=now)
+    # Alert before the deadline is missed, not after the last wave: an operator can still act.
+    if now + dt.timedelta(minutes=REACH_MALL_MINUTES) > _latest_departure(offer.route):
+        if _offer_close(offer=offer, to=OS.EXPIRED, now=now, reason="deadline at risk"):
+            _reoffer_or_alert(route=offer.route, now=now, why="Nobody took the route yet")
+        return
+    if offer.wave < LAST_WAVE:
+        _offer_wave(offer=offer, now=now)
+        return
+    if _offer_close(offer=offer, to=OS.EXPIRED, now=now, reason="nobody took it in time"):
+        _reoffer_or_alert(route=offer.route, now=now, why="Nobody took the route in time")
+
+
+def offers_sweep(*, now: dt.datetime, limit: int = 100) -> int:
+    """The periodic sweeper: every open offer whose answer window has closed advances (widen,
+    or expire and re-offer). Rows are claimed with FOR UPDATE SKIP LOCKED, so any number of
+    workers can sweep at once and each offer advances once. Returns how many advanced."""
+    advanced = 0
+    for _ in range(limit):
+        with transaction.atomic():
+            offer = (
+                Offer.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=OS.OPEN, due_at__lte=now)
+                .select_related("route__mall")
+                .order_by("due_at", "pk")
+                .first()
+            )
+            if offer is None:
+                break
+            _offer_advance(offer=offer, now=now)
+            advanced += 1
+    return advanced
+
+
+def _new_pickup_code() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime | None = None) -> Offer:
+    """open → accepted, for a driver the offer reached. Exactly one driver wins: the conditional
+    UPDATE lets the first through and the partial unique index backs it up; everyone else is
+    told it is already taken.
+
+    Side effects: Offer (driver, pickup code); Route assigned; the other recipients' answers;
+    one `driver.offer_accepted` event; a "driver arriving" email to each store's active staff."""
+    now = now or timezone.now()
+    won = False
+    try:
+        won = _offer_accept(offer=offer, driver=driver, now=now)
+    finally:
+        if not won:
+            OfferRecipient.objects.filter(offer=offer, driver=driver, answer=Answer.PENDING).update(
+                answer=Answer.LATE, answered_at=now
+            )
+    return offer
+
+
+def _offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime) -> bool:
+    with transaction.atomic():
+        row = OfferRecipient.objects.filter(offer=offer, driver=driver, offered_at__isnull=False).first()
+        if row is None:
+            raise ActionRefused("This offer was not sent to you.", code="not-offered")
+        if row.answer == Answer.DECLINED:
+            raise ActionRefused("You declined this offer.", code="declined")
+        if driver.status != DS.ACTIVE:
+            raise ActionRefused("Your account is not active.", code="not-active")
+        if Route.objects.filter(driver=driver, status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY]).exists():
+            raise ActionRefused("Finish your current route before taking another.", code="busy")
+        for _attempt in range(5):
+            try:
+                with transaction.atomic():
+                    changed = Offer.objects.filter(pk=offer.pk, status=OS.OPEN).update(
+                        status=OS.ACCEPTED, driver=driver, accepted_at=now, pickup_code=_new_pickup_code()
+                    )
+                break
+            except IntegrityError:
+                # A live pickup code clash (one in a million): draw again. Anything else is the
+                # one-accepted-offer index refusing a second winner.
+                if Offer.objects.filter(route_id=offer.route_id, status=OS.ACCEPTED).exists():
+                    changed = 0
+                    break
+        else:  # pragma: no cover
+            raise ActionRefused("Could not issue a pickup code; please try again.", code="conflict")
+        if changed != 1:
+            raise ActionRefused("Sorry, this route was already taken by another driver.", code="taken")
+        Route.objects.filter(pk=offer.route_id).update(status=RouteStatus.ASSIGNED, driver=driver, updated_at=now)
+        OfferRecipient.objects.filter(pk=row.pk).update(answer=Answer.ACCEPTED, answered_at=now)
+        OfferRecipient.objects.filter(offer=offer, answer=Answer.PENDING).exclude(pk=row.pk).update(
+            answer=Answer.TAKEN, answered_at=now
+        )
+        _record_driver_event(
+            driver=driver, type="driver.offer_accepted", acting_user=driver.user, data={"offer": offer.pk}, at=now
+        )
+        route = Route.objects.get(pk=offer.route_id)
+        _notify_store_staff(
+            route=route, store_ids=route.stops.values_list("store_id", flat=True), kind="driver.arriving", driver=driver
+        )
+    offer.refresh_from_db()
+    return True
+
+
+@transaction.atomic
+def offer_decline(*, offer: Offer, driver: Driver, now: dt.datetime | None = None) -> Offer:
+    """The driver says no. When everyone the current wave reached has answered, the offer widens
+    at once instead of waiting for the window to close.
+
+    Side effects: the recipient's answer; one `driver.offer_declined` event; maybe a new wave."""
+    now = now or timezone.now()
+    locked = Offer.objects.select_for_update().select_related("route__mall").get(pk=offer.pk)
+    changed = OfferRecipient.objects.filter(offer=locked, driver=driver, answer=Answer.PENDING).update(
+        answer=Answer.DECLINED, answered_at=now
+    )
+    if changed != 1:
+        raise ActionRefused("This offer is no longer waiting for your answer.", code="not-pending")
+    _record_driver_event(
+        driver=driver, type="driver.offer_declined", acting_user=driver.user, data={"offer": offer.pk}, at=now
+    )
+    if locked.status == OS.OPEN and not locked.recipients.filter(answer=Answer.PENDING).exists():
+        _offer_advance(offer=locked, now=now)
+    return locked
+
+
+@transaction.atomic
+def offer_forfeit(*, offer: Offer, driver: Driver, reason: str = "", now: dt.datetime | None = None) -> Offer | None:
+    """accepted → forfeited: the driver gives the route back before any pickup. It is
+    re-offered at once with the bump (the forfeiting driver is left out).
+
+    Side effects: Offer, Route; one `driver.offer_forfeited` event; a new Offer (or an alert)."""
+    now = now or timezone.now()
+    locked = Offer.objects.select_for_update().select_related("route__mall").get(pk=offer.pk)
+    if locked.driver_id != driver.pk or locked.status != OS.ACCEPTED:
+        raise ActionRefused("You do not hold this route.", code="not-yours")
+    if RouteStop.objects.filter(route_id=locked.route_id, is_current=True).exclude(status=StopStatus.PENDING).exists():
+        raise ActionRefused("You already picked up packages: finish the route or report a problem.", code="started")
+    _offer_close(offer=locked, to=OS.FORFEITED, now=now, reason=reason.strip() or "given back by the driver")
+    _record_driver_event(
+        driver=driver,
+        type="driver.offer_forfeited",
+        acting_user=driver.user,
+        reason=reason.strip(),
+        data={"offer": offer.pk},
+        at=now,
+    )
+    return _reoffer_or_alert(route=locked.route, now=now, why=f"{driver} gave the route back")
+
+
+@transaction.atomic
+def route_reoffer(*, route: Route, acting_user: AbstractBaseUser | None, now: dt.datetime | None = None) -> Offer:
+    """An operator re-offers a route that is at risk (nobody took it). Side effects: a new Offer."""
+    now = now or timezone.now()
+    if (
+        Route.objects.filter(pk=route.pk, status=RouteStatus.AT_RISK).update(
+            status=RouteStatus.OFFERING, alert="", reoffers=F("reoffers") + 1, updated_at=now
+        )
+        != 1
+    ):
+        raise ActionRefused("Only a route waiting for an operator can be re-offered.", code="illegal-transition")
+    route.refresh_from_db()
+    return offer_open(route=route, now=now)
+
+
+# --- handoff at the store ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandoffCheck:
+    offer: Offer
+    route: Route
+    driver: Driver
+    stops: list[RouteStop]  # this store's stops still to hand over
+    labels: list[str]  # every package label expected
+
+
+def handoff_verify_code(*, store: Store, code: str) -> HandoffCheck:
+    """Store staff scanned or typed a driver's pickup code: whose route it is and which of this
+    store's packages go with them. Reads only. Refuses (ActionRefused) an unknown code, a code of
+    a driver who gave the route back (wrong driver), a route with nothing from this store (wrong
+    store), or one already handed over here."""
+    code = "".join(ch for ch in code if ch.isdigit())
+    if len(code) != 6:
+        raise ActionRefused("A pickup code has 6 digits.", code="validation")
+    offer = (
+        Offer.objects.filter(pickup_code=code, status__in=[OS.ACCEPTED, OS.FORFEITED, OS.COMPLETED])
+        .select_related("route__mall", "driver__user")
+        .order_by("-accepted_at")
+        .first()
+    )
+    if offer is None:
+        raise ActionRefused("No driver has this pickup code: check the digits with the driver.", code="unknown-code")
+    if offer.status != OS.ACCEPTED:
+        raise ActionRefused(
+            "Wrong driver: this code is no longer valid, the route was given back or finished. Do not hand "
+            "anything over.",
+            code="wrong-driver",
+        )
+    stops = list(
+        RouteStop.objects.filter(route_id=offer.route_id, is_current=True, store=store)
+        .exclude(order__status=OrderStatus.CANCELLED)
+        .select_related("order")
+        .prefetch_related("order__packages")
+        .order_by("sequence")
+    )
+    if not stops:
+        raise ActionRefused(
+            f"Wrong store: {offer.driver}'s route has no packages from {store.name}.", code="wrong-store"
+        )
+    pending = [stop for stop in stops if stop.status == StopStatus.PENDING]
+    if not pending:
+        raise ActionRefused(f"{store.name}'s packages were already handed to {offer.driver}.", code="already-handed")
+    labels = [package.label_code for stop in pending for package in stop.order.packages.all()]
+    return HandoffCheck(offer=offer, route=offer.route, driver=offer.driver, stops=pending, labels=labels)
+
+
+def handoff_confirm_packages(
+    *, store: Store, code: str, labels: Iterable[str], acting_user: AbstractBaseUser | None
+) -> Handoff:
+    """Staff confirmed every package label (scanned or ticked): the orders become picked_up.
+    A label from elsewhere or a missing one blocks the whole handoff and writes nothing.
+
+    Side effects: per order `orders.delivery.order_pick_up` (stock leaves the store, event);
+    RouteStop picked up; Route under way; one Handoff row (chain of custody: who, where, when,
+    which labels) with any wait pay; one `driver.handoff` event."""
+    with transaction.atomic():
+        check = handoff_verify_code(store=store, code=code)
+        # Lock the route's offer so a forfeit cannot slip in between check and handoff.
+        if not Offer.objects.select_for_update().filter(pk=check.offer.pk, status=OS.ACCEPTED).exists():
+            raise ActionRefused("The driver gave this route back a moment ago.", code="wrong-driver")
+        given = {label.strip().upper() for label in labels if label.strip()}
+        expected = set(check.labels)
+        stray = sorted(given - expected)
+        if stray:
+            raise ActionRefused(
+                f"Label {', '.join(stray)} is not part of {check.driver}'s pickup here: set it aside.",
+                code="wrong-package",
+            )
+        missing = sorted(expected - given)
+        if missing:
+            raise ActionRefused(
+                f"Missing package {', '.join(missing)}: find and confirm every package before handing over.",
+                code="missing-package",
+            )
+        now = timezone.now()
+        for stop in check.stops:
+            if stop.order.status == OrderStatus.CANCELLED:
+                RouteStop.objects.filter(pk=stop.pk).update(status=StopStatus.CANCELLED, is_current=False)
+                continue
+            order_delivery.order_pick_up(
+                order=stop.order,
+                acting_user=acting_user,
+                data={
+                    "driver": check.driver.pk,
+                    "route": check.route.pk,
+                    "labels": [package.label_code for package in stop.order.packages.all()],
+                },
+            )
+            RouteStop.objects.filter(pk=stop.pk, status=StopStatus.PENDING).update(
+                status=StopStatus.PICKED_UP, picked_up_at=now
+            )
+        check_in = StoreCheckIn.objects.filter(route=check.route, store=store, driver=check.driver).first()
+        wait_cents = 0
+        if check_in is not None:
+            rules = pay_settings_for(check.route.mall.market_id).rules
+            wait_cents = pay_rules.wait_pay_cents(rules=rules, waited_minutes=(now - check_in.at).total_seconds() / 60)
+        handoff = Handoff.objects.create(
+            route=check.route,
+            store=store,
+            driver=check.driver,
+            staff=acting_user if acting_user is not None and acting_user.is_authenticated else None,
+            staff_label=actor_label_for(acting_user),
+            at=now,
+            labels=sorted(expected),
+            checked_in_at=check_in.at if check_in else None,
+            wait_pay_cents=wait_cents,
+        )
+        Route.objects.filter(pk=check.route.pk).update(
+            status=RouteStatus.UNDER_WAY, wait_pay_cents=F("wait_pay_cents") + wait_cents, updated_at=now
+        )
+        if wait_cents:
+            Offer.objects.filter(pk=check.offer.pk).update(pay_cents=F("pay_cents") + wait_cents)
+        _record_driver_event(
+            driver=check.driver,
+            type="driver.handoff",
+            acting_user=acting_user,
+            data={"route": check.route.pk, "store": store.pk, "labels": sorted(expected), "wait_pay_cents": wait_cents},
+            at=now,
+        )
+        return handoff
+
+
+@transaction.atomic
+def route_check_in(*, route: Route, store: Store, driver: Driver) -> StoreCheckIn:
+    """The driver is at the store's counter: starts the clock for wait pay. Once per store.
+
+    Side effects: a StoreCheckIn; the first time, an email to the store's active staff."""
+    route = Route.objects.select_for_update().get(pk=route.pk)
+    if route.driver_id != driver.pk or route.status not in (RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY):
+        raise ActionRefused("This is not your route.", code="not-yours")
+    if not route.stops.filter(store=store, is_current=True, status=StopStatus.PENDING).exists():
+        raise ActionRefused(f"Nothing left to collect at {store.name}.", code="validation")
+    check_in, created = StoreCheckIn.objects.get_or_create(route=route, store=store, driver=driver)
+    if created:
+        _notify_store_staff(route=route, store_ids=[store.pk], kind="driver.checked_in", driver=driver)
+    return check_in
+
+
+# --- delivery -------------------------------------------------------------------------------------
+
+
+def _finish_route_if_done(*, route: Route, now: dt.datetime) -> None:
+    if route.stops.filter(is_current=True, status__in=[StopStatus.PENDING, StopStatus.PICKED_UP]).exists():
+        return
+    if Route.objects.filter(pk=route.pk, status=RouteStatus.UNDER_WAY).update(status=RouteStatus.DONE, updated_at=now):
+        offer = Offer.objects.filter(route=route, status=OS.ACCEPTED).first()
+        if offer is not None:
+            _offer_close(offer=offer, to=OS.COMPLETED, now=now, reason="every stop finished")
+
+
+def _driver_stop(*, stop: RouteStop, driver: Driver) -> RouteStop:
+    locked = RouteStop.objects.select_for_update().select_related("route", "order").get(pk=stop.pk)
+    if locked.route.driver_id != driver.pk or not locked.is_current:
+        raise ActionRefused("This stop is not on your route.", code="not-yours")
+    if locked.status != StopStatus.PICKED_UP:
+        raise ActionRefused(
+            f"This stop is {StopStatus(locked.status).label.lower()}: nothing to deliver.", code="illegal-transition"
+        )
+    return locked
+
+
+PHOTO_SUFFIXES = {"image/png": "png", "image/webp": "webp", "image/gif": "gif"}
+
+
+@transaction.atomic
+def stop_deliver(*, stop: RouteStop, driver: Driver, photo: UploadedFile, pin: str = "") -> RouteStop:
+    """The driver delivered: a photo, and the shopper's PIN when the order requires it.
+
+    Side effects: `orders.delivery.order_deliver` (event with proof); the photo file; the stop;
+    the route and its offer complete after the last stop."""
+    locked = _driver_stop(stop=stop, driver=driver)
+    now = timezone.now()
+    # The form's ImageField sets content_type from what Pillow read, so a PNG keeps its suffix.
+    suffix = PHOTO_SUFFIXES.get(getattr(photo, "content_type", ""), "jpg")
+    name = f"order-{locked.order_id}-{secrets.token_hex(4)}.{suffix}"
+    # The order change first: a wrong PIN refuses before any file is written.
+    order_delivery.order_deliver(order=locked.order, acting_user=driver.user, pin=pin, photo_name=name)
+    locked.photo.save(name, photo, save=False)
+    RouteStop.objects.filter(pk=locked.pk).update(
+        status=StopStatus.DELIVERED, finished_at=now, photo=locked.photo.name, pin_verified=locked.order.requires_pin
+    )
+    _finish_route_if_done(route=locked.route, now=now)
+    locked.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def stop_mark_undeliverable(*, stop: RouteStop, driver: Driver, reason: str) -> RouteStop:
+    """The driver could not deliver: the order starts its return to the store.
+
+    Side effects: `orders.delivery.order_mark_undeliverable`; the stop; maybe the route done."""
+    locked = _driver_stop(stop=stop, driver=driver)
+    now = timezone.now()
+    order_delivery.order_mark_undeliverable(order=locked.order, acting_user=driver.user, reason=reason)
+    RouteStop.objects.filter(pk=locked.pk).update(
+        status=StopStatus.UNDELIVERABLE, finished_at=now, problem_reason=reason.strip()
+    )
+    _finish_route_if_done(route=locked.route, now=now)
+    locked.refresh_from_db()
+    return locked

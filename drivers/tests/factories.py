@@ -1,0 +1,73 @@
+"""Driver factories: explicit arguments, sensible defaults (an active, online-capable driver
+with a car and valid documents), no surprises."""
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+from django.utils import timezone
+
+from drivers.lifecycle import DriverStatus
+from drivers.models import DocumentKind, Driver, DriverDocument, Vehicle
+from portal.tests.factories import make_market, make_user
+from retailers.models import Market
+
+_numbers = itertools.count(1)
+
+
+def make_driver(
+    *,
+    market: Market | None = None,
+    status: str = DriverStatus.ACTIVE,
+    online: bool = False,
+    capacity_units: int = 12,
+    documents_valid_until: dt.date | None = None,
+    latitude: Decimal | None = Decimal("36.120000"),
+    longitude: Decimal | None = Decimal("-115.170000"),
+    user=None,
+    **fields,
+) -> Driver:
+    market = market or make_market()
+    number = next(_numbers)
+    user = user or make_user(first_name="Dana", last_name="Driver", email=f"driver{number}@drivers.example")
+    fields.setdefault("phone", f"+1702555{number:04d}")
+    driver = Driver.objects.create(
+        user=user,
+        home_market=market,
+        status=status,
+        status_reason="Test" if status == DriverStatus.DEACTIVATED else "",
+        is_online=online,
+        online_market=market if online else None,
+        latitude=latitude,
+        longitude=longitude,
+        location_updated_at=timezone.now() if online else None,
+        **fields,
+    )
+    Vehicle.objects.create(driver=driver, capacity_units=capacity_units)
+    until = documents_valid_until or (timezone.now().date() + dt.timedelta(days=365))
+    for kind in DocumentKind.values:
+        DriverDocument.objects.create(
+            driver=driver, kind=kind, number=f"{kind[:3].upper()}-{driver.pk}", expires_on=until
+        )
+    return driver
+
+
+def make_ready_order(
+    *,
+    store,
+    packages: int = 1,
+    latitude: Decimal = Decimal("36.140000"),
+    longitude: Decimal = Decimal("-115.170000"),
+    deliver_in: dt.timedelta = dt.timedelta(hours=3),
+    **fields,
+):
+    """An order of `store` taken through the store's steps to ready, with `packages` labels."""
+    from orders.services import order_accept, order_mark_ready, order_record_picked, order_start_picking
+    from portal.tests.factories import make_order
+
+    order = make_order(store=store, latitude=latitude, longitude=longitude, deliver_in=deliver_in, **fields)
+    order_accept(order=order, acting_user=None)
+    order_start_picking(order=order, acting_user=None)
+    order_record_picked(order=order, acting_user=None, picked={line.pk: line.quantity for line in order.lines.all()})
+    order_mark_ready(order=order, acting_user=None, package_count=packages)
+    return order

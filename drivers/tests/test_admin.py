@@ -1,0 +1,134 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from drivers import services
+from drivers.lifecycle import DriverStatus
+from drivers.models import Answer, Driver, OfferRecipient, Route, RouteStatus
+from drivers.tests.factories import make_driver, make_ready_order
+from portal.tests.factories import make_mall, make_seller, make_seller_manager, make_store, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator_client():
+    client = Client()
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_driver_status_view_approves_screening_driver(operator_client):
+    driver = make_driver(status=DriverStatus.SCREENING)
+
+    response = operator_client.post(reverse("admin:drivers_driver_status", args=[driver.pk]), {"action": "approve"})
+
+    assert response.status_code == 302
+    assert Driver.objects.get(pk=driver.pk).status == DriverStatus.ACTIVE
+
+
+def test_driver_status_view_pause_needs_reason(operator_client):
+    driver = make_driver()
+
+    response = operator_client.post(reverse("admin:drivers_driver_status", args=[driver.pk]), {"action": "pause"})
+
+    assert response.status_code == 422
+    assert response.context["form"].errors == {"reason": ["Give a reason: the driver sees it."]}
+    assert Driver.objects.get(pk=driver.pk).status == DriverStatus.ACTIVE
+
+
+def test_driver_status_view_deactivates_with_reason(operator_client):
+    driver = make_driver(online=True)
+
+    operator_client.post(
+        reverse("admin:drivers_driver_status", args=[driver.pk]), {"action": "deactivate", "reason": "Fraud"}
+    )
+
+    driver.refresh_from_db()
+    assert (driver.status, driver.status_reason, driver.is_online) == (DriverStatus.DEACTIVATED, "Fraud", False)
+
+
+def test_driver_status_view_shows_refusal_as_form_error(operator_client):
+    driver = make_driver(status=DriverStatus.APPLICANT)
+
+    response = operator_client.post(reverse("admin:drivers_driver_status", args=[driver.pk]), {"action": "approve"})
+
+    assert response.status_code == 422
+    assert "applicant: they cannot be moved to active" in response.content.decode()
+
+
+def test_driver_admin_hidden_from_seller_managers():
+    manager = make_seller_manager(seller=make_seller())
+    client = Client()
+    client.force_login(manager.user)
+    driver = make_driver()
+
+    assert client.get(reverse("admin:drivers_driver_change", args=[driver.pk])).status_code == 403
+    assert client.get(reverse("admin:drivers_driver_status", args=[driver.pk])).status_code == 302
+
+
+def _offered_world():
+    mall = make_mall()
+    make_ready_order(store=make_store(mall=mall), latitude=Decimal("36.150000"), longitude=mall.longitude)
+    near = make_driver(market=mall.market, online=True, latitude=mall.latitude, longitude=mall.longitude)
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    return route, near
+
+
+def test_driver_standing_links_each_figure_to_its_rows(operator_client):
+    route, driver = _offered_world()
+    services.offer_accept(offer=route.offers.get(), driver=driver)
+
+    response = operator_client.get(reverse("admin:drivers_driver_change", args=[driver.pk]))
+
+    html = response.content.decode()
+    assert "Acceptance: <a href=" in html
+    assert "1 of 1 (100%)</a>" in html
+    link = reverse("admin:drivers_offerrecipient_changelist") + f"?driver__id__exact={driver.pk}&amp;offered_at__gte="
+    assert link in html
+    listed = operator_client.get(
+        reverse("admin:drivers_offerrecipient_changelist"),
+        {
+            "driver__id__exact": driver.pk,
+            "offered_at__gte": (timezone.now() - dt.timedelta(days=30)).isoformat(timespec="seconds"),
+        },
+    )
+    assert listed.status_code == 200
+    assert list(listed.context["cl"].queryset) == list(OfferRecipient.objects.filter(driver=driver))
+
+
+def test_offer_admin_lists_who_was_offered_and_why_others_not(operator_client):
+    mall = make_mall()
+    make_ready_order(store=make_store(mall=mall), packages=2, latitude=Decimal("36.150000"), longitude=mall.longitude)
+    offered = make_driver(market=mall.market, online=True)
+    small = make_driver(market=mall.market, online=True, capacity_units=1)
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    offer = route.offers.get()
+
+    response = operator_client.get(reverse("admin:drivers_offer_change", args=[offer.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "vehicle holds 1 packages; the route has 2" in html
+    assert OfferRecipient.objects.get(offer=offer, driver=offered).answer == Answer.PENDING
+    assert OfferRecipient.objects.get(offer=offer, driver=small).answer == Answer.NOT_OFFERED
+
+
+def test_route_admin_reoffers_route_at_risk(operator_client):
+    mall = make_mall()
+    order = make_ready_order(store=make_store(mall=mall), latitude=Decimal("37.500000"), longitude=mall.longitude)
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    assert route.status == RouteStatus.AT_RISK
+    Route.objects.filter(pk=route.pk).update(estimated_miles=Decimal("2"), estimated_minutes=20)
+
+    operator_client.post(
+        reverse("admin:drivers_route_changelist"), {"action": "reoffer_selected", "_selected_action": [route.pk]}
+    )
+
+    route.refresh_from_db()
+    assert (route.status, route.reoffers, route.offers.count()) == (RouteStatus.OFFERING, 1, 1)
+    assert order.route_stops.get().route == route

@@ -1,0 +1,103 @@
+"""Driver pages in a real browser at 390 and 1280 px: the driver takes an offer through to
+delivery, and every driver page passes axe-core and the Nu HTML checker."""
+
+import io
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from drivers import services
+from drivers.tests.factories import make_driver, make_ready_order
+from portal.tests.browser.conftest import assert_accessible, assert_valid_html, log_in
+from portal.tests.factories import PASSWORD, make_mall, make_store, make_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def _world():
+    mall = make_mall(name="Fashion Show", time_zone="America/Phoenix", parking_instructions="Level P2")
+    store = make_store(mall=mall, name="Zara", pickup_instructions="Back counter")
+    order = make_ready_order(
+        store=store, packages=2, latitude=Decimal("36.150000"), longitude=mall.longitude, requires_pin=False
+    )
+    driver = make_driver(
+        market=mall.market,
+        online=True,
+        user=make_user("driver-lv-1", first_name="Ana"),
+        latitude=mall.latitude,
+        longitude=mall.longitude,
+    )
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    return store, order, driver, route
+
+
+def _hand_over(store, order, route):
+    offer = route.offers.get(status="accepted")
+    labels = [package.label_code for package in order.packages.all()]
+    services.handoff_confirm_packages(store=store, code=offer.pickup_code, labels=labels, acting_user=None)
+
+
+def _fits(page: Page) -> None:
+    width = page.viewport_size["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def test_driver_takes_offer_through_to_delivery(page: Page, tmp_path) -> None:
+    store, order, _driver, route = _world()
+    photo = tmp_path / "door.jpg"
+    Image.new("RGB", (8, 8), "white").save(photo, "JPEG")
+
+    log_in(page, "driver-lv-1", PASSWORD)
+    page.goto("/driver/")
+    offers = page.get_by_role("region", name="Offers")
+    expect(offers.locator("article")).to_contain_text("Fashion Show")
+    expect(offers.locator("[data-countdown]")).to_contain_text(" s left")
+    assert_accessible(page)
+    _fits(page)
+
+    offers.get_by_role("button", name="Accept").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Route at Fashion Show")
+    code = route.offers.get(status="accepted").pickup_code
+    expect(page.locator(".pickup-digits")).to_have_text(code)
+    expect(page.get_by_role("img", name=f"QR code for pickup code {code}")).to_be_visible()
+    assert_accessible(page)
+    _fits(page)
+
+    _hand_over(store, order, route)
+    page.reload()
+    page.get_by_label("Photo of the package at the door").set_input_files(str(photo))
+    page.get_by_role("button", name="Delivered").click()
+    expect(page.get_by_role("status").first).to_contain_text(f"Order {order.number} delivered.")
+    assert_accessible(page)
+    order.refresh_from_db()
+    assert order.status == "delivered"
+
+
+def test_driver_pages_pass_nu_html_checker() -> None:
+    store, order, driver, route = _world()
+    client = Client()
+    client.force_login(driver.user)
+    documents = [("home with offer", client.get("/driver/").content.decode())]
+    services.offer_accept(offer=route.offers.get(), driver=driver)
+    documents.append(("route assigned", client.get(f"/driver/routes/{route.pk}/").content.decode()))
+    _hand_over(store, order, route)
+    documents.append(("route picked up", client.get(f"/driver/routes/{route.pk}/").content.decode()))
+    bad = client.post("/driver/online/", {"market": driver.home_market.pk, "latitude": "x", "longitude": "1"})
+    documents.append(("online form errors", bad.content.decode()))
+    buffer = io.BytesIO(b"not an image")
+    buffer.name = "x.jpg"
+    stop = route.stops.get()
+    documents.append(
+        ("deliver form errors", client.post(f"/driver/stops/{stop.pk}/deliver/", {"photo": buffer}).content.decode())
+    )
+
+    assert_valid_html(*documents)

@@ -1,0 +1,31 @@
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from drivers.models import Driver
+from drivers.selectors import markets_with_driver_supply
+from portal.tests.factories import make_mall, make_market
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_drivers_creates_demo_drivers_once():
+    vegas = make_market(name="Las Vegas", slug="las-vegas")
+    make_mall(market=vegas)
+    other = make_market(name="Chandler", slug="chandler")
+
+    call_command("seed_drivers")
+    call_command("seed_drivers")
+
+    assert sorted(Driver.objects.values_list("user__username", flat=True)) == [
+        "driver-chandler-1",
+        "driver-chandler-2",
+        "driver-lv-1",
+        "driver-lv-2",
+        "driver-lv-3",
+    ]
+    lv1 = Driver.objects.get(user__username="driver-lv-1")
+    assert lv1.user.check_password("mallrun-demo")
+    assert (lv1.is_online, lv1.online_market) == (True, vegas)
+    assert markets_with_driver_supply(now=timezone.now()) == {vegas.pk}
+    assert other.pk not in markets_with_driver_supply(now=timezone.now())

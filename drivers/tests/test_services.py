@@ -1,0 +1,534 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from drivers import services
+from drivers.lifecycle import DriverStatus, OfferStatus
+from drivers.models import (
+    Answer,
+    DocumentKind,
+    DriverEvent,
+    Handoff,
+    OfferRecipient,
+    RouteStatus,
+    StopStatus,
+    StoreCheckIn,
+)
+from drivers.tests.factories import make_driver, make_ready_order
+from orders.delivery import delivery_pin_for
+from orders.lifecycle import OrderStatus
+from orders.models import Order, OrderEvent
+from orders.services import order_cancel
+from portal.errors import ActionRefused
+from portal.notifications.models import Channel, Notification
+from portal.tests.factories import make_mall, make_market, make_store, make_user
+from retailers.models import Stock
+
+pytestmark = pytest.mark.django_db
+
+PHOTO = b"\xff\xd8\xff\xe0proof-photo"
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def mall():
+    return make_mall(market=make_market())
+
+
+def _near(mall, miles_north: float) -> dict:
+    return {"latitude": mall.latitude + Decimal(f"{miles_north / 69:.6f}"), "longitude": mall.longitude}
+
+
+def _routed(mall, *, drivers=3, packages=1):
+    """One ready order, `drivers` online drivers (the first nearest), the route and its offer."""
+    store = make_store(mall=mall)
+    order = make_ready_order(store=store, packages=packages, **_near(mall, 2))
+    online = [make_driver(market=mall.market, online=True, **_near(mall, 0.5 + n)) for n in range(drivers)]
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    return store, order, online, route, route.offers.get()
+
+
+# --- driver lifecycle ---------------------------------------------------------------------------
+
+
+def test_driver_approve_moves_screening_to_active_and_records_event():
+    operator = make_user(is_staff=True)
+    driver = make_driver(status=DriverStatus.SCREENING)
+
+    services.driver_approve(driver=driver, acting_user=operator)
+
+    driver.refresh_from_db()
+    assert driver.status == DriverStatus.ACTIVE
+    event = DriverEvent.objects.get(driver=driver)
+    assert (event.type, event.from_status, event.to_status, event.actor) == (
+        "driver.active",
+        "screening",
+        "active",
+        operator,
+    )
+
+
+def test_driver_approve_refuses_expired_documents():
+    driver = make_driver(
+        status=DriverStatus.SCREENING, documents_valid_until=timezone.now().date() - dt.timedelta(days=1)
+    )
+
+    with pytest.raises(ActionRefused, match="no valid insurance, licence"):
+        services.driver_approve(driver=driver, acting_user=None)
+
+    assert driver.__class__.objects.get(pk=driver.pk).status == DriverStatus.SCREENING
+
+
+def test_driver_approve_refuses_applicant_without_screening():
+    driver = make_driver(status=DriverStatus.APPLICANT)
+
+    with pytest.raises(ActionRefused, match="applicant: they cannot be moved to active"):
+        services.driver_approve(driver=driver, acting_user=None)
+
+
+def test_driver_deactivate_needs_reason_and_takes_driver_offline():
+    driver = make_driver(online=True)
+
+    with pytest.raises(ActionRefused, match="Give a reason"):
+        services.driver_deactivate(driver=driver, acting_user=None, reason=" ")
+    services.driver_deactivate(driver=driver, acting_user=None, reason="Fraud report")
+
+    driver.refresh_from_db()
+    assert (driver.status, driver.status_reason, driver.is_online) == ("deactivated", "Fraud report", False)
+
+
+def test_driver_pause_then_resume():
+    driver = make_driver()
+
+    services.driver_pause(driver=driver, acting_user=None, reason="Vacation")
+    services.driver_approve(driver=driver, acting_user=None)
+
+    assert list(DriverEvent.objects.filter(driver=driver).values_list("type", flat=True)) == [
+        "driver.inactive",
+        "driver.active",
+    ]
+
+
+def test_driver_go_online_refuses_expired_licence():
+    driver = make_driver()
+    driver.documents.filter(kind=DocumentKind.LICENCE).update(expires_on=dt.date(2020, 1, 31))
+
+    with pytest.raises(ActionRefused, match="driving licence expired on Jan 31, 2020"):
+        services.driver_go_online(driver=driver, market=driver.home_market, latitude=None, longitude=None)
+
+    driver.refresh_from_db()
+    assert driver.is_online is False
+
+
+def test_driver_go_online_then_offline():
+    driver = make_driver()
+
+    services.driver_go_online(
+        driver=driver, market=driver.home_market, latitude=Decimal("36.1"), longitude=Decimal("-115.1")
+    )
+    driver.refresh_from_db()
+    assert (driver.is_online, driver.online_market, driver.latitude) == (True, driver.home_market, Decimal("36.1"))
+
+    services.driver_go_offline(driver=driver, acting_user=driver.user)
+    driver.refresh_from_db()
+    assert (driver.is_online, driver.online_market) == (False, None)
+
+
+def test_documents_sweep_takes_driver_offline_and_tells_them_once():
+    driver = make_driver(online=True)
+    driver.documents.filter(kind=DocumentKind.INSURANCE).update(expires_on=timezone.now().date() - dt.timedelta(days=1))
+
+    first = services.documents_sweep(now=timezone.now())
+    second = services.documents_sweep(now=timezone.now())
+
+    driver.refresh_from_db()
+    assert (first, second, driver.is_online) == (1, 0, False)
+    rows = Notification.objects.filter(user=driver.user).order_by("channel")
+    assert [(row.channel, row.to, row.subject) for row in rows] == [
+        (Channel.EMAIL, driver.user.email, "Your vehicle insurance has expired"),
+        (Channel.SMS, driver.phone, "Your vehicle insurance has expired"),
+    ]
+
+
+# --- routes and offers --------------------------------------------------------------------------
+
+
+def test_routes_build_for_mall_shares_route_between_stores_and_is_idempotent(mall):
+    first_store, second_store = make_store(mall=mall), make_store(mall=mall)
+    orders = [
+        make_ready_order(store=first_store, **_near(mall, 2)),
+        make_ready_order(store=second_store, packages=2, **_near(mall, 2.1)),
+    ]
+
+    routes = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    again = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+
+    assert again == []
+    [route] = routes
+    assert route.packages == 3
+    assert [stop.order for stop in route.stops.order_by("sequence")] == orders
+    assert route.offers.get().status == OfferStatus.OPEN
+
+
+def test_routes_build_for_mall_flags_order_outside_radius_for_operator(mall):
+    order = make_ready_order(store=make_store(mall=mall), **_near(mall, 15))
+
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+
+    assert route.status == RouteStatus.AT_RISK
+    assert route.alert == f"Order {order.number} cannot be routed: the address is outside the mall's delivery radius."
+    assert route.offers.count() == 0
+
+
+def test_route_pay_follows_market_rules(mall):
+    _store, _order, _drivers, route, offer = _routed(mall)
+
+    quote = services._route_quote(route, stops=1, attempt=0)
+    assert offer.pay_cents == quote.total_cents
+    assert offer.pay_cents >= 300 + 150
+
+
+def test_offer_first_wave_goes_to_nearest_and_records_why_others_not(mall):
+    store = make_store(mall=mall)
+    make_ready_order(store=store, packages=3, **_near(mall, 2))
+    near, second, third = (make_driver(market=mall.market, online=True, **_near(mall, m)) for m in (0.2, 1, 2))
+    small = make_driver(market=mall.market, online=True, capacity_units=2, **_near(mall, 0.1))
+    offline = make_driver(market=mall.market, online=False)
+    expired = make_driver(market=mall.market, online=True, **_near(mall, 0.1))
+    lapsed = timezone.now().date() - dt.timedelta(days=2)
+    expired.documents.update(expires_on=lapsed)
+
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+
+    rows = {row.driver: row for row in OfferRecipient.objects.filter(offer__route=route)}
+    assert offline not in rows
+    assert {driver for driver, row in rows.items() if row.answer == Answer.PENDING} == {near, second}
+    assert rows[third].not_offered_reason == "ranked 3: wave 1 reached the top 2"
+    assert rows[small].not_offered_reason == "vehicle holds 2 packages; the route has 3"
+    assert rows[expired].not_offered_reason == (
+        f"documents: vehicle insurance expired on {lapsed:%b %d, %Y}; driving licence expired on {lapsed:%b %d, %Y}"
+    )
+    offers = Notification.objects.filter(kind="offer")
+    assert sorted(offers.values_list("user", "channel")) == sorted(
+        (driver.user.pk, channel) for driver in (near, second) for channel in (Channel.EMAIL, Channel.SMS)
+    )
+
+
+def test_offer_accept_assigns_route_and_marks_others_taken(mall):
+    _store, _order, (first, second, _third), route, offer = _routed(mall)
+
+    services.offer_accept(offer=offer, driver=first)
+
+    offer.refresh_from_db()
+    route.refresh_from_db()
+    assert (offer.status, offer.driver, len(offer.pickup_code)) == (OfferStatus.ACCEPTED, first, 6)
+    assert (route.status, route.driver) == (RouteStatus.ASSIGNED, first)
+    assert OfferRecipient.objects.get(offer=offer, driver=second).answer == Answer.TAKEN
+
+
+def test_offer_accept_second_driver_told_already_taken(mall):
+    _store, _order, (first, second, _third), _route, offer = _routed(mall)
+    services.offer_accept(offer=offer, driver=first)
+
+    with pytest.raises(ActionRefused, match="already taken"):
+        services.offer_accept(offer=offer, driver=second)
+
+    assert OfferRecipient.objects.get(offer=offer, driver=second).answer == Answer.TAKEN
+
+
+def test_offer_accept_refused_for_driver_not_offered(mall):
+    _store, _order, (_first, _second, third), _route, offer = _routed(mall)
+
+    with pytest.raises(ActionRefused, match="not sent to you"):
+        services.offer_accept(offer=offer, driver=third)
+
+
+def test_offer_decline_by_whole_wave_widens_at_once(mall):
+    _store, _order, (first, second, third), _route, offer = _routed(mall)
+
+    services.offer_decline(offer=offer, driver=first)
+    services.offer_decline(offer=offer, driver=second)
+
+    offer.refresh_from_db()
+    assert offer.wave == 2
+    assert OfferRecipient.objects.get(offer=offer, driver=third).answer == Answer.PENDING
+
+
+def test_offers_sweep_widens_then_expires_and_reoffers_with_bump(mall):
+    _store, _order, (first, second, third), route, offer = _routed(mall)
+    later = timezone.now() + dt.timedelta(seconds=61)
+
+    assert services.offers_sweep(now=later) == 1
+    assert services.offers_sweep(now=later) == 0
+    assert services.offers_sweep(now=later + dt.timedelta(seconds=61)) == 1
+    assert services.offers_sweep(now=later + dt.timedelta(seconds=122)) == 1
+
+    offer.refresh_from_db()
+    assert (offer.status, offer.wave) == (OfferStatus.EXPIRED, 3)
+    assert OfferRecipient.objects.get(offer=offer, driver=first).answer == Answer.TIMED_OUT
+    reoffer = route.offers.get(status=OfferStatus.OPEN)
+    assert (reoffer.attempt, reoffer.bump_cents, reoffer.pay_cents) == (1, 100, offer.pay_cents + 100)
+
+
+def test_offers_sweep_alerts_operator_when_deadline_at_risk(mall):
+    store = make_store(mall=mall)
+    make_ready_order(store=store, deliver_in=dt.timedelta(minutes=40), **_near(mall, 2))
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    later = timezone.now() + dt.timedelta(minutes=30)
+
+    assert services.offers_sweep(now=later) == 1
+
+    route.refresh_from_db()
+    assert route.status == RouteStatus.AT_RISK
+    assert route.alert == (
+        "Nobody took the route yet; a driver could no longer reach the mall in time for every deadline."
+    )
+    assert list(route.offers.values_list("status", "close_reason")) == [("expired", "deadline at risk")]
+
+
+def test_offer_forfeit_reoffers_at_once_without_the_driver(mall):
+    _store, _order, (first, _second, _third), route, offer = _routed(mall)
+    services.offer_accept(offer=offer, driver=first)
+
+    reoffer = services.offer_forfeit(offer=offer, driver=first, reason="Flat tyre")
+
+    offer.refresh_from_db()
+    assert offer.status == OfferStatus.FORFEITED
+    assert (reoffer.attempt, reoffer.status) == (1, OfferStatus.OPEN)
+    assert OfferRecipient.objects.get(offer=reoffer, driver=first).not_offered_reason == "gave this route back"
+    route.refresh_from_db()
+    assert (route.status, route.driver) == (RouteStatus.OFFERING, None)
+
+
+def test_route_reoffer_by_operator_only_when_at_risk(mall):
+    _store, _order, _drivers, route, _offer = _routed(mall)
+
+    with pytest.raises(ActionRefused, match="Only a route waiting for an operator"):
+        services.route_reoffer(route=route, acting_user=None)
+
+
+# --- handoff and delivery -----------------------------------------------------------------------
+
+
+def _accepted(mall, **kwargs):
+    store, order, drivers, route, offer = _routed(mall, **kwargs)
+    services.offer_accept(offer=offer, driver=drivers[0])
+    offer.refresh_from_db()
+    return store, order, drivers[0], route, offer
+
+
+def test_handoff_verify_code_lists_store_packages(mall):
+    store, order, driver, route, offer = _accepted(mall, packages=2)
+
+    check = services.handoff_verify_code(store=store, code=offer.pickup_code)
+
+    assert (check.driver, check.route) == (driver, route)
+    assert check.labels == [package.label_code for package in order.packages.all()]
+
+
+def test_handoff_verify_code_refuses_unknown_code(mall):
+    store, *_ = _accepted(mall)
+
+    with pytest.raises(ActionRefused, match="No driver has this pickup code"):
+        services.handoff_verify_code(store=store, code="000000" if store.pk else "")
+
+
+def test_handoff_verify_code_refuses_wrong_store(mall):
+    _store, _order, _driver, _route, offer = _accepted(mall)
+    other = make_store(mall=mall)
+
+    with pytest.raises(ActionRefused, match=f"Wrong store: .* has no packages from {other.name}"):
+        services.handoff_verify_code(store=other, code=offer.pickup_code)
+
+
+def test_handoff_verify_code_refuses_driver_who_gave_route_back(mall):
+    store, _order, driver, _route, offer = _accepted(mall)
+    services.offer_forfeit(offer=offer, driver=driver)
+
+    with pytest.raises(ActionRefused, match="Wrong driver"):
+        services.handoff_verify_code(store=store, code=offer.pickup_code)
+
+
+def test_handoff_confirm_packages_blocks_missing_package_and_writes_nothing(mall):
+    store, order, _driver, _route, offer = _accepted(mall, packages=2)
+    first_label = order.packages.first().label_code
+
+    with pytest.raises(ActionRefused, match="Missing package"):
+        services.handoff_confirm_packages(store=store, code=offer.pickup_code, labels=[first_label], acting_user=None)
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.READY
+    assert Handoff.objects.count() == 0
+
+
+def test_handoff_confirm_packages_blocks_stray_label(mall):
+    store, order, _driver, _route, offer = _accepted(mall)
+    labels = [package.label_code for package in order.packages.all()] + ["MR999999"]
+
+    with pytest.raises(ActionRefused, match="Label MR999999 is not part of"):
+        services.handoff_confirm_packages(store=store, code=offer.pickup_code, labels=labels, acting_user=None)
+
+
+def test_handoff_confirm_packages_picks_up_order_and_moves_stock(mall):
+    store, order, driver, route, offer = _accepted(mall, packages=2)
+    staff = make_user()
+    line = order.lines.get()
+    before = Stock.objects.get(store=store, listing=line.listing)
+    labels = [package.label_code.lower() for package in order.packages.all()]
+
+    handoff = services.handoff_confirm_packages(store=store, code=offer.pickup_code, labels=labels, acting_user=staff)
+
+    order.refresh_from_db()
+    after = Stock.objects.get(store=store, listing=line.listing)
+    assert order.status == OrderStatus.PICKED_UP
+    assert (after.on_hand, after.reserved) == (before.on_hand - 1, before.reserved - 1)
+    assert (handoff.driver, handoff.staff, handoff.labels) == (driver, staff, sorted(label.upper() for label in labels))
+    assert OrderEvent.objects.get(order=order, type="order.picked_up").data["driver"] == driver.pk
+    route.refresh_from_db()
+    assert route.status == RouteStatus.UNDER_WAY
+
+
+def test_handoff_pays_wait_after_check_in(mall):
+    store, order, driver, route, offer = _accepted(mall)
+    services.route_check_in(route=route, store=store, driver=driver)
+    StoreCheckIn.objects.update(at=timezone.now() - dt.timedelta(minutes=15, seconds=10))
+
+    handoff = services.handoff_confirm_packages(
+        store=store, code=offer.pickup_code, labels=[p.label_code for p in order.packages.all()], acting_user=None
+    )
+
+    assert handoff.wait_pay_cents == (15 - 5) * 30
+    offer.refresh_from_db()
+    route.refresh_from_db()
+    assert route.wait_pay_cents == 300
+
+
+def _picked_up(mall, **order_fields):
+    store = make_store(mall=mall)
+    order = make_ready_order(store=store, **_near(mall, 2), **order_fields)
+    driver = make_driver(market=mall.market, online=True, **_near(mall, 0.5))
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    offer = route.offers.get()
+    services.offer_accept(offer=offer, driver=driver)
+    offer.refresh_from_db()
+    services.handoff_confirm_packages(
+        store=store, code=offer.pickup_code, labels=[p.label_code for p in order.packages.all()], acting_user=None
+    )
+    return order, driver, route, offer, route.stops.get()
+
+
+def test_offer_forfeit_refused_after_pickup(mall):
+    _order, driver, _route, offer, _stop = _picked_up(mall)
+
+    with pytest.raises(ActionRefused, match="already picked up"):
+        services.offer_forfeit(offer=offer, driver=driver)
+
+
+def test_stop_deliver_with_photo_completes_route_and_offer(mall):
+    order, driver, route, offer, stop = _picked_up(mall)
+
+    services.stop_deliver(stop=stop, driver=driver, photo=SimpleUploadedFile("door.jpg", PHOTO))
+
+    order.refresh_from_db()
+    stop.refresh_from_db()
+    route.refresh_from_db()
+    offer.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    assert stop.status == StopStatus.DELIVERED
+    assert stop.photo.read() == PHOTO
+    assert (route.status, offer.status) == (RouteStatus.DONE, OfferStatus.COMPLETED)
+
+
+def test_stop_deliver_refuses_wrong_pin_and_writes_nothing(mall, tmp_path):
+    order, driver, _route, _offer, stop = _picked_up(mall, requires_pin=True)
+    wrong = "0000" if delivery_pin_for(order) != "0000" else "1111"
+
+    with pytest.raises(ActionRefused, match="PIN does not match"):
+        services.stop_deliver(stop=stop, driver=driver, photo=SimpleUploadedFile("d.jpg", PHOTO), pin=wrong)
+
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PICKED_UP
+    assert list(tmp_path.rglob("*.jpg")) == []
+
+
+def test_stop_deliver_accepts_right_pin(mall):
+    order, driver, _route, _offer, stop = _picked_up(mall, requires_pin=True)
+
+    services.stop_deliver(
+        stop=stop, driver=driver, photo=SimpleUploadedFile("d.jpg", PHOTO), pin=delivery_pin_for(order)
+    )
+
+    stop.refresh_from_db()
+    assert (stop.status, stop.pin_verified) == (StopStatus.DELIVERED, True)
+
+
+def test_stop_deliver_refused_for_another_driver(mall):
+    _order, _driver, _route, _offer, stop = _picked_up(mall)
+    other = make_driver(market=mall.market)
+
+    with pytest.raises(ActionRefused, match="not on your route"):
+        services.stop_deliver(stop=stop, driver=other, photo=SimpleUploadedFile("d.jpg", PHOTO))
+
+
+def test_stop_mark_undeliverable_starts_return(mall):
+    order, driver, route, _offer, stop = _picked_up(mall)
+
+    services.stop_mark_undeliverable(stop=stop, driver=driver, reason="Nobody home, gate locked")
+
+    order.refresh_from_db()
+    assert (order.status, order.problem_reason) == (OrderStatus.RETURNING, "Nobody home, gate locked")
+    assert list(order.events.values_list("type", flat=True))[-2:] == ["order.undeliverable", "order.returning"]
+    route.refresh_from_db()
+    assert route.status == RouteStatus.DONE
+
+
+def test_routes_drop_cancelled_orders_withdraws_offer_of_emptied_route(mall):
+    _store, order, _drivers, route, offer = _routed(mall)
+    order_cancel(order=order, acting_user=None, reason="customer_request")
+
+    assert services.routes_drop_cancelled_orders(now=timezone.now()) == 1
+
+    route.refresh_from_db()
+    offer.refresh_from_db()
+    assert (route.status, offer.status) == (RouteStatus.CANCELLED, OfferStatus.WITHDRAWN)
+    assert services.routes_drop_cancelled_orders(now=timezone.now()) == 0
+
+
+def test_routes_drop_cancelled_orders_keeps_rest_of_route_and_handoff_skips_it(mall):
+    store = make_store(mall=mall)
+    kept = make_ready_order(store=store, **_near(mall, 2))
+    gone = make_ready_order(store=store, **_near(mall, 2.1))
+    driver = make_driver(market=mall.market, online=True, **_near(mall, 0.5))
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    offer = route.offers.get()
+    services.offer_accept(offer=offer, driver=driver)
+    offer.refresh_from_db()
+    order_cancel(order=gone, acting_user=None, reason="customer_request")
+
+    services.routes_drop_cancelled_orders(now=timezone.now())
+    check = services.handoff_verify_code(store=store, code=offer.pickup_code)
+
+    assert [stop.order for stop in check.stops] == [kept]
+    assert check.labels == [package.label_code for package in kept.packages.all()]
+    route.refresh_from_db()
+    assert route.status == RouteStatus.ASSIGNED
+
+
+def test_routes_drop_cancelled_orders_tells_driver_when_whole_route_goes(mall):
+    _store, order, drivers, route, offer = _routed(mall)
+    services.offer_accept(offer=offer, driver=drivers[0])
+    order_cancel(order=order, acting_user=None, reason="customer_request")
+
+    services.routes_drop_cancelled_orders(now=timezone.now())
+
+    offer.refresh_from_db()
+    assert offer.status == OfferStatus.FORFEITED
+    assert set(Notification.objects.filter(kind="route.cancelled").values_list("user", flat=True)) == {
+        drivers[0].user.pk
+    }

@@ -1,0 +1,401 @@
+"""Driver pages: the owner gets them, a driver who is not active gets 403 where they write,
+another driver gets 404 while the data exists, the wrong method gets 405, htmx gets the
+fragment."""
+
+import io
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from drivers import services
+from drivers.lifecycle import DriverStatus, OfferStatus
+from drivers.models import Answer, Offer, OfferRecipient, StopStatus
+from drivers.tests.factories import make_driver, make_ready_order
+from orders.delivery import delivery_pin_for
+from orders.lifecycle import OrderStatus
+from portal.tests.factories import make_mall, make_store, make_user
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def _client(driver) -> Client:
+    client = Client()
+    client.force_login(driver.user)
+    return client
+
+
+def _jpeg() -> io.BytesIO:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), "white").save(buffer, "JPEG")
+    buffer.seek(0)
+    buffer.name = "door.jpg"
+    return buffer
+
+
+@pytest.fixture
+def world():
+    """A mall (Phoenix time), one ready order, two online drivers: `me` (nearest, offered) and
+    `other` (also offered), plus `third`, a driver of another market with nothing."""
+    mall = make_mall(name="Fashion Show", time_zone="America/Phoenix", parking_instructions="Level P2, bay 7")
+    store = make_store(mall=mall, name="Zara", pickup_instructions="Back counter")
+    order = make_ready_order(store=store, packages=2, latitude=Decimal("36.150000"), longitude=mall.longitude)
+    me = make_driver(market=mall.market, online=True, latitude=mall.latitude, longitude=mall.longitude)
+    other = make_driver(market=mall.market, online=True)
+    third = make_driver()
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    return {
+        "mall": mall,
+        "store": store,
+        "order": order,
+        "me": me,
+        "other": other,
+        "third": third,
+        "route": route,
+        "offer": route.offers.get(),
+    }
+
+
+def _take(world):
+    services.offer_accept(offer=world["offer"], driver=world["me"])
+    world["offer"].refresh_from_db()
+    return world["offer"]
+
+
+def _hand_over(world):
+    offer = _take(world)
+    labels = [package.label_code for package in world["order"].packages.all()]
+    services.handoff_confirm_packages(store=world["store"], code=offer.pickup_code, labels=labels, acting_user=None)
+    return world["route"].stops.get()
+
+
+# --- home and offers ----------------------------------------------------------------------------
+
+
+def test_home_shows_offer_with_pay_stops_and_countdown(world):
+    response = _client(world["me"]).get(reverse("driver:home"))
+
+    assert response.status_code == 200
+    offer = world["offer"]
+    html = response.content.decode()
+    assert f"${offer.pay_cents / 100:.2f}" in html
+    assert f'<time datetime="{offer.due_at.isoformat(timespec="seconds")}" data-countdown>' in html
+    assert "Pick up at Zara" in html
+    assert response.context["offers"][0]["stops"] == 1
+
+
+def test_home_htmx_gets_offers_fragment(world):
+    response = _client(world["me"]).get(reverse("driver:home"), **HTMX)
+
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="offers"')
+    assert "<html" not in html
+
+
+def test_home_refuses_non_driver():
+    client = Client()
+    client.force_login(make_user())
+
+    assert client.get(reverse("driver:home")).status_code == 403
+
+
+def test_home_wrong_method_405(world):
+    assert _client(world["me"]).post(reverse("driver:home")).status_code == 405
+
+
+def test_home_shows_no_offers_to_driver_not_offered(world):
+    response = _client(world["third"]).get(reverse("driver:home"))
+
+    assert response.context["offers"] == []
+
+
+def test_go_online_with_typed_location(world):
+    driver = world["third"]
+    services.driver_go_offline(driver=driver, acting_user=None)
+
+    response = _client(driver).post(
+        reverse("driver:go-online"),
+        {"market": driver.home_market.pk, "latitude": "36.1234567", "longitude": "-115.17"},
+    )
+
+    assert response.status_code == 302
+    driver.refresh_from_db()
+    assert (driver.is_online, driver.latitude, driver.longitude) == (True, Decimal("36.123457"), Decimal("-115.17"))
+
+
+def test_go_online_bad_location_is_form_error(world):
+    response = _client(world["third"]).post(
+        reverse("driver:go-online"), {"market": world["third"].home_market.pk, "latitude": "123", "longitude": "x"}
+    )
+
+    assert response.status_code == 422
+    assert response.context["online_form"].errors == {
+        "latitude": ["Ensure this value is less than or equal to 90."],
+        "longitude": ["Enter a number."],
+    }
+
+
+def test_go_online_refused_for_paused_driver_403(world):
+    driver = make_driver(status=DriverStatus.INACTIVE)
+
+    response = _client(driver).post(
+        reverse("driver:go-online"), {"market": driver.home_market.pk, "latitude": "36", "longitude": "-115"}
+    )
+
+    assert response.status_code == 403
+
+
+def test_go_offline(world):
+    response = _client(world["me"]).post(reverse("driver:go-offline"))
+
+    assert response.status_code == 302
+    world["me"].refresh_from_db()
+    assert world["me"].is_online is False
+
+
+def test_offer_accept_redirects_to_route(world):
+    response = _client(world["me"]).post(reverse("driver:offer-accept", args=[world["offer"].pk]))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("driver:route", args=[world["route"].pk])
+    assert Offer.objects.get(pk=world["offer"].pk).driver == world["me"]
+
+
+def test_offer_accept_htmx_client_redirect(world):
+    response = _client(world["me"]).post(reverse("driver:offer-accept", args=[world["offer"].pk]), **HTMX)
+
+    assert response["HX-Redirect"] == reverse("driver:route", args=[world["route"].pk])
+
+
+def test_offer_accept_already_taken_409(world):
+    _take(world)
+
+    response = _client(world["other"]).post(reverse("driver:offer-accept", args=[world["offer"].pk]), **HTMX)
+
+    assert response.status_code == 409
+    assert "already taken" in response.content.decode()
+
+
+def test_offer_accept_by_driver_not_offered_404(world):
+    response = _client(world["third"]).post(reverse("driver:offer-accept", args=[world["offer"].pk]))
+
+    assert response.status_code == 404
+    assert Offer.objects.get(pk=world["offer"].pk).status == OfferStatus.OPEN
+
+
+def test_offer_accept_wrong_method_405(world):
+    assert _client(world["me"]).get(reverse("driver:offer-accept", args=[world["offer"].pk])).status_code == 405
+
+
+def test_offer_accept_by_paused_driver_403(world):
+    services.driver_pause(driver=world["other"], acting_user=None, reason="Break")
+
+    response = _client(world["other"]).post(reverse("driver:offer-accept", args=[world["offer"].pk]))
+
+    assert response.status_code == 403
+
+
+def test_offer_decline_htmx_returns_fragment(world):
+    response = _client(world["me"]).post(reverse("driver:offer-decline", args=[world["offer"].pk]), **HTMX)
+
+    assert response.status_code == 200
+    assert response.content.decode().lstrip().startswith('<section id="offers"')
+    assert OfferRecipient.objects.get(offer=world["offer"], driver=world["me"]).answer == Answer.DECLINED
+
+
+def test_offer_decline_by_another_driver_404(world):
+    response = _client(world["third"]).post(reverse("driver:offer-decline", args=[world["offer"].pk]))
+
+    assert response.status_code == 404
+
+
+# --- the route ----------------------------------------------------------------------------------
+
+
+def test_route_page_shows_code_qr_stores_and_drops_in_mall_time(world):
+    offer = _take(world)
+    order = world["order"]
+
+    response = _client(world["me"]).get(reverse("driver:route", args=[world["route"].pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'<p class="pickup-digits">{offer.pickup_code}</p>' in html
+    assert 'src="data:image/svg+xml' in html
+    assert "Level P2, bay 7" in html
+    assert "Back counter" in html
+    for package in order.packages.all():
+        assert package.label_code in html
+    deadline = order.deliver_by.astimezone(world["mall"].tz)
+    assert f"Deliver by <strong>{deadline:%-I:%M} {deadline:%p}</strong>" in html
+    assert "https://www.google.com/maps/search/?api=1&amp;query=36.150000," in html
+
+
+def test_route_page_htmx_fragment(world):
+    _take(world)
+
+    response = _client(world["me"]).get(reverse("driver:route", args=[world["route"].pk]), **HTMX)
+
+    assert response.content.decode().lstrip().startswith('<div id="route"')
+
+
+def test_route_page_of_another_driver_404(world):
+    _take(world)
+
+    assert _client(world["other"]).get(reverse("driver:route", args=[world["route"].pk])).status_code == 404
+
+
+def test_route_page_wrong_method_405(world):
+    _take(world)
+
+    assert _client(world["me"]).post(reverse("driver:route", args=[world["route"].pk])).status_code == 405
+
+
+def test_route_forfeit_reoffers(world):
+    _take(world)
+
+    response = _client(world["me"]).post(reverse("driver:route-forfeit", args=[world["route"].pk]), {"reason": "Sick"})
+
+    assert response.status_code == 302
+    assert list(world["route"].offers.values_list("status", flat=True).order_by("pk")) == ["forfeited", "open"]
+
+
+def test_route_forfeit_by_another_driver_404(world):
+    _take(world)
+
+    assert _client(world["other"]).post(reverse("driver:route-forfeit", args=[world["route"].pk])).status_code == 404
+
+
+def test_route_forfeit_after_pickup_409(world):
+    _hand_over(world)
+
+    response = _client(world["me"]).post(reverse("driver:route-forfeit", args=[world["route"].pk]), **HTMX)
+
+    assert response.status_code == 409
+    assert "already picked up" in response.content.decode()
+
+
+def test_route_check_in(world):
+    _take(world)
+    url = reverse("driver:route-check-in", args=[world["route"].pk, world["store"].pk])
+
+    response = _client(world["me"]).post(url, **HTMX)
+
+    assert response.status_code == 200
+    assert "Checked in at Zara" in response.content.decode()
+
+
+def test_route_check_in_wrong_store_422(world):
+    _take(world)
+    other_store = make_store(mall=world["mall"])
+    url = reverse("driver:route-check-in", args=[world["route"].pk, other_store.pk])
+
+    assert _client(world["me"]).post(url).status_code == 422
+
+
+def test_stop_deliver_with_photo(world):
+    stop = _hand_over(world)
+
+    response = _client(world["me"]).post(reverse("driver:stop-deliver", args=[stop.pk]), {"photo": _jpeg()})
+
+    assert response.status_code == 302
+    stop.refresh_from_db()
+    world["order"].refresh_from_db()
+    assert (stop.status, world["order"].status) == (StopStatus.DELIVERED, OrderStatus.DELIVERED)
+
+
+def test_stop_deliver_without_photo_is_form_error(world):
+    stop = _hand_over(world)
+
+    response = _client(world["me"]).post(reverse("driver:stop-deliver", args=[stop.pk]), {})
+
+    assert response.status_code == 422
+    assert response.context["deliver_forms"][stop.pk].errors == {"photo": ["This field is required."]}
+
+
+def test_stop_deliver_not_an_image_is_form_error(world):
+    stop = _hand_over(world)
+    fake = io.BytesIO(b"not an image")
+    fake.name = "x.jpg"
+
+    response = _client(world["me"]).post(reverse("driver:stop-deliver", args=[stop.pk]), {"photo": fake})
+
+    assert response.status_code == 422
+    assert list(response.context["deliver_forms"][stop.pk].errors) == ["photo"]
+
+
+def test_stop_deliver_requires_pin_when_order_does(world):
+    world["order"].__class__.objects.filter(pk=world["order"].pk).update(requires_pin=True)
+    stop = _hand_over(world)
+    url = reverse("driver:stop-deliver", args=[stop.pk])
+
+    missing = _client(world["me"]).post(url, {"photo": _jpeg()})
+    wrong = _client(world["me"]).post(url, {"photo": _jpeg(), "pin": "12a4"})
+    right = _client(world["me"]).post(url, {"photo": _jpeg(), "pin": delivery_pin_for(world["order"])})
+
+    assert missing.context["deliver_forms"][stop.pk].errors == {"pin": ["This field is required."]}
+    assert wrong.context["deliver_forms"][stop.pk].errors == {"pin": ["The PIN has 4 digits."]}
+    assert right.status_code == 302
+
+
+def test_stop_deliver_by_another_driver_404(world):
+    stop = _hand_over(world)
+
+    response = _client(world["other"]).post(reverse("driver:stop-deliver", args=[stop.pk]), {"photo": _jpeg()})
+
+    assert response.status_code == 404
+
+
+def test_stop_deliver_by_paused_driver_403(world):
+    stop = _hand_over(world)
+    world["me"].__class__.objects.filter(pk=world["me"].pk).update(status=DriverStatus.INACTIVE, is_online=False)
+
+    response = _client(world["me"]).post(reverse("driver:stop-deliver", args=[stop.pk]), {"photo": _jpeg()})
+
+    assert response.status_code == 403
+
+
+def test_stop_deliver_wrong_method_405(world):
+    stop = _hand_over(world)
+
+    assert _client(world["me"]).get(reverse("driver:stop-deliver", args=[stop.pk])).status_code == 405
+
+
+def test_stop_undeliverable_starts_return_htmx_fragment(world):
+    stop = _hand_over(world)
+
+    response = _client(world["me"]).post(
+        reverse("driver:stop-undeliverable", args=[stop.pk]), {"reason": "Gate locked"}, **HTMX
+    )
+
+    assert response.status_code == 200
+    assert "going back to Zara" in response.content.decode()
+    world["order"].refresh_from_db()
+    assert world["order"].status == OrderStatus.RETURNING
+
+
+def test_stop_undeliverable_needs_reason(world):
+    stop = _hand_over(world)
+
+    response = _client(world["me"]).post(reverse("driver:stop-undeliverable", args=[stop.pk]), {"reason": "  "})
+
+    assert response.status_code == 422
+    world["order"].refresh_from_db()
+    assert world["order"].status == OrderStatus.PICKED_UP
+
+
+def test_stop_undeliverable_by_another_driver_404(world):
+    stop = _hand_over(world)
+
+    response = _client(world["other"]).post(reverse("driver:stop-undeliverable", args=[stop.pk]), {"reason": "x"})
+
+    assert response.status_code == 404

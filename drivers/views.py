@@ -1,0 +1,266 @@
+"""Driver pages under /driver/, phone first: going online, offers, the active route and proof
+of delivery. Every view starts with an access helper (403 for non-drivers, 404 for another
+driver's offer, route or stop)."""
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from drivers import selectors, services
+from drivers.access import (
+    get_driver,
+    get_offer_row_for_driver,
+    get_route_for_driver,
+    get_stop_for_driver,
+    require_active,
+)
+from drivers.forms import DeliverForm, OnlineForm, ReasonForm
+from drivers.models import Driver, Route, RouteStatus, StopStatus
+from drivers.pay import hourly_equivalent_cents
+from orders.lifecycle import OrderStatus
+from portal.errors import ActionRefused
+
+
+def _offer_cards(driver: Driver) -> list[dict]:
+    cards = []
+    now = timezone.now()
+    for row in selectors.offer_rows_for_driver(driver=driver, now=now):
+        offer = row.offer
+        route = offer.route
+        stops = list(route.stops.all())
+        cards.append(
+            {
+                "offer": offer,
+                "route": route,
+                "stops": len(stops),
+                "stores": sorted({stop.store.name for stop in stops}),
+                "hourly_cents": hourly_equivalent_cents(total_cents=offer.pay_cents, minutes=route.estimated_minutes),
+                "due_iso": offer.due_at.isoformat(timespec="seconds"),
+                "seconds_left": max(0, int((offer.due_at - now).total_seconds())),
+            }
+        )
+    return cards
+
+
+def _home_context(driver: Driver, *, online_form: OnlineForm | None = None, **extra: object) -> dict:
+    initial = {
+        "market": driver.online_market or driver.home_market,
+        "latitude": driver.latitude,
+        "longitude": driver.longitude,
+    }
+    return {
+        "driver": driver,
+        "offers": _offer_cards(driver),
+        "active_route": selectors.active_route_for_driver(driver=driver),
+        "online_form": online_form or OnlineForm(initial=initial),
+        **extra,
+    }
+
+
+def _home_response(request: HttpRequest, driver: Driver, *, status: int = 200, **extra: object) -> HttpResponse:
+    template = "driver/home.html#offers" if request.htmx and not extra.get("full") else "driver/home.html"
+    return render(request, template, _home_context(driver, **extra), status=status)
+
+
+@require_GET
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    driver = get_driver(request)
+    return _home_response(request, driver)
+
+
+@require_POST
+@login_required
+def go_online(request: HttpRequest) -> HttpResponse:
+    driver = get_driver(request)
+    require_active(request, driver)
+    form = OnlineForm(request.POST)
+    if not form.is_valid():
+        return render(request, "driver/home.html", _home_context(driver, online_form=form), status=422)
+    try:
+        services.driver_go_online(
+            driver=driver,
+            market=form.cleaned_data["market"],
+            latitude=form.cleaned_data["latitude"],
+            longitude=form.cleaned_data["longitude"],
+        )
+    except ActionRefused as refused:
+        return render(
+            request,
+            "driver/home.html",
+            _home_context(driver, online_form=form, online_error=refused.message),
+            status=422,
+        )
+    messages.success(request, f"You are online in {form.cleaned_data['market']}.")
+    return redirect("driver:home")
+
+
+@require_POST
+@login_required
+def go_offline(request: HttpRequest) -> HttpResponse:
+    driver = get_driver(request)
+    services.driver_go_offline(driver=driver, acting_user=request.user)
+    messages.success(request, "You are offline: no more offers until you go online.")
+    return redirect("driver:home")
+
+
+@require_POST
+@login_required
+def offer_accept(request: HttpRequest, offer_id: int) -> HttpResponse:
+    driver = get_driver(request)
+    require_active(request, driver)
+    row = get_offer_row_for_driver(request, driver, offer_id)
+    try:
+        services.offer_accept(offer=row.offer, driver=driver)
+    except ActionRefused as refused:
+        return _home_response(request, driver, status=409, error=refused.message)
+    url = reverse("driver:route", args=[row.offer.route_id])
+    messages.success(request, "The route is yours. Head to the mall.")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+@login_required
+def offer_decline(request: HttpRequest, offer_id: int) -> HttpResponse:
+    driver = get_driver(request)
+    require_active(request, driver)
+    row = get_offer_row_for_driver(request, driver, offer_id)
+    try:
+        services.offer_decline(offer=row.offer, driver=driver)
+    except ActionRefused as refused:
+        return _home_response(request, driver, status=409, error=refused.message)
+    if request.htmx:
+        return _home_response(request, driver, notice="Offer declined.")
+    messages.success(request, "Offer declined.")
+    return redirect("driver:home")
+
+
+def _route_context(route: Route, *, bound_deliver_forms: dict | None = None, **extra: object) -> dict:
+    route = selectors.route_detail_for_driver(route=route)
+    offer = selectors.accepted_offer_for(route)
+    stops = list(route.stops.all())
+    stores: dict[int, dict] = {}
+    for stop in stops:
+        entry = stores.setdefault(stop.store_id, {"store": stop.store, "labels": [], "pending": False})
+        entry["labels"] += [package.label_code for package in stop.order.packages.all()]
+        entry["pending"] = entry["pending"] or stop.status == StopStatus.PENDING
+    code = offer.pickup_code if offer else ""
+    return {
+        "route": route,
+        "offer": offer,
+        "stops": stops,
+        "stores": list(stores.values()),
+        "pickup_code": code,
+        "pickup_qr": segno.make(code, error="m", micro=False).svg_data_uri(scale=6, border=2) if code else "",
+        "can_forfeit": route.status == RouteStatus.ASSIGNED and offer is not None and offer.status == "accepted",
+        "deliver_forms": {
+            stop.pk: DeliverForm(auto_id=f"deliver-{stop.pk}-%s", requires_pin=stop.order.requires_pin)
+            for stop in stops
+        }
+        | (bound_deliver_forms or {}),
+        "reason_form": ReasonForm(),
+        "picked_up": StopStatus.PICKED_UP,
+        "pending": StopStatus.PENDING,
+        "returning": OrderStatus.RETURNING,
+        **extra,
+    }
+
+
+def _route_response(request: HttpRequest, route: Route, *, status: int = 200, **extra: object) -> HttpResponse:
+    template = "driver/route.html#route" if request.htmx else "driver/route.html"
+    return render(request, template, _route_context(route, **extra), status=status)
+
+
+@require_GET
+@login_required
+def route_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    driver = get_driver(request)
+    route = get_route_for_driver(request, driver, pk)
+    return _route_response(request, route)
+
+
+@require_POST
+@login_required
+def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
+    driver = get_driver(request)
+    require_active(request, driver)
+    route = get_route_for_driver(request, driver, pk)
+    offer = selectors.accepted_offer_for(route)
+    try:
+        if offer is None:
+            raise ActionRefused("This route is finished.", code="illegal-transition")
+        services.offer_forfeit(offer=offer, driver=driver, reason=request.POST.get("reason", "")[:300])
+    except ActionRefused as refused:
+        return _route_response(request, route, status=409, error=refused.message)
+    messages.success(request, "You gave the route back. It is offered to other drivers.")
+    url = reverse("driver:home")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+@login_required
+def route_check_in(request: HttpRequest, pk: int, store_id: int) -> HttpResponse:
+    driver = get_driver(request)
+    require_active(request, driver)
+    route = get_route_for_driver(request, driver, pk)
+    store = next((stop.store for stop in route.stops.select_related("store") if stop.store_id == store_id), None)
+    try:
+        if store is None:
+            raise ActionRefused("That store is not on your route.", code="validation")
+        services.route_check_in(route=route, store=store, driver=driver)
+    except ActionRefused as refused:
+        return _route_response(request, route, status=422, error=refused.message)
+    notice = f"Checked in at {store.name}: show your pickup code at the counter."
+    if request.htmx:
+        return _route_response(request, route, notice=notice)
+    messages.success(request, notice)
+    return redirect("driver:route", pk=route.pk)
+
+
+@require_POST
+@login_required
+def stop_deliver(request: HttpRequest, pk: int) -> HttpResponse:
+    driver = get_driver(request)
+    require_active(request, driver)
+    stop = get_stop_for_driver(request, driver, pk)
+    form = DeliverForm(request.POST, request.FILES, requires_pin=stop.order.requires_pin, auto_id=f"deliver-{pk}-%s")
+    if not form.is_valid():
+        forms = {stop.pk: form}
+        return _route_response(
+            request, stop.route, status=422, error="Check the delivery form.", bound_deliver_forms=forms
+        )
+    try:
+        services.stop_deliver(stop=stop, driver=driver, photo=form.cleaned_data["photo"], pin=form.cleaned_data["pin"])
+    except ActionRefused as refused:
+        return _route_response(request, stop.route, status=422, error=refused.message)
+    notice = f"Order {stop.order.number} delivered."
+    if request.htmx:
+        return _route_response(request, stop.route, notice=notice)
+    messages.success(request, notice)
+    return redirect("driver:route", pk=stop.route_id)
+
+
+@require_POST
+@login_required
+def stop_undeliverable(request: HttpRequest, pk: int) -> HttpResponse:
+    driver = get_driver(request)
+    require_active(request, driver)
+    stop = get_stop_for_driver(request, driver, pk)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        return _route_response(request, stop.route, status=422, error="Say why it could not be delivered.")
+    try:
+        services.stop_mark_undeliverable(stop=stop, driver=driver, reason=form.cleaned_data["reason"])
+    except ActionRefused as refused:
+        return _route_response(request, stop.route, status=422, error=refused.message)
+    notice = f"Order {stop.order.number} is going back to {stop.store.name}: return the packages there."
+    if request.htmx:
+        return _route_response(request, stop.route, notice=notice)
+    messages.success(request, notice)
+    return redirect("driver:route", pk=stop.route_id)

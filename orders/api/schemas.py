@@ -1,0 +1,187 @@
+"""Request and response bodies of the marketplace API, as the contract states them. Types are
+strict (a string is never taken for a number or a boolean) so a wrong field type is a
+validation error, not a guess."""
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from ninja import Schema
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+from orders.lifecycle import OrderStatus
+
+E164 = r"^\+[1-9][0-9]{7,14}$"
+ORDER_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _text_only(value: object) -> object:
+    # Lax datetime parsing would take a number (even "5") as a Unix time: the contract wants
+    # RFC 3339 text with an offset.
+    if not isinstance(value, str) or not RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time string with an offset")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+
+
+class CustomerIn(Schema):
+    name: StrictStr = Field(min_length=1, max_length=120)
+    phone: StrictStr | None = Field(default=None, pattern=E164, description="E.164, e.g. +17025550123")
+
+
+class AddressIn(Schema):
+    line1: StrictStr = Field(min_length=1, max_length=200)
+    line2: StrictStr = Field(default="", max_length=200)
+    city: StrictStr = Field(min_length=1, max_length=100)
+    state: StrictStr = Field(pattern=r"^[A-Z]{2}$")
+    postal_code: StrictStr = Field(pattern=r"^[0-9]{5}(-[0-9]{4})?$")
+    lat: StrictFloat | StrictInt | None = Field(default=None, ge=-90, le=90)
+    lon: StrictFloat | StrictInt | None = Field(default=None, ge=-180, le=180)
+    instructions: StrictStr = Field(default="", max_length=300)
+
+
+class LineIn(Schema):
+    sku: StrictStr = Field(min_length=1, max_length=60)
+    quantity: StrictInt = Field(ge=1, le=99)
+    unit_price_cents: StrictInt = Field(default=0, ge=0, le=100_000_000)
+
+
+class OrderIn(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "marketplace_order_id": "113-4567890-1234567",
+                    "seller_id": "A2SUNSETAPPAREL",
+                    "mall": "fashion-show",
+                    "placed_at": "2026-11-22T17:03:00Z",
+                    "deliver_by": "2026-11-22T21:00:00-08:00",
+                    "customer": {"name": "Jamie D.", "phone": "+17025550123"},
+                    "address": {
+                        "line1": "3355 S Las Vegas Blvd",
+                        "line2": "Apt 1204",
+                        "city": "Las Vegas",
+                        "state": "NV",
+                        "postal_code": "89109",
+                        "lat": 36.1212,
+                        "lon": -115.1697,
+                        "instructions": "Front desk",
+                    },
+                    "lines": [{"sku": "SA-TEE-001", "quantity": 2, "unit_price_cents": 2999}],
+                    "requires_pin": False,
+                }
+            ]
+        }
+    )
+
+    marketplace_order_id: StrictStr = Field(pattern=ORDER_ID)
+    seller_id: StrictStr = Field(min_length=1, max_length=40)
+    mall: StrictStr | None = Field(default=None, min_length=1, max_length=60)
+    placed_at: Timestamp
+    deliver_by: Timestamp
+    customer: CustomerIn
+    address: AddressIn
+    lines: list[LineIn] = Field(min_length=1, max_length=50)
+    requires_pin: StrictBool = False
+
+
+class CancelIn(Schema):
+    reason: StrictStr = Field(default="", max_length=300)
+
+
+class StoreOut(Schema):
+    name: str
+    unit: str
+
+
+class LineOut(Schema):
+    sku: str
+    quantity: int
+    picked: int
+
+
+class PackageOut(Schema):
+    label: str
+    status: str
+
+
+class TimelineEntry(Schema):
+    status: Literal[tuple(OrderStatus.values)]  # type: ignore[valid-type]
+    at: dt.datetime
+
+
+class DriverOut(Schema):
+    first_name: str
+    eta: dt.datetime | None
+
+
+class ProofOut(Schema):
+    photo_url: str
+    pin_verified: bool
+
+
+class OrderOut(Schema):
+    marketplace_order_id: str
+    status: Literal[tuple(OrderStatus.values)]  # type: ignore[valid-type]
+    mall: str
+    store: StoreOut
+    deliver_by: dt.datetime
+    lines: list[LineOut]
+    packages: list[PackageOut]
+    timeline: list[TimelineEntry]
+    driver: DriverOut | None = Field(default=None, description="Present from the driver's acceptance of the route.")
+    proof: ProofOut | None = Field(default=None, description="Present after delivery.")
+    last_event_seq: int | None
+
+
+class EventOut(Schema):
+    seq: int
+    id: str
+    type: str
+    occurred_at: dt.datetime
+    order: OrderOut
+
+
+class EventPage(Schema):
+    events: list[EventOut]
+    next_after: int
+
+
+class ProblemOut(Schema):
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+class FieldError(Schema):
+    field: str
+    message: str
+
+
+class ValidationProblemOut(ProblemOut):
+    errors: list[FieldError]
+
+
+class NotEligibleProblemOut(ProblemOut):
+    reasons: list[str]
+
+
+class EligibilityItem(Schema):
+    seller_id: str
+    sku: str
+    mall: str
+    eligible: bool
+    reasons: list[str]
+    eligible_until: dt.datetime | None = Field(description="Mall-local cutoff that ends today's eligibility.")
+    computed_at: dt.datetime
+
+
+class EligibilityPage(Schema):
+    items: list[EligibilityItem]
+    next_cursor: str | None

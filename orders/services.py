@@ -1,0 +1,385 @@
+"""Every write to orders. Each status change checks the declared lifecycle, applies itself with
+a conditional UPDATE (… WHERE status = <expected>) so that two clicks, two staff members or two
+workers cannot both win, and records an OrderEvent with the actor and the time."""
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from orders.lifecycle import OrderStatus, sources_of
+from orders.models import ApiClient, Order, OrderEvent, OrderLine, Package, new_label_code
+from orders.outbox import record_feed_event
+from portal.actors import actor_label_for
+from portal.errors import ActionRefused
+from retailers.eligibility_hooks import eligibility_after_order_change
+from retailers.models import Listing, Stock, Store
+
+S = OrderStatus
+MAX_PACKAGES = 20
+
+
+def _record_event(
+    *,
+    order: Order,
+    type: str,
+    from_status: str,
+    to_status: str,
+    acting_user: AbstractBaseUser | None,
+    actor_label: str | None,
+    at: dt.datetime,
+    reason: str = "",
+    data: Mapping | None = None,
+) -> OrderEvent:
+    event = OrderEvent.objects.create(
+        order=order,
+        type=type,
+        from_status=from_status,
+        to_status=to_status,
+        actor=acting_user if acting_user is not None and acting_user.is_authenticated else None,
+        actor_label=actor_label or actor_label_for(acting_user),
+        at=at,
+        reason=reason,
+        data=dict(data or {}),
+    )
+    # The marketplace's feed event and webhook outbox rows, in this same transaction.
+    record_feed_event(order=order, type=type, at=at)
+    return event
+
+
+def _transition(
+    *,
+    order: Order,
+    to: str,
+    acting_user: AbstractBaseUser | None,
+    actor_label: str | None = None,
+    reason: str = "",
+    data: Mapping | None = None,
+    **fields: object,
+) -> OrderEvent:
+    """Moves `order` to `to` if, and only if, it is still in the status the caller saw; updates
+    the instance and returns the event row."""
+    expected = order.status
+    if expected not in sources_of(to):
+        raise ActionRefused(
+            f"Order {order.number} is {OrderStatus(expected).label.lower()}: it cannot be moved to "
+            f"{OrderStatus(to).label.lower()}.",
+            code="illegal-transition",
+        )
+    now = timezone.now()
+    changed = Order.objects.filter(pk=order.pk, status=expected).update(
+        status=to, status_changed_at=now, updated_at=now, **fields
+    )
+    if changed != 1:
+        current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
+        label = OrderStatus(current).label.lower() if current else "gone"
+        raise ActionRefused(
+            f"Order {order.number} was changed by someone else a moment ago: it is now {label}.",
+            code="conflict",
+        )
+    event = _record_event(
+        order=order,
+        type=f"order.{to}",
+        from_status=expected,
+        to_status=to,
+        acting_user=acting_user,
+        actor_label=actor_label,
+        at=now,
+        reason=reason,
+        data=data,
+    )
+    order.status = to
+    order.status_changed_at = now
+    order.updated_at = now
+    for name, value in fields.items():
+        setattr(order, name, value)
+    return event
+
+
+def _release_reservations(*, order: Order, keep_picked: bool) -> None:
+    """Gives back reserved stock: all of it, or (keep_picked) only the units that were not
+    picked. Units missing from the shelf also leave on-hand stock, since they are not there.
+    Queues the eligibility recompute of the released listings after commit."""
+    released = []
+    for line in order.lines.select_for_update().all():
+        keep = line.picked if keep_picked else 0
+        release = line.reserved_quantity - keep
+        if release <= 0:
+            continue
+        gone = release if keep_picked else 0
+        Stock.objects.filter(store_id=order.store_id, listing_id=line.listing_id).update(
+            reserved=F("reserved") - release, on_hand=F("on_hand") - gone
+        )
+        OrderLine.objects.filter(pk=line.pk).update(reserved_quantity=keep)
+        released.append(line.listing_id)
+    if released:
+        eligibility_after_order_change(store_id=order.store_id, listing_ids=released)
+
+
+@dataclass(frozen=True)
+class NewLine:
+    listing: Listing
+    quantity: int
+    unit_price_cents: int = 0
+
+
+@transaction.atomic
+def order_receive(
+    *,
+    store: Store,
+    marketplace_order_id: str,
+    placed_at: dt.datetime,
+    deliver_by: dt.datetime,
+    customer_name: str,
+    lines: Iterable[NewLine],
+    address_line1: str,
+    city: str,
+    state: str,
+    postal_code: str,
+    customer_phone: str = "",
+    address_line2: str = "",
+    latitude: float | None = None,
+    longitude: float | None = None,
+    delivery_instructions: str = "",
+    requires_pin: bool = False,
+    allows_partial: bool = True,
+    actor_label: str = "marketplace",
+    api_client: ApiClient | None = None,
+    api_body_sha256: str = "",
+) -> Order:
+    """Creates a received order and reserves its stock in the same transaction.
+    An order from a marketplace client (`api_client`) also gets its feed event and webhook rows.
+
+    Side effects: Stock.reserved grows by each line's quantity; one `order.received` event; the
+    eligibility recompute of its listings after commit.
+    Raises ActionRefused(code="out_of_stock") and writes nothing when a line cannot be reserved.
+    """
+    lines = list(lines)
+    if not lines:
+        raise ActionRefused("An order needs at least one line.", code="validation")
+    now = timezone.now()
+    order = Order.objects.create(
+        marketplace_order_id=marketplace_order_id,
+        store=store,
+        placed_at=placed_at,
+        deliver_by=deliver_by,
+        prep_due_at=placed_at + dt.timedelta(minutes=store.prep_sla_minutes),
+        customer_name=customer_name,
+        customer_phone=customer_phone,
+        address_line1=address_line1,
+        address_line2=address_line2,
+        city=city,
+        state=state,
+        postal_code=postal_code,
+        latitude=latitude,
+        longitude=longitude,
+        delivery_instructions=delivery_instructions,
+        requires_pin=requires_pin,
+        allows_partial=allows_partial,
+        api_client=api_client,
+        api_body_sha256=api_body_sha256,
+        created_at=now,
+        status_changed_at=now,
+        updated_at=now,
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            listing=line.listing,
+            quantity=line.quantity,
+            reserved_quantity=line.quantity,
+            unit_price_cents=line.unit_price_cents,
+        )
+        for line in lines
+    )
+    _record_event(
+        order=order,
+        type="order.received",
+        from_status="",
+        to_status=S.RECEIVED,
+        acting_user=None,
+        actor_label=actor_label,
+        at=now,
+    )
+    # Reserve only what is there: two orders racing for the last unit cannot both win. Last of
+    # the writes, so the stock rows stay locked only until the commit.
+    for line in lines:
+        reserved = Stock.objects.filter(
+            store=store, listing=line.listing, on_hand__gte=F("reserved") + line.quantity
+        ).update(reserved=F("reserved") + line.quantity)
+        if reserved != 1:
+            raise ActionRefused(f"{line.listing.seller_sku} is out of stock at {store.name}.", code="out_of_stock")
+    # The reservation (and a slot of the store's hourly capacity) can end same-day eligibility.
+    eligibility_after_order_change(store_id=store.pk, listing_ids=[line.listing.pk for line in lines])
+    return order
+
+
+@transaction.atomic
+def order_accept(*, order: Order, acting_user: AbstractBaseUser | None) -> Order:
+    """received → accepted. Side effects: one `order.accepted` event."""
+    _transition(order=order, to=S.ACCEPTED, acting_user=acting_user)
+    return order
+
+
+@transaction.atomic
+def order_start_picking(*, order: Order, acting_user: AbstractBaseUser | None) -> Order:
+    """accepted → picking. Side effects: one `order.picking` event."""
+    _transition(order=order, to=S.PICKING, acting_user=acting_user)
+    return order
+
+
+@transaction.atomic
+def order_record_picked(*, order: Order, acting_user: AbstractBaseUser | None, picked: Mapping[int, int]) -> Order:
+    """Records how many units of each line (by line id) are in hand while picking.
+
+    Side effects: OrderLine.picked; one `order.picked_recorded` event listing the changes.
+    """
+    now = timezone.now()
+    # Locks the order row while picking state is written, and refuses once it left picking.
+    if Order.objects.filter(pk=order.pk, status=S.PICKING).update(updated_at=now) != 1:
+        raise ActionRefused(
+            f"Order {order.number} is not being picked any more: picked quantities can no longer change.",
+            code="illegal-transition",
+        )
+    lines = {line.pk: line for line in order.lines.select_related("listing")}
+    changes = {}
+    for line_id, quantity in picked.items():
+        line = lines.get(line_id)
+        if line is None:
+            raise ActionRefused(f"Line {line_id} is not part of order {order.number}.", code="validation")
+        if not 0 <= quantity <= line.quantity:
+            raise ActionRefused(
+                f"{line.listing.seller_sku}: picked must be between 0 and {line.quantity}.", code="validation"
+            )
+        if quantity != line.picked:
+            changes[line.listing.seller_sku] = {"from": line.picked, "to": quantity}
+            OrderLine.objects.filter(pk=line.pk).update(picked=quantity)
+            line.picked = quantity
+    if changes:
+        _record_event(
+            order=order,
+            type="order.picked_recorded",
+            from_status=S.PICKING,
+            to_status=S.PICKING,
+            acting_user=acting_user,
+            actor_label=None,
+            at=now,
+            data={"lines": changes},
+        )
+    order.updated_at = now
+    return order
+
+
+def _create_packages(*, order: Order, package_count: int, at: dt.datetime) -> list[Package]:
+    packages = []
+    for sequence in range(1, package_count + 1):
+        for _attempt in range(5):
+            try:
+                # A savepoint per try: a clashing random code must not abort the whole change.
+                with transaction.atomic():
+                    packages.append(
+                        Package.objects.create(
+                            order=order, label_code=new_label_code(), sequence=sequence, created_at=at
+                        )
+                    )
+                break
+            except IntegrityError:
+                if Package.objects.filter(order=order, sequence=sequence).exists():
+                    raise
+        else:  # pragma: no cover - 29^6 codes make five clashes in a row practically impossible
+            raise ActionRefused("Could not create a unique label code; please try again.", code="conflict")
+    return packages
+
+
+@transaction.atomic
+def order_mark_ready(*, order: Order, acting_user: AbstractBaseUser | None, package_count: int) -> Order:
+    """picking → ready (everything picked) or short → ready (send the rest).
+
+    Side effects: creates `package_count` packages with unique label codes; one `order.ready`
+    event.
+    """
+    if not 1 <= package_count <= MAX_PACKAGES:
+        raise ActionRefused(f"Package count must be between 1 and {MAX_PACKAGES}.", code="validation")
+    lines = list(order.lines.select_related("listing"))
+    if order.status == S.PICKING:
+        unpicked = [line for line in lines if line.picked < line.quantity]
+        if unpicked:
+            line = unpicked[0]
+            raise ActionRefused(
+                f"{line.listing.seller_sku} has {line.picked} of {line.quantity} picked: record the picked "
+                "quantities, or report the missing item as a problem.",
+                code="validation",
+            )
+    elif order.status == S.SHORT:
+        if not order.allows_partial:
+            raise ActionRefused(
+                f"The marketplace does not allow partial delivery for order {order.number}: reject it instead.",
+                code="partial-not-allowed",
+            )
+        if not any(line.picked for line in lines):
+            raise ActionRefused("Nothing was picked, so there is nothing to send: reject the order.", code="validation")
+    event = _transition(order=order, to=S.READY, acting_user=acting_user)
+    packages = _create_packages(order=order, package_count=package_count, at=order.updated_at)
+    event.data = {"package_count": package_count, "labels": [package.label_code for package in packages]}
+    event.save(update_fields=["data"])
+    return order
+
+
+@transaction.atomic
+def order_report_short(*, order: Order, acting_user: AbstractBaseUser | None, reason: str) -> Order:
+    """picking → short: an item is missing. The units that were not picked leave the reserved
+    and on-hand stock (they are not on the shelf).
+
+    Side effects: Stock on_hand/reserved for the missing units; one `order.short` event.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ActionRefused("Say what is missing or why.", code="validation")
+    lines = list(order.lines.select_related("listing"))
+    missing = {line.listing.seller_sku: line.missing for line in lines if line.missing}
+    if order.status == S.PICKING and not missing:
+        raise ActionRefused(
+            "Every item is picked: record the picked quantity of the missing item first.", code="validation"
+        )
+    _transition(
+        order=order,
+        to=S.SHORT,
+        acting_user=acting_user,
+        reason=reason,
+        data={"missing": missing},
+        problem_reason=reason,
+    )
+    _release_reservations(order=order, keep_picked=True)
+    return order
+
+
+@transaction.atomic
+def order_reject(*, order: Order, acting_user: AbstractBaseUser | None, reason: str) -> Order:
+    """→ rejected: the store cannot fulfil the order. Releases all reserved stock.
+
+    Side effects: Stock.reserved; one `order.rejected` event (the marketplace is told through
+    the event feed).
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ActionRefused("Give a reason for rejecting the order.", code="validation")
+    _transition(order=order, to=S.REJECTED, acting_user=acting_user, reason=reason, problem_reason=reason)
+    _release_reservations(order=order, keep_picked=False)
+    return order
+
+
+@transaction.atomic
+def order_cancel(
+    *, order: Order, acting_user: AbstractBaseUser | None, reason: str, actor_label: str | None = None
+) -> Order:
+    """→ cancelled, by the marketplace or an operator, until pickup. Releases reserved stock.
+
+    Side effects: Stock.reserved; one `order.cancelled` event.
+    """
+    _transition(order=order, to=S.CANCELLED, acting_user=acting_user, actor_label=actor_label, reason=reason.strip())
+    _release_reservations(order=order, keep_picked=False)
+    return order

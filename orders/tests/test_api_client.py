@@ -1,0 +1,68 @@
+import json
+import time
+import urllib.error
+
+import pytest
+from django.core.cache import cache
+
+from orders.api.client import MallrunClient
+from orders.api.ratelimit import BURST, WINDOW_SECONDS
+from orders.tests.api_helpers import make_api_client, make_world, order_document
+from orders.tests.webhook_receiver import Receiver
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reference_client_create_is_idempotent_over_the_real_api(live_server):
+    cache.clear()
+    make_world()
+    issued = make_api_client()
+    client = MallrunClient(live_server.url, key_id=issued.client.key_id, secret=issued.secret)
+    document = order_document()
+
+    first = client.create_order(document)
+    again = client.create_order(document)
+    read = client.get_order(document["marketplace_order_id"])
+
+    assert (first.status, again.status, read.status) == (201, 200, 200)
+    assert read.document["marketplace_order_id"] == document["marketplace_order_id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reference_client_waits_out_a_429_and_retries(live_server):
+    cache.clear()
+    make_world()
+    issued = make_api_client()
+    window = int(time.time() // WINDOW_SECONDS)
+    cache.set(f"api-rate:{issued.client.key_id}:{window}", BURST, timeout=10)
+    client = MallrunClient(live_server.url, key_id=issued.client.key_id, secret=issued.secret, backoff=0.01)
+
+    response = client.events()
+
+    assert response.status == 200
+
+
+def test_reference_client_retries_a_5xx_with_the_same_signed_body():
+    receiver = Receiver(statuses=[503, 201]).start()
+    try:
+        client = MallrunClient(receiver.url.removesuffix("/hooks"), key_id="mk_x", secret="s", backoff=0.01)
+
+        response = client.request("POST", "/api/v1/orders", {"marketplace_order_id": "A-1"})
+    finally:
+        receiver.stop()
+
+    assert response.status == 201
+    assert [json.loads(item.body) for item in receiver.received] == [{"marketplace_order_id": "A-1"}] * 2
+    assert all(item.headers["mallrun-signature"].startswith("v1,") for item in receiver.received)
+
+
+def test_reference_client_gives_up_after_max_tries_on_network_errors():
+    client = MallrunClient("http://127.0.0.1:9", key_id="mk_x", secret="s", max_tries=2, backoff=0.01)
+
+    with pytest.raises(urllib.error.URLError):
+        client.events()
+
+
+def test_webhook_sweeper_is_on_the_beat_schedule_every_2_seconds():
+    from portal.celery import app
+
+    assert app.conf.beat_schedule["webhook-sweep"] == {"task": "orders.deliver_webhooks", "schedule": 2.0}

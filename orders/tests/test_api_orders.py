@@ -1,0 +1,507 @@
+import datetime as dt
+import json
+import time
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from orders.api.ratelimit import BURST, WINDOW_SECONDS, retry_after_if_limited
+from orders.api.secrets import decrypt_secret
+from orders.lifecycle import OrderStatus
+from orders.models import ApiClient, Order, OrderEvent
+from orders.tests.api_helpers import make_api_client, make_world, order_document, signed
+from portal.tests.factories import make_listing, make_mall, make_stock, make_store
+from retailers.models import StoreStatus
+
+pytestmark = pytest.mark.django_db
+PROBLEM = "https://mallrun.example/problems/"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    cache.clear()
+
+
+@pytest.fixture
+def world():
+    return make_world()
+
+
+@pytest.fixture
+def issued():
+    return make_api_client()
+
+
+def test_openapi_document_describes_every_operation_with_problem_responses():
+    response = Client().get("/api/v1/openapi.json")
+
+    document = response.json()
+    assert response.status_code == 200
+    assert document["openapi"] == "3.1.0"
+    assert set(document["paths"]) == {
+        "/api/v1/orders",
+        "/api/v1/orders/{marketplace_order_id}",
+        "/api/v1/orders/{marketplace_order_id}/cancel",
+        "/api/v1/events",
+        "/api/v1/eligibility",
+    }
+    create = document["paths"]["/api/v1/orders"]["post"]["responses"]
+    assert sorted(create) == ["200", "201", "401", "409", "422", "429"]
+    assert list(create["409"]["content"]) == ["application/problem+json"]
+    assert list(create["201"]["content"]) == ["application/json"]
+
+
+def test_create_order_answers_201_and_reserves_stock(world, issued):
+    document = order_document()
+
+    response = signed(issued, "POST", "/api/v1/orders", document)
+
+    body = response.json()
+    world["stock"].refresh_from_db()
+    order = Order.objects.get()
+    assert response.status_code == 201
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert body["marketplace_order_id"] == "113-4567890-1234567"
+    assert body["status"] == "received"
+    assert body["mall"] == "fashion-show"
+    assert body["store"] == {"name": "Sunset Apparel — Fashion Show", "unit": "L2-214"}
+    assert body["lines"] == [{"sku": "SA-TEE-001", "quantity": 2, "picked": 0}]
+    assert body["packages"] == []
+    assert [entry["status"] for entry in body["timeline"]] == ["received"]
+    assert body["last_event_seq"] is None  # numbered once committed, by the next poll or sweep
+    assert "driver" not in body and "proof" not in body
+    assert body["deliver_by"].endswith("-08:00")
+    assert world["stock"].reserved == 2
+    assert order.api_client == issued.client
+    assert order.customer_phone == "+17025550123"
+
+
+def test_create_order_same_body_in_another_key_order_answers_200_with_the_same_order(world, issued):
+    document = order_document()
+    first = signed(issued, "POST", "/api/v1/orders", document)
+    reordered = json.dumps(dict(reversed(list(document.items()))), indent=2).encode()
+
+    again = signed(issued, "POST", "/api/v1/orders", raw=reordered)
+
+    world["stock"].refresh_from_db()
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["marketplace_order_id"] == document["marketplace_order_id"]
+    assert Order.objects.count() == 1
+    assert world["stock"].reserved == 2
+
+
+def test_create_order_same_id_other_body_answers_409_idempotency_conflict(world, issued):
+    document = order_document()
+    signed(issued, "POST", "/api/v1/orders", document)
+    document["lines"][0]["quantity"] = 3
+
+    response = signed(issued, "POST", "/api/v1/orders", document)
+
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == PROBLEM + "idempotency-conflict"
+    assert response.json()["status"] == 409
+
+
+def _line(**changes):
+    return [{"sku": "SA-TEE-001", "quantity": 2, "unit_price_cents": 2999, **changes}]
+
+
+def _address(**changes):
+    return {**order_document()["address"], **changes}
+
+
+def _past():
+    return (timezone.now() - dt.timedelta(minutes=5)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"lines": _line(quantity=0)}, "lines[0].quantity"),
+        ({"lines": _line(quantity=100)}, "lines[0].quantity"),
+        ({"lines": _line(quantity="2")}, "lines[0].quantity"),
+        ({"lines": _line(sku="NOPE")}, "lines[0].sku"),
+        ({"seller_id": "NOBODY"}, "seller_id"),
+        ({"customer": {"name": "Jamie", "phone": "702-555"}}, "customer.phone"),
+        ({"address": _address(lat=40.7128, lon=-74.0060)}, "address"),
+        ({"address": _address(postal_code="ABCDE")}, "address.postal_code"),
+        ({"mall": "nowhere"}, "mall"),
+        ({"requires_pin": "yes"}, "requires_pin"),
+        ({"deliver_by": 1763000000}, "deliver_by"),
+    ],
+)
+def test_create_order_invalid_field_answers_422_naming_it(world, issued, changes, field):
+    document = order_document(**changes)
+
+    response = signed(issued, "POST", "/api/v1/orders", document)
+
+    body = response.json()
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    assert body["type"] == PROBLEM + "validation-error"
+    assert [error["field"] for error in body["errors"]] == [field]
+    assert Order.objects.count() == 0
+
+
+def test_create_order_deadline_in_the_past_answers_422(world, issued):
+    placed = (timezone.now() - dt.timedelta(hours=1)).isoformat()
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document(placed_at=placed, deliver_by=_past()))
+
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == ["deliver_by"]
+
+
+def test_create_order_body_over_64_kib_answers_422(world, issued):
+    document = order_document()
+    document["padding"] = "x" * 70_000
+
+    response = signed(issued, "POST", "/api/v1/orders", document)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body"
+    assert Order.objects.count() == 0
+
+
+def test_create_order_malformed_json_answers_422(world, issued):
+    response = signed(issued, "POST", "/api/v1/orders", raw=b"{not json")
+
+    assert response.status_code == 422
+    assert response.json()["type"] == PROBLEM + "validation-error"
+
+
+def test_create_order_without_coordinates_is_placed_at_the_zip_centroid(world, issued):
+    address = _address()
+    del address["lat"], address["lon"]
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document(address=address))
+
+    order = Order.objects.get()
+    assert response.status_code == 201
+    assert (float(order.latitude), float(order.longitude)) == (36.126, -115.1454)
+
+
+def test_create_order_paused_store_answers_not_eligible_with_reasons(world, issued):
+    world["store"].status = StoreStatus.PAUSED
+    world["store"].paused_reason = "Stocktake"
+    world["store"].save()
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document())
+
+    assert response.status_code == 422
+    assert response.json()["type"] == PROBLEM + "not-eligible"
+    assert response.json()["reasons"] == ["store_paused"]
+    assert Order.objects.count() == 0
+
+
+def test_create_order_out_of_stock_answers_not_eligible_and_reserves_nothing(issued):
+    world = make_world(on_hand=1)
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document())
+
+    world["stock"].refresh_from_db()
+    assert response.status_code == 422
+    assert response.json()["reasons"] == ["out_of_stock"]
+    assert world["stock"].reserved == 0
+
+
+def test_create_order_picks_the_store_with_fewest_open_orders(world, issued):
+    busy = world["store"]
+    quiet = make_store(seller=world["seller"], mall=world["mall"], same_day_cutoff=dt.time(0, 0))
+    make_stock(store=quiet, listing=world["listing"], on_hand=5)
+    other = make_listing(seller=world["seller"])
+    make_stock(store=busy, listing=other)
+    from portal.tests.factories import make_order
+
+    make_order(store=busy, lines=[(other, 1)])
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document())
+
+    assert response.status_code == 201
+    assert Order.objects.get(marketplace_order_id="113-4567890-1234567").store == quiet
+
+
+def test_create_order_without_mall_goes_to_the_nearest_covering_mall(world, issued):
+    near = make_mall(slug="near", latitude=36.1210, longitude=-115.1690)
+    store = make_store(seller=world["seller"], mall=near, same_day_cutoff=dt.time(0, 0))
+    make_stock(store=store, listing=world["listing"])
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document(mall=None))
+
+    assert response.status_code == 201
+    assert response.json()["mall"] == "near"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["signature", "stale-timestamp", "future-timestamp", "unknown-key", "body", "missing-signature"],
+)
+def test_signature_problems_answer_401_without_saying_which(world, issued, tamper):
+    document = order_document()
+    kwargs = {}
+    if tamper == "signature":
+        kwargs["secret"] = "wrong-secret"
+    elif tamper == "stale-timestamp":
+        kwargs["timestamp"] = int(timezone.now().timestamp()) - 302
+    elif tamper == "future-timestamp":
+        kwargs["timestamp"] = int(timezone.now().timestamp()) + 305
+    elif tamper == "unknown-key":
+        kwargs["key_id"] = "mk_unknown"
+    client = Client()
+    if tamper == "body":
+        from orders.api.client import signed_headers
+
+        headers = signed_headers(
+            key_id=issued.client.key_id,
+            secret=issued.secret,
+            method="POST",
+            path_with_query="/api/v1/orders",
+            body=b"{}",
+        )
+        response = client.post(
+            "/api/v1/orders", data=json.dumps(document), content_type="application/json", headers=headers
+        )
+    elif tamper == "missing-signature":
+        response = client.post(
+            "/api/v1/orders",
+            data=json.dumps(document),
+            content_type="application/json",
+            headers={"Mallrun-Key": issued.client.key_id},
+        )
+    else:
+        response = signed(issued, "POST", "/api/v1/orders", document, **kwargs)
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "type": PROBLEM + "invalid-signature",
+        "title": "The request signature is not valid",
+        "status": 401,
+        "detail": "The request could not be authenticated.",
+    }
+    assert Order.objects.count() == 0
+
+
+def test_signature_of_a_revoked_key_answers_401(world, issued):
+    ApiClient.objects.filter(pk=issued.client.pk).update(revoked=True)
+
+    response = signed(issued, "GET", "/api/v1/events")
+
+    assert response.status_code == 401
+
+
+def test_signature_with_the_new_secret_among_several_is_accepted_during_rotation(world, issued):
+    from orders.api.client import signed_headers
+    from orders.api.services import api_secret_rotate
+
+    new_secret = api_secret_rotate(client=issued.client)
+    old = signed_headers(
+        key_id=issued.client.key_id, secret="retired", method="GET", path_with_query="/api/v1/events?after=0", body=b""
+    )
+    new = signed_headers(
+        key_id=issued.client.key_id,
+        secret=new_secret,
+        method="GET",
+        path_with_query="/api/v1/events?after=0",
+        body=b"",
+        timestamp=int(old["Mallrun-Timestamp"]),
+    )
+    headers = {**old, "Mallrun-Signature": f"{old['Mallrun-Signature']} {new['Mallrun-Signature']}"}
+
+    response = Client().get("/api/v1/events?after=0", headers=headers)
+
+    assert response.status_code == 200
+
+
+def test_secrets_are_stored_encrypted(issued):
+    stored = issued.client.secrets.get().encrypted_secret
+
+    assert issued.secret not in stored
+    assert decrypt_secret(stored) == issued.secret
+
+
+def test_get_order_answers_the_representation(world, issued):
+    signed(issued, "POST", "/api/v1/orders", order_document())
+    signed(issued, "GET", "/api/v1/events")
+
+    response = signed(issued, "GET", "/api/v1/orders/113-4567890-1234567")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "received"
+    assert response.json()["last_event_seq"] == 1
+
+
+def test_event_feed_pages_with_next_after_and_never_repeats(world, issued):
+    signed(issued, "POST", "/api/v1/orders", order_document())
+    signed(issued, "POST", "/api/v1/orders/113-4567890-1234567/cancel", {"reason": "customer_request"})
+
+    first = signed(issued, "GET", "/api/v1/events?after=0&limit=1").json()
+    second = signed(issued, "GET", f"/api/v1/events?after={first['next_after']}&limit=1").json()
+    third = signed(issued, "GET", f"/api/v1/events?after={second['next_after']}&limit=1").json()
+
+    assert [(event["seq"], event["type"]) for event in first["events"]] == [(1, "order.received")]
+    assert [(event["seq"], event["type"]) for event in second["events"]] == [(2, "order.cancelled")]
+    assert second["events"][0]["order"]["status"] == "cancelled"
+    assert second["events"][0]["id"].startswith("evt_")
+    assert third == {"events": [], "next_after": 2}
+
+
+def test_event_feed_shows_only_the_clients_own_events(world, issued):
+    signed(issued, "POST", "/api/v1/orders", order_document())
+    other = make_api_client("other marketplace")
+
+    response = signed(other, "GET", "/api/v1/events")
+
+    assert response.json() == {"events": [], "next_after": 0}
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=501", "after=-1", "after=x"])
+def test_event_feed_invalid_query_answers_422(issued, query):
+    response = signed(issued, "GET", f"/api/v1/events?{query}")
+
+    assert response.status_code == 422
+    assert response.json()["type"] == PROBLEM + "validation-error"
+
+
+def test_get_order_of_another_client_answers_404_while_it_exists(world, issued):
+    signed(issued, "POST", "/api/v1/orders", order_document())
+    other = make_api_client("other marketplace")
+
+    response = signed(other, "GET", "/api/v1/orders/113-4567890-1234567")
+
+    assert response.status_code == 404
+    assert response.json()["type"] == PROBLEM + "not-found"
+
+
+def test_get_order_unknown_answers_404(world, issued):
+    response = signed(issued, "GET", "/api/v1/orders/nope")
+
+    assert response.status_code == 404
+
+
+def test_cancel_order_answers_200_twice_and_releases_stock(world, issued):
+    signed(issued, "POST", "/api/v1/orders", order_document())
+
+    first = signed(issued, "POST", "/api/v1/orders/113-4567890-1234567/cancel", {"reason": "customer_request"})
+    again = signed(issued, "POST", "/api/v1/orders/113-4567890-1234567/cancel", {"reason": "customer_request"})
+
+    world["stock"].refresh_from_db()
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json()["status"] == "cancelled"
+    assert world["stock"].reserved == 0
+    assert OrderEvent.objects.filter(type="order.cancelled").count() == 1
+
+
+def test_cancel_order_picked_up_answers_409_conflict(world, issued):
+    signed(issued, "POST", "/api/v1/orders", order_document())
+    Order.objects.update(status=OrderStatus.PICKED_UP)
+
+    response = signed(issued, "POST", "/api/v1/orders/113-4567890-1234567/cancel", {"reason": "customer_request"})
+
+    assert response.status_code == 409
+    assert response.json()["type"] == PROBLEM + "conflict"
+
+
+def test_cancel_order_of_another_client_answers_404(world, issued):
+    signed(issued, "POST", "/api/v1/orders", order_document())
+    other = make_api_client("other marketplace")
+
+    response = signed(other, "POST", "/api/v1/orders/113-4567890-1234567/cancel", {"reason": "x"})
+
+    assert response.status_code == 404
+    assert Order.objects.get().status == "received"
+
+
+def test_wrong_method_answers_405(issued):
+    response = signed(issued, "DELETE", "/api/v1/orders")
+
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["Allow"] == "POST"
+
+
+def test_unknown_api_path_answers_404_problem_not_html(issued):
+    response = signed(issued, "GET", "/api/v1/nothing/here")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_rate_limit_admits_a_burst_of_100_in_a_window_then_answers_retry_after():
+    now = 1_000_000.5
+
+    answers = [retry_after_if_limited("mk_test", now=now) for _ in range(101)]
+
+    assert answers[:100] == [None] * 100
+    assert answers[100] == 2
+
+
+def test_rate_limit_answers_429_rate_limited_with_retry_after(world, issued):
+    window = int(time.time() // WINDOW_SECONDS)
+    for upcoming in (window, window + 1):  # the request may land in the next window
+        cache.set(f"api-rate:{issued.client.key_id}:{upcoming}", BURST, timeout=10)
+
+    response = signed(issued, "GET", "/api/v1/events")
+
+    assert response.status_code == 429
+    assert response.json()["type"] == PROBLEM + "rate-limited"
+    assert 1 <= int(response["Retry-After"]) <= 2
+
+
+def test_create_api_client_command_prints_one_json_line(capsys):
+    call_command("create_api_client", "acme", "--webhook-url", "https://hooks.example/mallrun")
+
+    out = capsys.readouterr().out
+    document = json.loads(out)
+    client = ApiClient.objects.get(name="acme")
+    assert out.count("\n") == 1
+    assert set(document) == {"key_id", "secret", "webhook_secret"}
+    assert document["key_id"] == client.key_id
+    assert decrypt_secret(client.secrets.get().encrypted_secret) == document["secret"]
+    assert decrypt_secret(client.webhook_endpoints.get().encrypted_secret) == document["webhook_secret"]
+
+
+def test_eligibility_feed_answers_the_malls_items(world, issued):
+    from retailers.eligibility_sql import eligibility_recompute
+
+    eligibility_recompute(now=timezone.now(), driver_markets={world["mall"].market_id})
+
+    response = signed(issued, "GET", "/api/v1/eligibility?mall=fashion-show")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert [(item["seller_id"], item["sku"], item["mall"]) for item in body["items"]] == [
+        ("A2SUNSETAPPAREL", "SA-TEE-001", "fashion-show")
+    ]
+    assert body["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("mall=nowhere", "mall"),
+        ("mall=fashion-show&cursor=bogus", "cursor"),
+        ("mall=fashion-show&changed_since=5", "changed_since"),
+    ],
+)
+def test_eligibility_feed_invalid_query_answers_422_naming_it(world, issued, query, field):
+    response = signed(issued, "GET", f"/api/v1/eligibility?{query}")
+
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
+def test_create_order_hazmat_heavy_listing_answers_not_eligible_with_every_reason(world, issued):
+    world["listing"].hazmat = True
+    world["listing"].weight_grams = 30_000
+    world["listing"].save()
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document())
+
+    assert response.status_code == 422
+    assert response.json()["reasons"] == ["hazmat", "too_heavy"]
+    assert Order.objects.count() == 0

@@ -1,0 +1,87 @@
+"""The board in a real browser: the poll refreshes it without touching the open order panel,
+and the store pages pass axe at 390 and 1280 px and the Nu checker."""
+
+import pytest
+from django.test import Client
+from playwright.sync_api import Page, expect
+
+from orders.services import order_accept, order_record_picked, order_start_picking
+from portal.tests.browser import conftest as harness
+from portal.tests.browser.conftest import assert_accessible, assert_valid_html, log_in
+from portal.tests.factories import PASSWORD, make_mall, make_order, make_staff, make_store
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# The browser harness's fixtures, shared with portal/tests/browser/ (pytest finds them by name here).
+browser, width, page = harness.browser, harness.width, harness.page
+
+
+def _shop():
+    store = make_store(name="Sunglass Spot", mall=make_mall(time_zone="America/Phoenix"))
+    staff = make_staff(store=store).user
+    picking = make_order(store=store)
+    order_accept(order=picking, acting_user=staff)
+    order_start_picking(order=picking, acting_user=staff)
+    waiting = make_order(store=store)
+    return store, staff, picking, waiting
+
+
+def test_board_poll_keeps_typing_and_open_card(page: Page) -> None:
+    _, staff, picking, waiting = _shop()
+    log_in(page, staff.username, PASSWORD)
+    page.goto("/store/")
+
+    page.locator(f"#card-{picking.pk} a").click()
+    reason = page.get_by_label("Reason").first
+    reason.fill("Size M is not on the shelf")
+    order_accept(order=waiting, acting_user=staff)
+    with page.expect_response(lambda r: "/store/?since=" in r.url and r.status == 200, timeout=20_000):
+        pass
+
+    expect(page.locator(f"#card-{waiting.pk} .card-status")).to_have_text("Accepted")
+    expect(reason).to_have_value("Size M is not on the shelf")
+    expect(page.locator(f"#card-{picking.pk}")).to_have_attribute("aria-current", "true")
+    assert page.url.endswith(f"/store/orders/{picking.pk}/")
+
+
+def test_board_action_in_panel_moves_card(page: Page) -> None:
+    _, staff, picking, _ = _shop()
+    log_in(page, staff.username, PASSWORD)
+    page.goto(f"/store/orders/{picking.pk}/")
+
+    page.get_by_label(f"Picked of {picking.lines.get().listing.title}").fill("1")
+    page.get_by_role("button", name="Save picked quantities").click()
+    expect(page.get_by_role("status").filter(has_text="Picked quantities saved.")).to_be_visible()
+    page.get_by_role("button", name="Mark ready").click()
+
+    expect(page.locator(f"#card-{picking.pk} .card-status")).to_have_text("Ready for pickup", timeout=15_000)
+    expect(page.locator("section.column-ready")).to_contain_text(picking.number)
+    expect(page.get_by_role("link", name="Print labels")).to_be_visible()
+
+
+def test_store_pages_pass_axe(page: Page) -> None:
+    _, staff, picking, _ = _shop()
+    log_in(page, staff.username, PASSWORD)
+
+    for path in ("/store/", f"/store/orders/{picking.pk}/", f"/store/search/?q={picking.number[:5]}", "/store/search/"):
+        page.goto(path)
+        assert_accessible(page)
+
+
+def test_store_pages_pass_nu_html_checker() -> None:
+    store, staff, picking, waiting = _shop()
+    order_record_picked(order=picking, acting_user=staff, picked={picking.lines.get().pk: 1})
+    store.status, store.paused_reason = "paused", "Stocktake"
+    store.save()
+    client = Client()
+    client.force_login(staff)
+
+    documents = [
+        ("board", client.get("/store/").content.decode()),
+        ("order picking", client.get(f"/store/orders/{picking.pk}/").content.decode()),
+        ("order received", client.get(f"/store/orders/{waiting.pk}/").content.decode()),
+        ("order refused", client.post(f"/store/orders/{waiting.pk}/picked/", {}).content.decode()),
+        ("search", client.get("/store/search/", {"q": "113-"}).content.decode()),
+        ("search empty", client.get("/store/search/").content.decode()),
+    ]
+
+    assert_valid_html(*documents)

@@ -1,0 +1,682 @@
+import datetime as dt
+import json
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from orders.lifecycle import OrderStatus
+from orders.models import Order, OrderEvent, Package
+from orders.services import order_accept, order_mark_ready, order_record_picked, order_start_picking
+from portal.tests.factories import make_listing, make_mall, make_order, make_staff, make_stock, make_store
+from retailers.access import SESSION_STORE_KEY
+
+S = OrderStatus
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def shop():
+    """A store with one associate and an order; another store with its own associate and order."""
+    store = make_store(name="Sunglass Spot")
+    staff = make_staff(store=store).user
+    order = make_order(store=store, customer_name="Jamie Doe")
+    other_store = make_store(name="Shoe Palace")
+    other_staff = make_staff(store=other_store).user
+    other_order = make_order(store=other_store)
+    return store, staff, order, other_staff, other_order
+
+
+def _picking(order, user):
+    order_accept(order=order, acting_user=user)
+    order_start_picking(order=order, acting_user=user)
+    return order
+
+
+def _url(name, order):
+    return reverse(f"store:{name}", args=[order.pk])
+
+
+# The board ---------------------------------------------------------------------------------
+
+
+def test_board_owner_sees_columns_and_card(client, shop):
+    store, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    response = client.get(reverse("store:board"))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    for heading in ("New", "Picking", "Ready for pickup", "Done today", "Problems"):
+        assert f'>{heading} <span class="count">' in html
+    assert f'id="card-{order.pk}"' in html
+    assert order.number in html
+    assert html.count("No orders here.") == 4
+
+
+def test_board_anonymous_is_redirected_to_login(client):
+    response = client.get(reverse("store:board"))
+
+    assert response.status_code == 302
+    assert response.url == "/accounts/login/?next=/store/"
+
+
+def test_board_does_not_show_another_stores_orders(client, shop):
+    _, staff, _, _, other_order = shop
+    client.force_login(staff)
+
+    response = client.get(reverse("store:board"))
+
+    assert other_order.number not in response.content.decode()
+
+
+def test_board_post_is_405(client, shop):
+    _, staff, _, _, _ = shop
+    client.force_login(staff)
+
+    assert client.post(reverse("store:board")).status_code == 405
+
+
+def test_board_htmx_gets_fragment(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    response = client.get(reverse("store:board"), **HTMX)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<div id="board"')
+    assert "<html" not in html
+    assert f'id="card-{order.pk}"' in html
+
+
+def test_board_shows_pause_banner(client, shop):
+    store, staff, _, _, _ = shop
+    store.status = "paused"
+    store.paused_reason = "Stocktake until 3 PM"
+    store.save()
+    client.force_login(staff)
+
+    html = client.get(reverse("store:board")).content.decode()
+
+    assert "Same-day orders are paused at Sunglass Spot." in html
+    assert "Stocktake until 3 PM" in html
+
+
+def test_board_times_in_mall_zone():
+    mall = make_mall(time_zone="America/Phoenix")
+    store = make_store(mall=mall, prep_sla_minutes=30)
+    staff = make_staff(store=store).user
+    placed = dt.datetime(2026, 7, 1, 20, 5, tzinfo=dt.UTC)  # 1:05 PM in Phoenix (UTC-7, no DST)
+    order = make_order(store=store, placed_at=placed, deliver_in=dt.timedelta(hours=4))
+    from django.test import Client
+
+    client = Client()
+    client.force_login(staff)
+
+    html = client.get(reverse("store:board")).content.decode()
+
+    card = html[html.index(f'id="card-{order.pk}"') :]
+    assert '<time datetime="2026-07-01T20:35:00+00:00" data-countdown>1:35 PM</time>' in card
+    assert '<time datetime="2026-07-02T00:05:00+00:00" data-countdown>5:05 PM</time>' in card
+
+
+def test_board_poll_answers_204_when_unchanged_and_200_after_change(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+    first = client.get(reverse("store:board"), **HTMX).content.decode()
+    version = first.split("?since=")[1].split('"')[0]
+
+    unchanged = client.get(reverse("store:board"), {"since": version}, HTTP_X_MALLRUN_POLL="1", **HTMX)
+    order_accept(order=order, acting_user=staff)
+    changed = client.get(reverse("store:board"), {"since": version}, HTTP_X_MALLRUN_POLL="1", **HTMX)
+
+    assert unchanged.status_code == 204
+    assert unchanged.content == b""
+    assert changed.status_code == 200
+    assert "Accepted" in changed.content.decode()
+
+
+def test_board_poll_marks_the_open_card(client, shop):
+    store, staff, order, _, _ = shop
+    second = make_order(store=store)
+    client.force_login(staff)
+
+    html = client.get(reverse("store:board"), {"open": order.pk}, **HTMX).content.decode()
+
+    assert f'<article aria-current="true" class="card card-received" id="card-{order.pk}"' in html
+    assert f'<article class="card card-received" id="card-{second.pk}"' in html
+    assert html.count("aria-current") == 1
+
+
+def test_order_page_marks_its_card_open(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    html = client.get(_url("order-detail", order)).content.decode()
+
+    assert f'<article aria-current="true" class="card card-received" id="card-{order.pk}"' in html
+
+
+# Store switching ---------------------------------------------------------------------------
+
+
+def test_switch_store_stores_choice_in_session(client):
+    first = make_store(name="Alpha")
+    second = make_store(name="Beta")
+    user = make_staff(store=first).user
+    make_staff(store=second, user=user)
+    second_order = make_order(store=second)
+    client.force_login(user)
+
+    response = client.post(reverse("store:switch-store"), {"store": second.pk})
+
+    assert response.status_code == 302
+    assert response.url == reverse("store:board")
+    assert client.session[SESSION_STORE_KEY] == second.pk
+    assert f'id="card-{second_order.pk}"' in client.get(reverse("store:board")).content.decode()
+
+
+def test_switch_store_shows_the_form_to_staff_of_several_stores(client):
+    first = make_store(name="Alpha")
+    second = make_store(name="Beta")
+    user = make_staff(store=first).user
+    make_staff(store=second, user=user)
+    client.force_login(user)
+
+    html = client.get(reverse("store:board")).content.decode()
+
+    assert 'action="/store/switch-store/"' in html
+    assert f'<option value="{second.pk}">Beta · ' in html
+
+
+def test_switch_store_to_another_stores_id_is_404(client, shop):
+    _, staff, _, _, other_order = shop
+    client.force_login(staff)
+
+    response = client.post(reverse("store:switch-store"), {"store": other_order.store_id})
+
+    assert response.status_code == 404
+    assert SESSION_STORE_KEY not in client.session
+
+
+def test_switch_store_get_is_405(client, shop):
+    _, staff, _, _, _ = shop
+    client.force_login(staff)
+
+    assert client.get(reverse("store:switch-store")).status_code == 405
+
+
+# Order page --------------------------------------------------------------------------------
+
+
+def test_order_detail_shows_lines_customer_first_name_and_timeline(client, shop):
+    store, staff, order, _, _ = shop
+    staff.first_name, staff.last_name = "Ana", "Ruiz"
+    staff.save()
+    client.force_login(staff)
+    order_accept(order=order, acting_user=staff)
+
+    html = client.get(_url("order-detail", order)).content.decode()
+
+    assert "<dt>Customer</dt><dd>Jamie</dd>" in html
+    assert "Doe" not in html
+    assert "3355 S Las Vegas Blvd, Las Vegas, NV 89109" in html
+    assert "Received from the marketplace" in html
+    assert '<span class="timeline-what">Accepted</span>\n        <span class="timeline-who">by Ana Ruiz</span>' in html
+
+
+def test_order_detail_other_stores_order_is_404(client, shop):
+    _, staff, _, _, other_order = shop
+    client.force_login(staff)
+
+    assert client.get(_url("order-detail", other_order)).status_code == 404
+
+
+def test_order_detail_post_is_405(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    assert client.post(_url("order-detail", order)).status_code == 405
+
+
+def test_order_detail_htmx_gets_panel_fragment(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    html = client.get(_url("order-detail", order), **HTMX).content.decode()
+
+    assert html.lstrip().startswith('<section id="order-panel"')
+    assert "<html" not in html
+
+
+def test_order_detail_anonymous_is_redirected(client, shop):
+    _, _, order, _, _ = shop
+
+    response = client.get(_url("order-detail", order))
+
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/")
+
+
+def test_order_detail_timeline_in_mall_zone(client):
+    store = make_store(mall=make_mall(time_zone="America/Phoenix"))
+    staff = make_staff(store=store).user
+    order = make_order(store=store)
+    OrderEvent.objects.filter(order=order).update(at=dt.datetime(2026, 1, 15, 18, 0, tzinfo=dt.UTC))
+    client.force_login(staff)
+
+    html = client.get(_url("order-detail", order)).content.decode()
+
+    assert '<time datetime="2026-01-15T18:00:00+00:00">Thu Jan 15, 11:00 AM MST</time>' in html
+
+
+# Actions -----------------------------------------------------------------------------------
+
+
+def test_accept_moves_order_and_redirects_without_js(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    response = client.post(_url("order-accept", order))
+
+    assert response.status_code == 302
+    assert response.url == _url("order-detail", order)
+    order.refresh_from_db()
+    assert order.status == S.ACCEPTED
+
+
+def test_accept_htmx_returns_panel_and_trigger(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    response = client.post(_url("order-accept", order), **HTMX)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="order-panel"')
+    assert "<html" not in html
+    assert json.loads(response["HX-Trigger"]) == {"orderChanged": {"order": order.pk}}
+    assert f"Order {order.number} accepted." in html
+
+
+def test_accept_twice_is_refused_with_message(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+    order_accept(order=order, acting_user=staff)
+
+    response = client.post(_url("order-accept", order), **HTMX)
+
+    assert response.status_code == 409
+    assert f"Order {order.number} is accepted: it cannot be moved to accepted." in response.content.decode()
+    assert "HX-Trigger" not in response
+
+
+def test_accept_refusal_without_js_renders_page_with_message(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+    order_accept(order=order, acting_user=staff)
+
+    response = client.post(_url("order-accept", order))
+
+    assert response.status_code == 409
+    assert "it cannot be moved to accepted." in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "order-accept",
+        "order-start-picking",
+        "order-record-picked",
+        "order-mark-ready",
+        "order-report-problem",
+        "order-send-rest",
+        "order-reject",
+    ],
+)
+def test_actions_other_stores_order_is_404_and_get_is_405(client, shop, name):
+    _, staff, order, _, other_order = shop
+    client.force_login(staff)
+
+    refused = client.post(_url(name, other_order), {"reason": "x", "package_count": 1})
+    wrong_method = client.get(_url(name, order))
+
+    assert refused.status_code == 404
+    assert wrong_method.status_code == 405
+    other_order.refresh_from_db()
+    assert other_order.status == S.RECEIVED
+
+
+@pytest.mark.parametrize("name", ["order-accept", "order-reject"])
+def test_actions_anonymous_is_redirected(client, shop, name):
+    _, _, order, _, _ = shop
+
+    response = client.post(_url(name, order), {"reason": "x"})
+
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/")
+
+
+def test_start_picking_moves_order(client, shop):
+    _, staff, order, _, _ = shop
+    order_accept(order=order, acting_user=staff)
+    client.force_login(staff)
+
+    response = client.post(_url("order-start-picking", order), **HTMX)
+
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.status == S.PICKING
+
+
+def test_start_picking_from_received_is_refused(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    response = client.post(_url("order-start-picking", order), **HTMX)
+
+    assert response.status_code == 409
+    assert f"Order {order.number} is received: it cannot be moved to picking." in response.content.decode()
+
+
+def test_record_picked_saves_quantities(client):
+    store = make_store()
+    staff = make_staff(store=store).user
+    listing = make_listing(seller=store.seller, title="Aviator sunglasses")
+    make_stock(store=store, listing=listing, on_hand=5)
+    order = _picking(make_order(store=store, lines=[(listing, 3)]), staff)
+    line = order.lines.get()
+    client.force_login(staff)
+
+    response = client.post(_url("order-record-picked", order), {f"line_{line.pk}": "2"}, **HTMX)
+
+    assert response.status_code == 200
+    line.refresh_from_db()
+    assert line.picked == 2
+    assert response["HX-Trigger"] == json.dumps({"orderChanged": {"order": order.pk}})
+
+
+def test_record_picked_over_quantity_is_form_error(client):
+    store = make_store()
+    staff = make_staff(store=store).user
+    listing = make_listing(seller=store.seller)
+    make_stock(store=store, listing=listing, on_hand=5)
+    order = _picking(make_order(store=store, lines=[(listing, 3)]), staff)
+    line = order.lines.get()
+    client.force_login(staff)
+
+    response = client.post(_url("order-record-picked", order), {f"line_{line.pk}": "4"}, **HTMX)
+
+    assert response.status_code == 422
+    assert "Ensure this value is less than or equal to 3." in response.content.decode()
+    line.refresh_from_db()
+    assert line.picked == 0
+
+
+def test_record_picked_after_picking_is_refused(client, shop):
+    _, staff, order, _, _ = shop
+    line = order.lines.get()
+    client.force_login(staff)
+
+    response = client.post(_url("order-record-picked", order), {f"line_{line.pk}": "1"}, **HTMX)
+
+    assert response.status_code == 409
+    assert "is not being picked any more" in response.content.decode()
+
+
+def test_mark_ready_creates_packages_and_redirects_to_labels(client, shop):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    order_record_picked(order=order, acting_user=staff, picked={order.lines.get().pk: 1})
+    client.force_login(staff)
+
+    response = client.post(_url("order-mark-ready", order), {"package_count": "3"})
+
+    order.refresh_from_db()
+    assert order.status == S.READY
+    assert Package.objects.filter(order=order).count() == 3
+    assert response.status_code == 302
+    assert response.url == reverse("store:order-labels", args=[order.pk])
+
+
+def test_mark_ready_htmx_links_to_labels(client, shop):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    order_record_picked(order=order, acting_user=staff, picked={order.lines.get().pk: 1})
+    client.force_login(staff)
+
+    response = client.post(_url("order-mark-ready", order), {"package_count": "2"}, **HTMX)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'href="{reverse("store:order-labels", args=[order.pk])}">Print labels</a>' in html
+    for code in Package.objects.filter(order=order).values_list("label_code", flat=True):
+        assert code in html
+
+
+@pytest.mark.parametrize("count", ["0", "21", "two", ""])
+def test_mark_ready_bad_package_count_is_form_error(client, shop, count):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    order_record_picked(order=order, acting_user=staff, picked={order.lines.get().pk: 1})
+    client.force_login(staff)
+
+    response = client.post(_url("order-mark-ready", order), {"package_count": count}, **HTMX)
+
+    assert response.status_code == 422
+    assert 'aria-invalid="true"' in response.content.decode()
+    assert Package.objects.filter(order=order).count() == 0
+
+
+def test_mark_ready_with_unpicked_items_is_refused(client, shop):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    client.force_login(staff)
+
+    response = client.post(_url("order-mark-ready", order), {"package_count": "1"}, **HTMX)
+
+    assert response.status_code == 422
+    sku = order.lines.get().listing.seller_sku
+    assert f"{sku} has 0 of 1 picked: record the picked quantities" in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == S.PICKING
+
+
+def test_report_problem_moves_order_to_short(client, shop):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    client.force_login(staff)
+
+    response = client.post(_url("order-report-problem", order), {"reason": "Size M missing"}, **HTMX)
+
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.status == S.SHORT
+    assert order.problem_reason == "Size M missing"
+
+
+def test_report_problem_blank_reason_is_form_error(client, shop):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    client.force_login(staff)
+
+    response = client.post(_url("order-report-problem", order), {"reason": "   "}, **HTMX)
+
+    assert response.status_code == 422
+    assert "This field is required." in response.content.decode()
+
+
+def test_report_problem_when_all_picked_is_refused(client, shop):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    order_record_picked(order=order, acting_user=staff, picked={order.lines.get().pk: 1})
+    client.force_login(staff)
+
+    response = client.post(_url("order-report-problem", order), {"reason": "Torn"}, **HTMX)
+
+    assert response.status_code == 422
+    assert "Every item is picked: record the picked quantity of the missing item first." in response.content.decode()
+
+
+def _short_order(store, staff, *, allows_partial=True):
+    first = make_listing(seller=store.seller)
+    second = make_listing(seller=store.seller)
+    make_stock(store=store, listing=first, on_hand=5)
+    make_stock(store=store, listing=second, on_hand=5)
+    order = _picking(make_order(store=store, lines=[(first, 1), (second, 1)], allows_partial=allows_partial), staff)
+    order_record_picked(order=order, acting_user=staff, picked={order.lines.get(listing=first).pk: 1})
+    from orders.services import order_report_short
+
+    return order_report_short(order=order, acting_user=staff, reason="Second item missing")
+
+
+def test_send_rest_makes_short_order_ready(client, shop):
+    store, staff, _, _, _ = shop
+    order = _short_order(store, staff)
+    client.force_login(staff)
+
+    response = client.post(_url("order-send-rest", order), {"package_count": "1"})
+
+    order.refresh_from_db()
+    assert order.status == S.READY
+    assert response.url == reverse("store:order-labels", args=[order.pk])
+
+
+def test_send_rest_refused_when_partial_not_allowed(client, shop):
+    store, staff, _, _, _ = shop
+    order = _short_order(store, staff, allows_partial=False)
+    client.force_login(staff)
+
+    response = client.post(_url("order-send-rest", order), {"package_count": "1"}, **HTMX)
+
+    assert response.status_code == 422
+    assert (
+        f"The marketplace does not allow partial delivery for order {order.number}: reject it instead."
+        in response.content.decode()
+    )
+
+
+def test_reject_records_reason(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    response = client.post(_url("order-reject", order), {"reason": "Damaged stock"}, **HTMX)
+
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.status == S.REJECTED
+    assert "Damaged stock" in response.content.decode()
+
+
+def test_reject_ready_order_is_refused(client, shop):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    order_record_picked(order=order, acting_user=staff, picked={order.lines.get().pk: 1})
+    order_mark_ready(order=order, acting_user=staff, package_count=1)
+    client.force_login(staff)
+
+    response = client.post(_url("order-reject", order), {"reason": "Changed mind"}, **HTMX)
+
+    assert response.status_code == 409
+    assert f"Order {order.number} is ready for pickup: it cannot be moved to rejected." in response.content.decode()
+
+
+# Search ------------------------------------------------------------------------------------
+
+
+def test_search_single_order_number_prefix_goes_to_order(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    response = client.get(reverse("store:search"), {"q": order.number[:9]})
+
+    assert response.status_code == 302
+    assert response.url == _url("order-detail", order)
+
+
+def test_search_label_code_is_case_insensitive(client, shop):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    order_record_picked(order=order, acting_user=staff, picked={order.lines.get().pk: 1})
+    order_mark_ready(order=order, acting_user=staff, package_count=1)
+    code = Package.objects.get(order=order).label_code
+    client.force_login(staff)
+
+    response = client.get(reverse("store:search"), {"q": code.lower()})
+
+    assert response.url == _url("order-detail", order)
+
+
+def test_search_lists_several_hits(client, shop):
+    store, staff, order, _, _ = shop
+    second = make_order(store=store, marketplace_order_id="113-7777777-0000002")
+    third = make_order(store=store, marketplace_order_id="113-7777777-0000003")
+    client.force_login(staff)
+
+    response = client.get(reverse("store:search"), {"q": "113-7777777"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "2 orders found." in html
+    assert second.number in html and third.number in html
+    assert order.number not in html
+
+
+def test_search_does_not_find_other_stores_orders(client, shop):
+    _, staff, _, _, other_order = shop
+    client.force_login(staff)
+
+    response = client.get(reverse("store:search"), {"q": other_order.number})
+
+    assert response.status_code == 200
+    assert f"No order of your stores matches “{other_order.number}”." in response.content.decode()
+
+
+def test_search_htmx_gets_results_fragment(client, shop):
+    _, staff, _, _, _ = shop
+    client.force_login(staff)
+
+    html = client.get(reverse("store:search"), {"q": "nothing"}, **HTMX).content.decode()
+
+    assert html.lstrip().startswith('<div id="search-results"')
+    assert "<html" not in html
+
+
+def test_search_post_is_405(client, shop):
+    _, staff, _, _, _ = shop
+    client.force_login(staff)
+
+    assert client.post(reverse("store:search")).status_code == 405
+
+
+def test_search_anonymous_is_redirected(client):
+    response = client.get(reverse("store:search"), {"q": "x"})
+
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/")
+
+
+def test_done_today_column_uses_mall_date(client):
+    store = make_store(mall=make_mall(time_zone="America/Phoenix"))
+    staff = make_staff(store=store).user
+    today_order = make_order(store=store)
+    yesterday_order = make_order(store=store)
+    for order in (today_order, yesterday_order):
+        Order.objects.filter(pk=order.pk).update(status=S.DELIVERED)
+    local_midnight = timezone.now().astimezone(store.mall.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    Order.objects.filter(pk=yesterday_order.pk).update(status_changed_at=local_midnight - dt.timedelta(seconds=1))
+    Order.objects.filter(pk=today_order.pk).update(status_changed_at=local_midnight)
+    client.force_login(staff)
+
+    html = client.get(reverse("store:board")).content.decode()
+
+    assert f'id="card-{today_order.pk}"' in html
+    assert f'id="card-{yesterday_order.pk}"' not in html

@@ -1,0 +1,41 @@
+import logging
+import time
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, resolve_url
+from django_htmx.http import HttpResponseClientRedirect
+
+# Requests a page makes by itself (board polling) are not a person acting, so they neither keep
+# an idle session alive nor write the session.
+POLL_HEADER = "HTTP_X_MALLRUN_POLL"
+_TOUCH_EVERY_SECONDS = 60
+log = logging.getLogger("mallrun.security")
+
+
+class IdleSessionTimeoutMiddleware:
+    """Ends a session after SESSION_IDLE_TIMEOUT_SECONDS without a human request. Counter
+    tablets are shared, so a forgotten login must not stay open."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = int(time.time())
+            last = request.session.get("last_activity", now)
+            if now - last > settings.SESSION_IDLE_TIMEOUT_SECONDS:
+                log.info(
+                    "idle-logout user=%s ip=%s idle=%ss", request.user, request.META.get("REMOTE_ADDR", "-"), now - last
+                )
+                logout(request)
+                login_url = f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.path, 'idle': 1})}"
+                if request.headers.get("HX-Request"):
+                    return HttpResponseClientRedirect(login_url)
+                return redirect(login_url)
+            human = POLL_HEADER not in request.META
+            if "last_activity" not in request.session or (human and now - last >= _TOUCH_EVERY_SECONDS):
+                request.session["last_activity"] = now
+        return self.get_response(request)

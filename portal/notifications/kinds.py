@@ -1,0 +1,54 @@
+"""The messages we send, by kind: Django template strings rendered once, when the outbox row is
+written, so a retry sends exactly what the change described."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Kind:
+    subject: str
+    body: str
+    sms: str = ""  # shorter text for SMS; the body when empty
+
+
+KINDS: dict[str, Kind] = {
+    "driver.active": Kind(
+        subject="You can take deliveries",
+        body="Your Mallrun driver account is active: go online to receive offers.",
+    ),
+    "driver.document_expired": Kind(
+        subject="Your {{ document }} has expired",
+        body=(
+            "Your {{ document }} expired on {{ expires_on|date:'M d, Y' }}. You will not receive offers "
+            "until you upload a valid one."
+        ),
+    ),
+    "offer": Kind(
+        subject="New route: ${{ pay }}",
+        body=(
+            "{{ stops }} stops, {{ miles }} mi, about {{ minutes }} min from {{ mall }}. "
+            "Answer in the Mallrun driver app."
+        ),
+        sms="Mallrun: new route ${{ pay }}, {{ stops }} stops, {{ miles }} mi from {{ mall }}. Answer in the app.",
+    ),
+    "route.cancelled": Kind(
+        subject="Your route was cancelled",
+        body="Every order on your route at {{ mall }} was cancelled: you need not go.",
+    ),
+    "driver.arriving": Kind(
+        subject="{{ driver }} is coming to {{ store }}",
+        body=(
+            "{{ driver }} took route {{ route }} and is on the way to {{ store }} to collect {{ packages }} "
+            "package{{ packages|pluralize }}. Ask for the pickup code on their phone."
+        ),
+    ),
+    "driver.checked_in": Kind(
+        subject="{{ driver }} is at {{ store }}",
+        body="{{ driver }} is at your counter for route {{ route }}: please hand over {{ packages }} "
+        "package{{ packages|pluralize }}.",
+    ),
+    "route.at_risk": Kind(
+        subject="Route {{ route }} at {{ mall }} needs an operator",
+        body="{{ alert }} Open route {{ route }} in the admin to re-offer it or call the store.",
+    ),
+}

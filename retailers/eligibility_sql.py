@@ -1,0 +1,462 @@
+"""The set-based eligibility recompute: the rules of `retailers.eligibility` over every affected
+listing × mall in a few SQL statements that run the same on SQLite and PostgreSQL.
+
+Two steps:
+1. Store states (few rows: one per store): the clock-driven store reasons (paused, closed, after
+   cutoff, at capacity) and today's cutoff, computed in Python with the pure rules because they
+   need the mall's time zone, and saved in EligibilityStoreState.
+2. One INSERT … SELECT … ON CONFLICT over listings × stores × stock, grouped per listing and mall,
+   that writes only the rows whose result changed (so `computed_at` moves only on a change),
+   then one DELETE for rows whose seller has no store left in that mall.
+"""
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from retailers import eligibility as rules
+from retailers.models import EligibilityStoreState, ProgramLimits, Store
+
+CAPACITY_WINDOW = dt.timedelta(hours=1)
+# Orders that did not take up the store's packing time.
+_NOT_COUNTED_FOR_CAPACITY = ("rejected", "cancelled")
+_CHUNK = 2000
+
+
+def markets_with_driver_supply(*, now: dt.datetime) -> set[int]:
+    """The one place eligibility asks about drivers."""
+    from drivers.selectors import markets_with_driver_supply as drivers_supply
+
+    return drivers_supply(now=now)
+
+
+def orders_last_hour_by_store(*, store_ids: Iterable[int], now: dt.datetime) -> dict[int, int]:
+    from orders.models import Order
+
+    rows = (
+        Order.objects.filter(store_id__in=list(store_ids), placed_at__gt=now - CAPACITY_WINDOW, placed_at__lte=now)
+        .exclude(status__in=_NOT_COUNTED_FOR_CAPACITY)
+        .values("store_id")
+        .annotate(n=Count("pk"))
+    )
+    return {row["store_id"]: row["n"] for row in rows}
+
+
+def store_facts(store: Store, *, orders_last_hour: int) -> rules.StoreFacts:
+    """The pure facts of a store (with `mall` and `hours` already loaded)."""
+    return rules.StoreFacts(
+        id=store.pk,
+        name=store.name,
+        status=store.status,
+        time_zone=store.mall.time_zone,
+        cutoff=store.same_day_cutoff,
+        hours={row.weekday: (row.opens_at, row.closes_at) for row in store.hours.all()},
+        hourly_capacity=store.hourly_capacity,
+        orders_last_hour=orders_last_hour,
+    )
+
+
+def store_states_refresh(*, stores: Q | None = None, now: dt.datetime) -> set[int]:
+    """Brings EligibilityStoreState up to date for the stores matching `stores` (all when None).
+
+    Side effects: creates or updates EligibilityStoreState rows. Returns the ids of the stores
+    whose state changed (new, or different reasons, candidacy or cutoff).
+    """
+    queryset = Store.objects.select_related("mall").prefetch_related("hours")
+    if stores is not None:
+        queryset = queryset.filter(stores)
+    store_list = list(queryset)
+    counts = orders_last_hour_by_store(store_ids=[store.pk for store in store_list], now=now)
+    current = {state.store_id: state for state in EligibilityStoreState.objects.filter(store__in=store_list)}
+    fresh, changed_rows, changed = [], [], set()
+    for store in store_list:
+        facts = store_facts(store, orders_last_hour=counts.get(store.pk, 0))
+        candidate = facts.status in rules.CANDIDATE_STATUSES
+        bits = rules.store_reason_bits(facts, now=now)
+        until = rules.store_eligible_until(facts, now=now).astimezone(dt.UTC)
+        state = current.get(store.pk)
+        if state is None:
+            fresh.append(
+                EligibilityStoreState(
+                    store=store, candidate=candidate, reason_bits=bits, eligible_until=until, computed_at=now
+                )
+            )
+            changed.add(store.pk)
+        elif (state.candidate, state.reason_bits, state.eligible_until) != (candidate, bits, until):
+            state.candidate, state.reason_bits, state.eligible_until, state.computed_at = candidate, bits, until, now
+            changed_rows.append(state)
+            changed.add(store.pk)
+    EligibilityStoreState.objects.bulk_create(fresh)
+    EligibilityStoreState.objects.bulk_update(
+        changed_rows, ["candidate", "reason_bits", "eligible_until", "computed_at"]
+    )
+    return changed
+
+
+def _placeholders(values: Sequence) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+_TABLE = "retailers_eligibilityresult"
+_NEW = "eligibility_new"
+
+
+def _compute_sql(*, scope: "_Scope", limits: rules.ProgramLimitFacts, supplied: Sequence[int]) -> tuple[str, list]:
+    """A SELECT of (listing_id, mall_id, eligible, reason_bits, hint, eligible_until) for every
+    listing × mall in the scope, and its parameters.
+
+    It reads stock like the floor query does (only rows with available units, grouped per
+    listing and mall) and gets everything else per seller × mall from the few store states:
+    - a listing passes when some candidate store with no store reason has it available;
+    - otherwise its store reasons are the OR of its candidate stores' reasons, plus out_of_stock
+      when fewer candidate stores have it available than there are candidate stores;
+    - the restock hint names the first store with no store reason (none of them has it, or it
+      would pass); the resume hint the first store paused and nothing else that has it.
+    """
+    b = rules.BIT
+    sizes = sorted(limits.allowed_size_classes) or [""]
+    categories = sorted(limits.allowed_categories)
+    category_sql = (
+        f"CASE WHEN l.category IN ({_placeholders(categories)}) THEN 0 ELSE {b['category_excluded']} END"
+        if categories
+        else "0"
+    )
+    supplied = list(supplied) or [-1]
+    store_codes = ("store_paused", "store_closed", "after_cutoff", "store_at_capacity")
+    or_bits = " | ".join(
+        f"MAX(CASE WHEN ss0.candidate THEN ss0.reason_bits & {b[code]} ELSE 0 END)" for code in store_codes
+    )
+    # Only constants and placeholders are formatted into the SQL; every value is a parameter.
+    sql = f"""
+        SELECT r.listing_id AS listing_id, r.mall_id AS mall_id, r.bits = 0 AS eligible, r.bits AS reason_bits,
+            CASE
+                WHEN r.bits = 0 OR r.other_bits <> 0 THEN ''
+                WHEN r.restock_id IS NOT NULL THEN 'restock 1 unit at ' || hs.name
+                WHEN r.resume_id IS NOT NULL THEN 'resume same-day at ' || hs.name
+                ELSE ''
+            END AS hint,
+            CASE WHEN r.bits = 0 THEN r.until END AS eligible_until
+        FROM (
+            SELECT p.listing_id, p.mall_id, p.until, p.other_bits, p.restock_id, p.resume_id,
+                (p.store_bits | p.other_bits) AS bits
+            FROM (
+                SELECT l.id AS listing_id, s.mall_id AS mall_id, a.until AS until,
+                    CASE WHEN s.n_cand = 0 THEN {b["no_live_store"]}
+                         WHEN COALESCE(a.n_pass, 0) > 0 THEN 0
+                         ELSE (s.or_bits | (CASE WHEN COALESCE(a.n_avail, 0) < s.n_cand
+                                            THEN {b["out_of_stock"]} ELSE 0 END))
+                    END AS store_bits,
+                    ((CASE WHEN l.weight_grams > %s THEN {b["too_heavy"]} ELSE 0 END)
+                     + (CASE WHEN l.size_class IN ({_placeholders(sizes)}) THEN 0 ELSE {b["oversize"]} END)
+                     + (CASE WHEN l.hazmat THEN {b["hazmat"]} ELSE 0 END)
+                     + ({category_sql})
+                     + s.mbit) AS other_bits,
+                    CASE WHEN COALESCE(a.n_pass, 0) = 0 THEN s.min_clean_id END AS restock_id,
+                    a.resume_id AS resume_id
+                FROM retailers_listing l
+                JOIN (
+                    SELECT st0.seller_id AS seller_id, st0.mall_id AS mall_id,
+                        SUM(CASE WHEN ss0.candidate THEN 1 ELSE 0 END) AS n_cand,
+                        ({or_bits}) AS or_bits,
+                        MIN(CASE WHEN ss0.candidate AND ss0.reason_bits = 0 THEN st0.id END) AS min_clean_id,
+                        MAX(CASE WHEN mm.market_id IN ({_placeholders(supplied)}) THEN 0
+                                 ELSE {b["no_driver_supply"]} END) AS mbit
+                    FROM retailers_store st0
+                    JOIN retailers_eligibilitystorestate ss0 ON ss0.store_id = st0.id
+                    JOIN retailers_mall mm ON mm.id = st0.mall_id
+                    GROUP BY st0.seller_id, st0.mall_id
+                ) s ON s.seller_id = l.seller_id
+                LEFT JOIN (
+                    SELECT st.listing_id AS listing_id, s.mall_id AS mall_id,
+                        COUNT(*) AS n_avail,
+                        SUM(CASE WHEN ss.reason_bits = 0 THEN 1 ELSE 0 END) AS n_pass,
+                        MAX(CASE WHEN ss.reason_bits = 0 THEN ss.eligible_until END) AS until,
+                        MIN(CASE WHEN ss.reason_bits = {b["store_paused"]} THEN s.id END) AS resume_id
+                    FROM retailers_stock st
+                    JOIN retailers_store s ON s.id = st.store_id
+                    JOIN retailers_eligibilitystorestate ss ON ss.store_id = st.store_id
+                    WHERE ss.candidate AND st.on_hand > st.reserved AND {scope.inner_sql}
+                    GROUP BY st.listing_id, s.mall_id
+                ) a ON a.listing_id = l.id AND a.mall_id = s.mall_id
+                WHERE {scope.sql}
+            ) p
+        ) r
+        -- One join for the hint's store name (a correlated subquery per row is far slower).
+        LEFT JOIN retailers_store hs ON hs.id = COALESCE(r.restock_id, r.resume_id)
+    """  # noqa: S608
+    params = [limits.max_weight_grams, *sizes, *categories, *supplied, *scope.params, *scope.params]
+    return sql, params
+
+
+def _differs(left: str, right: str) -> str:
+    distinct = "IS NOT" if connection.vendor == "sqlite" else "IS DISTINCT FROM"
+    return (
+        f"({left}.reason_bits <> {right}.reason_bits OR {left}.hint <> {right}.hint"
+        f" OR {left}.eligible_until {distinct} {right}.eligible_until)"
+    )
+
+
+_DELETE_ORPHANS_SQL = """
+    DELETE FROM retailers_eligibilityresult
+    WHERE {scope} AND NOT EXISTS (
+        SELECT 1 FROM retailers_store s JOIN retailers_listing l ON l.seller_id = s.seller_id
+        WHERE l.id = retailers_eligibilityresult.listing_id AND s.mall_id = retailers_eligibilityresult.mall_id
+    )
+"""
+
+
+def _write_small(cursor, *, compute: str, params: list, at: object, scope: "_Scope") -> int:
+    """For a few thousand rows: one upsert that changes only what differs, then orphans."""
+    cursor.execute(
+        f"""
+        INSERT INTO {_TABLE} (listing_id, mall_id, eligible, reason_bits, hint, eligible_until, computed_at)
+        SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, %s
+        FROM ({compute}) c
+        WHERE 1 = 1
+        ON CONFLICT (listing_id, mall_id) DO UPDATE SET
+            eligible = excluded.eligible,
+            reason_bits = excluded.reason_bits,
+            hint = excluded.hint,
+            eligible_until = excluded.eligible_until,
+            computed_at = excluded.computed_at
+        WHERE {_differs(_TABLE, "excluded")}
+        """,  # noqa: S608
+        [at, *params],
+    )
+    written = max(cursor.rowcount, 0)
+    cursor.execute(_DELETE_ORPHANS_SQL.format(scope=scope.result_sql), scope.result_params)
+    return written
+
+
+def _write_bulk(cursor, *, compute: str, params: list, at: object, scope: "_Scope") -> int:
+    """For whole malls or everything: compute once into a temporary table, already joined to the
+    current rows, then update what differs and insert what is new. An upsert would lock (and so
+    write) every unchanged row; this touches only the changed ones."""
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        # One big grouping: enough memory to hash it without spilling to disk, and no parallel
+        # workers (each would build the whole grouped stock hash again). Reset at the end.
+        cursor.execute("SET LOCAL work_mem = '128MB'")
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        # Fresh statistics keep the planner from nested-looping over a table it thinks is empty.
+        cursor.execute(f"ANALYZE {_TABLE}")
+    try:
+        cursor.execute(f"SELECT 1 FROM {_TABLE} WHERE {scope.result_sql} LIMIT 1", scope.result_params)  # noqa: S608
+        if cursor.fetchone() is None:
+            # Nothing stored yet (the first run): insert straight from the computation.
+            return _insert_all(cursor, compute=compute, params=params, at=at)
+        return _write_changes(cursor, compute=compute, params=params, at=at, scope=scope)
+    finally:
+        if postgres:
+            cursor.execute("SET LOCAL work_mem TO DEFAULT")
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather TO DEFAULT")
+
+
+def _insert_all(cursor, *, compute: str, params: list, at: object) -> int:
+    cursor.execute(
+        f"""
+        INSERT INTO {_TABLE} (listing_id, mall_id, eligible, reason_bits, hint, eligible_until, computed_at)
+        SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, %s
+        FROM ({compute}) c
+        ORDER BY c.listing_id, c.mall_id
+        """,  # noqa: S608
+        [at, *params],
+    )
+    return max(cursor.rowcount, 0)
+
+
+def _write_changes(cursor, *, compute: str, params: list, at: object, scope: "_Scope") -> int:
+    """Keeps only the changed and new rows (a small temporary table), writes them, then checks by
+    counting whether any stored row lost its listing × mall pair."""
+    postgres = connection.vendor == "postgresql"
+    cursor.execute(f"DROP TABLE IF EXISTS {_NEW}")
+    cursor.execute(
+        f"""
+        CREATE TEMPORARY TABLE {_NEW} AS
+        SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, r.id AS rid
+        FROM ({compute}) c
+        LEFT JOIN {_TABLE} r ON r.listing_id = c.listing_id AND r.mall_id = c.mall_id
+        WHERE r.id IS NULL OR {_differs("r", "c")}
+        """,  # noqa: S608
+        params,
+    )
+    if postgres:
+        cursor.execute(f"ANALYZE {_NEW}")
+    cursor.execute(
+        f"""
+        UPDATE {_TABLE} SET
+            eligible = n.eligible, reason_bits = n.reason_bits, hint = n.hint,
+            eligible_until = n.eligible_until, computed_at = %s
+        FROM {_NEW} n
+        WHERE {_TABLE}.id = n.rid
+        """,  # noqa: S608
+        [at],
+    )
+    written = max(cursor.rowcount, 0)
+    cursor.execute(
+        f"""
+        INSERT INTO {_TABLE} (listing_id, mall_id, eligible, reason_bits, hint, eligible_until, computed_at)
+        SELECT n.listing_id, n.mall_id, n.eligible, n.reason_bits, n.hint, n.eligible_until, %s
+        FROM {_NEW} n WHERE n.rid IS NULL
+        ORDER BY n.listing_id, n.mall_id
+        """,  # noqa: S608
+        [at],
+    )
+    written += max(cursor.rowcount, 0)
+    cursor.execute(f"DROP TABLE {_NEW}")
+    # Every pair has its row now, so rows beyond the number of pairs are orphans.
+    cursor.execute(
+        f"""
+        SELECT COUNT(*) FROM retailers_listing l
+        JOIN (SELECT DISTINCT seller_id, mall_id FROM retailers_store) s ON s.seller_id = l.seller_id
+        WHERE {scope.sql}
+        """,  # noqa: S608
+        scope.params,
+    )
+    (pairs,) = cursor.fetchone()
+    cursor.execute(f"SELECT COUNT(*) FROM {_TABLE} WHERE {scope.result_sql}", scope.result_params)  # noqa: S608
+    (stored,) = cursor.fetchone()
+    if stored != pairs:
+        cursor.execute(_DELETE_ORPHANS_SQL.format(scope=scope.result_sql), scope.result_params)
+    return written
+
+
+@dataclass(frozen=True)
+class _Scope:
+    sql: str  # over l (listing) and s (the seller × mall summary)
+    params: list
+    stores: Q | None  # the stores whose state must be fresh
+    result_sql: str  # the same scope over retailers_eligibilityresult, for the orphan DELETE
+    result_params: list
+    widens: bool = False
+    bulk: bool = False
+    inner_sql: str = "1 = 1"  # the same scope over st (stock) and s (store); the same params
+
+
+def _chunks(ids: Iterable[int]) -> list[list[int]]:
+    ids = sorted(set(ids))
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+
+def _scopes(
+    *, listing_ids: Iterable[int] | None, store_ids: Iterable[int] | None, mall_ids: Iterable[int] | None
+) -> list[_Scope]:
+    from retailers.models import Listing
+
+    if listing_ids is None and store_ids is None and mall_ids is None:
+        return [_Scope("1 = 1", [], None, "1 = 1", [], bulk=True, inner_sql="1 = 1")]
+    scopes = []
+    for chunk in _chunks(listing_ids or []):
+        sellers = set(Listing.objects.filter(pk__in=chunk).values_list("seller_id", flat=True))
+        scopes.append(
+            _Scope(
+                f"l.id IN ({_placeholders(chunk)})",
+                chunk,
+                Q(seller_id__in=sellers),
+                f"listing_id IN ({_placeholders(chunk)})",
+                chunk,
+                widens=True,
+                inner_sql=f"st.listing_id IN ({_placeholders(chunk)})",
+            )
+        )
+    for chunk in _chunks(store_ids or []):
+        pairs = set(Store.objects.filter(pk__in=chunk).values_list("seller_id", "mall_id"))
+        for seller_id, mall_id in sorted(pairs):
+            scopes.append(
+                _Scope(
+                    "l.seller_id = %s AND s.mall_id = %s",
+                    [seller_id, mall_id],
+                    Q(seller_id=seller_id, mall_id=mall_id),
+                    "mall_id = %s AND listing_id IN (SELECT id FROM retailers_listing WHERE seller_id = %s)",
+                    [mall_id, seller_id],
+                    inner_sql="s.seller_id = %s AND s.mall_id = %s",
+                )
+            )
+    for chunk in _chunks(mall_ids or []):
+        scopes.append(
+            _Scope(
+                f"s.mall_id IN ({_placeholders(chunk)})",
+                chunk,
+                Q(mall_id__in=chunk),
+                f"mall_id IN ({_placeholders(chunk)})",
+                chunk,
+                bulk=True,
+                inner_sql=f"s.mall_id IN ({_placeholders(chunk)})",
+            )
+        )
+    return scopes
+
+
+@transaction.atomic
+def eligibility_recompute(
+    *,
+    listing_ids: Iterable[int] | None = None,
+    store_ids: Iterable[int] | None = None,
+    mall_ids: Iterable[int] | None = None,
+    now: dt.datetime | None = None,
+    driver_markets: Iterable[int] | None = None,
+) -> int:
+    """Recomputes eligibility for the listings, the stores' sellers' listings in their malls, and
+    the malls given (everything when all three are None). `driver_markets` overrides the market
+    ids with driver supply (default: asked from the drivers app).
+
+    Side effects: EligibilityStoreState rows of the stores involved; EligibilityResult rows
+    inserted, changed (with `computed_at` = now) or deleted. Returns how many result rows were
+    inserted or changed.
+    """
+    now = now or timezone.now()
+    supplied = sorted(set(driver_markets if driver_markets is not None else markets_with_driver_supply(now=now)))
+    limits = ProgramLimits.current().facts()
+    written = 0
+    scopes = _scopes(listing_ids=listing_ids, store_ids=store_ids, mall_ids=mall_ids)
+    widen: set[int] = set()
+    with connection.cursor() as cursor:
+        while scopes:
+            scope = scopes.pop(0)
+            changed = store_states_refresh(stores=scope.stores, now=now)
+            if scope.widens:
+                # A store's own state moved (the clock, an order filling its hour): its other
+                # listings are stale too, so recompute the whole store afterwards.
+                widen |= changed
+            compute, params = _compute_sql(scope=scope, limits=limits, supplied=supplied)
+            write = _write_bulk if scope.bulk else _write_small
+            at = connection.ops.adapt_datetimefield_value(now)
+            written += write(cursor, compute=compute, params=params, at=at, scope=scope)
+            if not scopes and widen:
+                scopes = _scopes(listing_ids=None, store_ids=widen, mall_ids=None)
+                widen = set()
+    return written
+
+
+def eligibility_sweep_run(*, now: dt.datetime) -> int:
+    """What the beat sweeper does each minute: refreshes every store's clock-driven state and
+    recomputes the stores whose state changed (opening, closing, cutoff, hourly capacity, a new
+    local day). Returns how many result rows changed."""
+    changed = store_states_refresh(now=now)
+    supplied = markets_with_driver_supply(now=now)
+    drifted = malls_with_driver_supply_drift(supplied=supplied)
+    written = 0
+    if changed or drifted:
+        written = eligibility_recompute(
+            store_ids=sorted(changed), mall_ids=sorted(drifted), now=now, driver_markets=supplied
+        )
+    return written
+
+
+def malls_with_driver_supply_drift(*, supplied: set[int]) -> set[int]:
+    """Malls whose results disagree with the market's driver supply now: a safety net for supply
+    changes that no hook reported (a document expiring, a driver timing out)."""
+    from retailers.models import EligibilityResult, Mall
+
+    bit = rules.BIT["no_driver_supply"]
+    drifted = set()
+    for mall in Mall.objects.only("pk", "market_id"):
+        expected = 0 if mall.market_id in supplied else bit
+        rows = EligibilityResult.objects.filter(mall=mall).annotate(supply_bit=F("reason_bits").bitand(bit))
+        if rows.exclude(supply_bit=expected).exists():
+            drifted.add(mall.pk)
+    return drifted

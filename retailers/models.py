@@ -1,0 +1,424 @@
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone (for example America/Phoenix).")
+
+
+class Market(models.Model):
+    """A metro area. Holds the malls and, later, the drivers and the pay settings."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Mall(models.Model):
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="malls")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    address = models.CharField(max_length=250)
+    latitude = models.DecimalField(
+        max_digits=9, decimal_places=6, validators=[MinValueValidator(-90), MaxValueValidator(90)]
+    )
+    longitude = models.DecimalField(
+        max_digits=9, decimal_places=6, validators=[MinValueValidator(-180), MaxValueValidator(180)]
+    )
+    time_zone = models.CharField(
+        max_length=64, validators=[validate_time_zone], help_text="IANA name, e.g. America/Phoenix"
+    )
+    delivery_radius_miles = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("10"), validators=[MinValueValidator(Decimal("0.5"))]
+    )
+    parking_instructions = models.TextField(blank=True, help_text="Where drivers park.")
+    entrance_instructions = models.TextField(blank=True, help_text="Which entrance drivers use to reach the stores.")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(delivery_radius_miles__gt=0), name="mall_radius_positive"),
+            models.CheckConstraint(condition=Q(latitude__gte=-90, latitude__lte=90), name="mall_latitude_range"),
+            models.CheckConstraint(condition=Q(longitude__gte=-180, longitude__lte=180), name="mall_longitude_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Seller(models.Model):
+    marketplace_seller_id = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StoreStatus(models.TextChoices):
+    APPLIED = "applied", "Applied"
+    APPROVED = "approved", "Approved"
+    ONBOARDING = "onboarding", "Onboarding"
+    LIVE = "live", "Live"
+    PAUSED = "paused", "Paused"
+    SUSPENDED = "suspended", "Suspended"
+    REJECTED = "rejected", "Rejected"
+
+
+class Store(models.Model):
+    """One seller's shop inside one mall."""
+
+    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="stores")
+    mall = models.ForeignKey(Mall, on_delete=models.PROTECT, related_name="stores")
+    name = models.CharField(max_length=150)
+    unit = models.CharField(max_length=30, help_text="Unit number inside the mall, e.g. L2-214.")
+    pickup_instructions = models.TextField(blank=True, help_text="Where in the store drivers collect packages.")
+    same_day_cutoff = models.TimeField(default=dt.time(17, 0), help_text="Last time (mall local) for same-day orders.")
+    prep_sla_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(5), MaxValueValidator(240)], help_text="Minutes from order to ready."
+    )
+    hourly_capacity = models.PositiveIntegerField(
+        default=12,
+        validators=[MinValueValidator(1), MaxValueValidator(500)],
+        help_text="Orders the store can pack per hour.",
+    )
+    status = models.CharField(max_length=12, choices=StoreStatus.choices, default=StoreStatus.APPLIED)
+    paused_reason = models.CharField(max_length=200, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["seller", "mall", "unit"], name="store_unique_unit_per_seller_mall"),
+            models.CheckConstraint(condition=Q(prep_sla_minutes__gte=1), name="store_prep_sla_positive"),
+            models.CheckConstraint(condition=Q(hourly_capacity__gte=1), name="store_capacity_positive"),
+            models.CheckConstraint(
+                condition=~Q(status=StoreStatus.PAUSED) | ~Q(paused_reason=""), name="store_paused_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status == StoreStatus.PAUSED
+
+    def local_now(self, now: dt.datetime | None = None) -> dt.datetime:
+        from django.utils import timezone
+
+        return (now or timezone.now()).astimezone(self.mall.tz)
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class StoreHours(models.Model):
+    """Opening hours for one weekday, in the mall's local time. A day without a row is closed.
+    `closes_at` at or before `opens_at` means the store closes after midnight; equal times mean
+    open around the clock."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens_at = models.TimeField()
+    closes_at = models.TimeField()
+
+    class Meta:
+        ordering = ["store", "weekday"]
+        verbose_name_plural = "store hours"
+        constraints = [
+            models.UniqueConstraint(fields=["store", "weekday"], name="store_hours_one_row_per_weekday"),
+            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="store_hours_weekday_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens_at:%H:%M}–{self.closes_at:%H:%M}"
+
+    @property
+    def around_the_clock(self) -> bool:
+        return self.opens_at == self.closes_at
+
+
+class StaffRole(models.TextChoices):
+    ASSOCIATE = "associate", "Associate"
+    MANAGER = "manager", "Store manager"
+
+
+class StoreMembership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="store_memberships")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=12, choices=StaffRole.choices, default=StaffRole.ASSOCIATE)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "store"], name="store_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.store} ({self.get_role_display()})"
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == StaffRole.MANAGER
+
+
+class SellerMembership(models.Model):
+    """A seller manager: sees and changes their seller's stores, listings, stock and orders in
+    the admin."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="seller_memberships")
+    seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "seller"], name="seller_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.seller}"
+
+
+class SizeClass(models.TextChoices):
+    SMALL = "small", "Small (fits a shoebox)"
+    MEDIUM = "medium", "Medium (fits a carry-on)"
+    LARGE = "large", "Large (fits a car boot)"
+    OVERSIZE = "oversize", "Oversize"
+
+
+class Listing(models.Model):
+    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="listings")
+    seller_sku = models.CharField(max_length=60)
+    marketplace_item_id = models.CharField(max_length=40, blank=True)
+    title = models.CharField(max_length=200)
+    category = models.CharField(max_length=60)
+    weight_grams = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    size_class = models.CharField(max_length=10, choices=SizeClass.choices, default=SizeClass.SMALL)
+    hazmat = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["seller", "seller_sku"]
+        constraints = [
+            models.UniqueConstraint(fields=["seller", "seller_sku"], name="listing_unique_sku_per_seller"),
+            models.CheckConstraint(condition=Q(weight_grams__gte=1), name="listing_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.seller_sku} · {self.title}"
+
+
+class Stock(models.Model):
+    """Same-day stock of one listing at one store. Available = on hand − reserved."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="stock")
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="stock")
+    on_hand = models.PositiveIntegerField(default=0)
+    reserved = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "stock"
+        constraints = [
+            models.UniqueConstraint(fields=["store", "listing"], name="stock_unique_listing_per_store"),
+            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="stock_reserved_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__lte=F("on_hand")), name="stock_reserved_within_on_hand"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.listing.seller_sku} at {self.store}: {self.on_hand} on hand, {self.reserved} reserved"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+class StoreEvent(models.Model):
+    """One row for every change of a store's status or settings: who, when, why."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=12, choices=StoreStatus.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=StoreStatus.choices, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=120)
+    at = models.DateTimeField()
+    reason = models.CharField(max_length=300, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.store} {self.type}"
+
+
+# --- Same-day eligibility (issue 5) -------------------------------------------------------------
+
+
+class ProgramLimits(models.Model):
+    """The program's limits on what can go same-day. One row; without it the defaults apply."""
+
+    max_weight_grams = models.PositiveIntegerField(default=22_680, help_text="Heaviest listing allowed (50 lb).")
+    allowed_size_classes = models.CharField(
+        max_length=60, default="small,medium,large", help_text="Comma-separated size classes allowed."
+    )
+    allowed_categories = models.TextField(
+        blank=True, help_text="Comma-separated categories allowed; empty allows every category."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "program limits"
+        constraints = [models.CheckConstraint(condition=Q(max_weight_grams__gte=1), name="program_limits_weight")]
+
+    def __str__(self) -> str:
+        return "Program limits"
+
+    @staticmethod
+    def _split(value: str) -> frozenset[str]:
+        return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+    def facts(self):
+        from retailers.eligibility import ProgramLimitFacts
+
+        return ProgramLimitFacts(
+            max_weight_grams=self.max_weight_grams,
+            allowed_size_classes=self._split(self.allowed_size_classes),
+            allowed_categories=self._split(self.allowed_categories),
+        )
+
+    @classmethod
+    def current(cls) -> "ProgramLimits":
+        return cls.objects.order_by("pk").first() or cls()
+
+
+class EligibilityStoreState(models.Model):
+    """The store-level half of eligibility at the last recompute: whether the store is a
+    candidate (live or paused), its reasons as bits, and today's cutoff. The beat sweeper
+    compares a fresh state with this row to find stores whose clock-driven state changed."""
+
+    store = models.OneToOneField(Store, on_delete=models.CASCADE, primary_key=True, related_name="eligibility_state")
+    candidate = models.BooleanField()
+    reason_bits = models.PositiveIntegerField()
+    eligible_until = models.DateTimeField()
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.store}: {self.reason_bits}"
+
+
+class EligibilityResult(models.Model):
+    """Same-day eligibility of one listing in one mall. Written only by the set-based recompute
+    in retailers.eligibility_sql; `computed_at` moves when the result changes, which is what the
+    feed's `changed_since` pages on."""
+
+    # No single-column indexes: the unique (listing, mall) and the feed index cover both. No
+    # database-level foreign keys either: this derived table is rewritten in bulk, where per-row
+    # RI triggers (run at commit, locking each listing) cost ten times the recompute itself;
+    # deletes still cascade through the ORM and the recompute removes rows left without a pair.
+    listing = models.ForeignKey(
+        Listing, on_delete=models.CASCADE, related_name="eligibility", db_index=False, db_constraint=False
+    )
+    mall = models.ForeignKey(Mall, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    eligible = models.BooleanField()
+    reason_bits = models.PositiveIntegerField(help_text="The reason codes as bits (retailers.eligibility.BIT).")
+    hint = models.CharField(max_length=300, blank=True)
+    eligible_until = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["listing", "mall"]
+        constraints = [
+            models.UniqueConstraint(fields=["listing", "mall"], name="eligibility_one_row_per_listing_mall"),
+            models.CheckConstraint(
+                condition=Q(eligible=True, reason_bits=0) | Q(eligible=False, reason_bits__gt=0),
+                name="eligibility_eligible_iff_no_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["mall", "computed_at", "id"], name="eligibility_feed")]
+
+    def __str__(self) -> str:
+        return f"{self.listing_id} in {self.mall_id}: {'eligible' if self.eligible else self.reasons}"
+
+    @property
+    def reasons(self) -> list[str]:
+        from retailers.eligibility import codes_from_bits
+
+        return codes_from_bits(self.reason_bits)
+
+
+class ImportKind(models.TextChoices):
+    LISTINGS = "listings", "Listings"
+    STOCK = "stock", "Stock"
+
+
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """One uploaded listings or stock file, previewed (dry run) or applied; big files run in a
+    Celery task and the admin page polls `status` and `progress` (engineer K, issue 5 point 5)."""
+
+    seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="import_jobs")
+    kind = models.CharField(max_length=10, choices=ImportKind.choices)
+    dry_run = models.BooleanField(default=True)
+    file_name = models.CharField(max_length=200)
+    data = models.BinaryField()
+    status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent of rows checked.")
+    message = models.CharField(max_length=300, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__lte=100), name="import_job_progress_percent"),
+        ]
+
+    def __str__(self) -> str:
+        action = "Preview" if self.dry_run else "Import"
+        return f"{action} of {self.kind} from {self.file_name}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {ImportJobStatus.SUCCEEDED, ImportJobStatus.FAILED}

@@ -1,0 +1,156 @@
+"""Reads the store pages need, already scoped to one store."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from retailers.models import Store, StoreEvent, StoreHours, Weekday
+
+_EVENT_TITLES = {
+    "store.paused": "Paused same-day",
+    "store.resumed": "Resumed same-day",
+    "store.settings_changed": "Changed settings",
+}
+_SETTING_NAMES = {
+    "same_day_cutoff": "same-day cutoff",
+    "prep_sla_minutes": "prep time (minutes)",
+    "pickup_instructions": "pickup instructions",
+}
+
+
+@dataclass(frozen=True)
+class StoreEventRow:
+    event: StoreEvent
+    title: str
+    details: list[str]
+
+
+def _event_details(event: StoreEvent) -> list[str]:
+    details = []
+    for key, value in (event.data or {}).items():
+        if key.startswith("hours."):
+            day = Weekday(int(key.removeprefix("hours."))).label
+            details.append(f"{day}: {'closed' if value == 'closed' else str(value).replace('-', '–')}")
+        elif key == "pickup_instructions":
+            details.append("pickup instructions rewritten")
+        else:
+            details.append(f"{_SETTING_NAMES.get(key, key)}: {value}")
+    return details
+
+
+def store_event_list_for_staff(*, store: Store, limit: int = 20) -> list[StoreEventRow]:
+    """The store's latest events, newest first, with a line per change for the history table."""
+    events = StoreEvent.objects.filter(store=store).select_related("actor").order_by("-at", "-pk")[:limit]
+    return [
+        StoreEventRow(event=event, title=_EVENT_TITLES.get(event.type, event.type), details=_event_details(event))
+        for event in events
+    ]
+
+
+def describe_hours(row: StoreHours | None) -> str:
+    if row is None:
+        return "Closed"
+    if row.around_the_clock:
+        return "Open around the clock"
+    span = f"{row.opens_at:%H:%M}–{row.closes_at:%H:%M}"
+    return f"{span} (next day)" if row.closes_at < row.opens_at else span
+
+
+def store_hours_list(*, store: Store) -> list[tuple[str, str]]:
+    """Every weekday with its opening hours as people read them."""
+    rows = {row.weekday: row for row in StoreHours.objects.filter(store=store)}
+    return [(day.label, describe_hours(rows.get(day.value))) for day in Weekday]
+
+
+# --- Same-day eligibility feed (issue 5; served by the marketplace API) -------------------------
+
+FEED_PAGE_MAX = 1000
+
+
+@dataclass(frozen=True)
+class EligibilityFeedPage:
+    items: list[dict]
+    next_cursor: str | None
+
+
+def _feed_cursor(computed_at, pk: int) -> str:
+    import base64
+
+    raw = f"{computed_at.astimezone(dt.UTC).isoformat()}|{pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _feed_cursor_parse(cursor: str) -> tuple:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, pk = raw.split("|")
+        parsed = dt.datetime.fromisoformat(at)
+        if parsed.tzinfo is None:
+            raise ValueError
+        return parsed, int(pk)
+    except (ValueError, UnicodeDecodeError, binascii.Error) as error:
+        raise ValueError("cursor is not one this feed handed out") from error
+
+
+def eligibility_feed_page(
+    *, mall_slug: str, changed_since: dt.datetime | None, cursor: str | None, limit: int = FEED_PAGE_MAX
+) -> EligibilityFeedPage:
+    """One page of a mall's eligibility results in the shape of marketplace-api.md, oldest change
+    first, keyset-paged on (computed_at, id): a row that changes during a walk moves to the end
+    and is read again, never skipped. `changed_since` keeps rows with computed_at ≥ it.
+
+    Raises Mall.DoesNotExist for an unknown mall and ValueError for a malformed cursor or limit.
+    """
+    from django.db import connection
+    from django.db.models import BooleanField
+    from django.db.models.expressions import RawSQL
+
+    from retailers.eligibility import codes_from_bits
+    from retailers.models import EligibilityResult, Mall
+
+    if not 1 <= limit <= FEED_PAGE_MAX:
+        raise ValueError(f"limit must be between 1 and {FEED_PAGE_MAX}")
+    mall = Mall.objects.get(slug=mall_slug)
+    rows = EligibilityResult.objects.filter(mall=mall)
+    if changed_since is not None:
+        rows = rows.filter(computed_at__gte=changed_since)
+    if cursor:
+        after_at, after_pk = _feed_cursor_parse(cursor)
+        # A row-value comparison seeks straight into the (mall, computed_at, id) index; the
+        # equivalent OR would rescan every row sharing the cursor's computed_at on each page.
+        table = EligibilityResult._meta.db_table
+        rows = rows.filter(
+            RawSQL(  # noqa: S611 -- the table name is ours; the values are parameters
+                f'("{table}"."computed_at", "{table}"."id") > (%s, %s)',
+                [connection.ops.adapt_datetimefield_value(after_at), after_pk],
+                output_field=BooleanField(),
+            )
+        )
+    page = list(
+        rows.order_by("computed_at", "pk").values_list(
+            "pk",
+            "listing__seller__marketplace_seller_id",
+            "listing__seller_sku",
+            "eligible",
+            "reason_bits",
+            "eligible_until",
+            "computed_at",
+        )[:limit]
+    )
+    tz = mall.tz
+    items = [
+        {
+            "seller_id": seller_id,
+            "sku": sku,
+            "mall": mall.slug,
+            "eligible": eligible,
+            "reasons": codes_from_bits(bits),
+            "eligible_until": until.astimezone(tz).isoformat() if until else None,
+            "computed_at": computed_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        }
+        for _, seller_id, sku, eligible, bits, until, computed_at in page
+    ]
+    next_cursor = _feed_cursor(page[-1][6], page[-1][0]) if len(page) == limit else None
+    return EligibilityFeedPage(items=items, next_cursor=next_cursor)

@@ -1,0 +1,176 @@
+"""Eligibility in the admin: seller managers see their own results with reasons, hints,
+filters, search and CSV export; operators see everything."""
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.urls import reverse
+
+from portal.tests.factories import (
+    make_listing,
+    make_mall,
+    make_seller,
+    make_seller_manager,
+    make_stock,
+    make_store,
+    make_user,
+)
+from retailers.eligibility_sql import eligibility_recompute
+from retailers.models import EligibilityResult, StoreStatus
+
+pytestmark = pytest.mark.django_db
+NOON_LA = dt.datetime(2026, 11, 18, 20, 0, tzinfo=dt.UTC)
+CHANGELIST = "admin:retailers_eligibilityresult_changelist"
+
+
+@pytest.fixture
+def world():
+    fashion_show = make_mall(name="Fashion Show", slug="fashion-show")
+    other_mall = make_mall(name="Tysons")
+    own, other = make_seller(name="Sunset", marketplace_seller_id="A2SUNSET"), make_seller(name="Other")
+    store = make_store(seller=own, mall=fashion_show, name="Sunset Apparel — Fashion Show")
+    paused = make_store(
+        seller=own, mall=other_mall, name="Sunset — Tysons", status=StoreStatus.PAUSED, paused_reason="Stocktake"
+    )
+    other_store = make_store(seller=other, mall=other_mall, name="Other — Tysons")
+    tee = make_listing(seller=own, seller_sku="SA-TEE-001", title="Tee")
+    cap = make_listing(seller=own, seller_sku="SA-CAP-002", title="Cap")
+    theirs = make_listing(seller=other, seller_sku="OT-1", title="Theirs")
+    make_stock(store=store, listing=tee, on_hand=3)
+    make_stock(store=paused, listing=tee, on_hand=3)
+    make_stock(store=other_store, listing=theirs, on_hand=3)
+    eligibility_recompute(now=NOON_LA, driver_markets={fashion_show.market_id, other_mall.market_id})
+    return {
+        "manager": make_seller_manager(seller=own).user,
+        "operator": make_user(is_staff=True, is_superuser=True),
+        "tee": tee,
+        "cap": cap,
+        "theirs": theirs,
+        "store": store,
+        "paused": paused,
+        "fashion_show": fashion_show,
+    }
+
+
+def _rows(response) -> list[tuple[str, str]]:
+    return sorted((r.listing.seller_sku, r.mall.name) for r in response.context["cl"].result_list)
+
+
+def test_eligibility_changelist_manager_sees_only_own_results_with_reasons_and_hints(client, world):
+    client.force_login(world["manager"])
+
+    response = client.get(reverse(CHANGELIST))
+
+    assert response.status_code == 200
+    assert _rows(response) == [
+        ("SA-CAP-002", "Fashion Show"),
+        ("SA-CAP-002", "Tysons"),
+        ("SA-TEE-001", "Fashion Show"),
+        ("SA-TEE-001", "Tysons"),
+    ]
+    content = response.content.decode()
+    assert "restock 1 unit at Sunset Apparel — Fashion Show" in content
+    assert "resume same-day at Sunset — Tysons" in content
+    assert "Store paused" in content
+    assert "OT-1" not in content
+
+
+def test_eligibility_changelist_operator_sees_every_result(client, world):
+    client.force_login(world["operator"])
+
+    response = client.get(reverse(CHANGELIST))
+
+    assert len(response.context["cl"].result_list) == 5
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"eligible__exact": "1"}, [("SA-TEE-001", "Fashion Show")]),
+        ({"reason": "out_of_stock"}, [("SA-CAP-002", "Fashion Show"), ("SA-CAP-002", "Tysons")]),
+        ({"reason": "store_paused"}, [("SA-CAP-002", "Tysons"), ("SA-TEE-001", "Tysons")]),
+        ({"q": "tee"}, [("SA-TEE-001", "Fashion Show"), ("SA-TEE-001", "Tysons")]),
+    ],
+)
+def test_eligibility_changelist_filters_and_search(client, world, params, expected):
+    client.force_login(world["manager"])
+
+    response = client.get(reverse(CHANGELIST), params)
+
+    assert _rows(response) == expected
+
+
+def test_eligibility_changelist_mall_and_store_filters(client, world):
+    client.force_login(world["manager"])
+
+    by_mall = client.get(reverse(CHANGELIST), {"mall__id__exact": world["fashion_show"].pk})
+    by_store = client.get(reverse(CHANGELIST), {"store": world["paused"].pk})
+
+    assert _rows(by_mall) == [("SA-CAP-002", "Fashion Show"), ("SA-TEE-001", "Fashion Show")]
+    assert _rows(by_store) == [("SA-CAP-002", "Tysons"), ("SA-TEE-001", "Tysons")]
+
+
+def test_eligibility_result_of_another_seller_is_404_for_a_manager(client, world):
+    client.force_login(world["manager"])
+    theirs = EligibilityResult.objects.get(listing=world["theirs"])
+
+    response = client.get(reverse("admin:retailers_eligibilityresult_change", args=[theirs.pk]))
+
+    assert response.status_code == 404
+
+
+def test_eligibility_results_are_read_only_for_managers(client, world):
+    client.force_login(world["manager"])
+    own = EligibilityResult.objects.get(listing=world["tee"], mall=world["fashion_show"])
+
+    add = client.get(reverse("admin:retailers_eligibilityresult_add"))
+    delete = client.post(reverse("admin:retailers_eligibilityresult_delete", args=[own.pk]), {"post": "yes"})
+    view = client.get(reverse("admin:retailers_eligibilityresult_change", args=[own.pk]))
+
+    assert (add.status_code, delete.status_code, view.status_code) == (403, 403, 200)
+    assert EligibilityResult.objects.filter(pk=own.pk).exists()
+
+
+def test_eligibility_csv_export_has_only_own_rows_even_when_others_are_posted(client, world):
+    client.force_login(world["manager"])
+    ids = list(EligibilityResult.objects.values_list("pk", flat=True))
+
+    response = client.post(reverse(CHANGELIST), {"action": "export_csv", "_selected_action": ids})
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0] == [
+        "seller_id",
+        "sku",
+        "title",
+        "mall",
+        "eligible",
+        "reasons",
+        "hint",
+        "eligible_until",
+        "computed_at",
+    ]
+    assert sorted((row[1], row[3], row[4], row[5]) for row in rows[1:]) == [
+        ("SA-CAP-002", "fashion-show", "no", "out_of_stock"),
+        ("SA-CAP-002", world["paused"].mall.slug, "no", "store_paused out_of_stock"),
+        ("SA-TEE-001", "fashion-show", "yes", ""),
+        ("SA-TEE-001", world["paused"].mall.slug, "no", "store_paused"),
+    ]
+    assert [row[7] for row in rows[1:] if row[1] == "SA-TEE-001" and row[3] == "fashion-show"] == [
+        "2026-11-18T17:00:00-08:00"
+    ]
+
+
+def test_listing_page_explains_each_mall(client, world):
+    client.force_login(world["manager"])
+
+    response = client.get(reverse("admin:retailers_listing_change", args=[world["cap"].pk]))
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "same-day eligibility per mall" in content.lower()
+    assert "restock 1 unit at Sunset Apparel — Fashion Show" in content
+    assert "Store paused; Out of stock" in content

@@ -1,0 +1,147 @@
+"""/store/stock: search, inline edit with htmx, eligibility shown right away."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from portal.tests.factories import make_listing, make_staff, make_stock, make_store
+from retailers.models import EligibilityResult, StaffRole, Stock
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def world():
+    # Open round the clock with the cutoff at the end of the day, whenever the tests run.
+    store = make_store(name="Sunset Apparel — Fashion Show", same_day_cutoff=dt.time(23, 59, 59))
+    other = make_store(name="Elsewhere")
+    tee = make_listing(seller=store.seller, seller_sku="SA-TEE-001", title="Logo tee")
+    cap = make_listing(seller=store.seller, seller_sku="SA-CAP-002", title="Cap")
+    theirs = make_listing(seller=other.seller, seller_sku="OT-1")
+    make_stock(store=store, listing=tee, on_hand=3, reserved=1)
+    make_stock(store=other, listing=theirs, on_hand=5)
+    return {
+        "store": store,
+        "tee": tee,
+        "cap": cap,
+        "theirs": theirs,
+        "associate": make_staff(store=store, role=StaffRole.ASSOCIATE).user,
+        "manager": make_staff(store=store, role=StaffRole.MANAGER).user,
+        "outsider": make_staff(store=other, role=StaffRole.MANAGER).user,
+    }
+
+
+def test_stock_list_shows_own_listings_with_stock(client, world):
+    client.force_login(world["associate"])
+
+    response = client.get(reverse("store:stock"))
+
+    assert response.status_code == 200
+    assert [row.listing.seller_sku for row in response.context["rows"]] == ["SA-CAP-002", "SA-TEE-001"]
+    assert [(row.on_hand, row.reserved, row.available) for row in response.context["rows"]] == [(0, 0, 0), (3, 1, 2)]
+    assert "OT-1" not in response.content.decode()
+
+
+def test_stock_list_search_returns_the_fragment_for_htmx(client, world):
+    client.force_login(world["associate"])
+
+    response = client.get(reverse("store:stock"), {"q": "tee"}, **HTMX)
+
+    content = response.content.decode()
+    assert ("SA-TEE-001" in content, "SA-CAP-002" in content) == (True, False)
+    assert content.lstrip().startswith('<div id="stock-table"')
+    assert "<html" not in content
+
+
+def test_stock_update_htmx_saves_and_shows_eligibility_at_once(client, world):
+    client.force_login(world["associate"])
+
+    response = client.post(reverse("store:stock-update", args=[world["cap"].pk]), {"on_hand": "0"}, **HTMX)
+    content = response.content.decode()
+
+    assert response.status_code == 200
+    assert content.lstrip().startswith(f'<tr id="stock-row-{world["cap"].pk}"')
+    assert Stock.objects.get(listing=world["cap"]).on_hand == 0
+    result = EligibilityResult.objects.get(listing=world["cap"])
+    assert "out_of_stock" in result.reasons
+    assert "Out of stock" in content
+
+
+def test_stock_update_restock_turns_out_of_stock_away(client, world):
+    client.force_login(world["manager"])
+    client.post(reverse("store:stock-update", args=[world["cap"].pk]), {"on_hand": "0"}, **HTMX)
+
+    client.post(reverse("store:stock-update", args=[world["cap"].pk]), {"on_hand": "4"}, **HTMX)
+
+    assert "out_of_stock" not in EligibilityResult.objects.get(listing=world["cap"]).reasons
+
+
+def test_stock_update_without_htmx_redirects_to_the_page(client, world):
+    client.force_login(world["associate"])
+
+    response = client.post(reverse("store:stock-update", args=[world["tee"].pk]), {"on_hand": "7"})
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("store:stock")
+    assert Stock.objects.get(listing=world["tee"]).on_hand == 7
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("-1", "greater than or equal to 0"), ("lots", "Enter a whole number."), ("", "Enter how many are on the shelf.")],
+)
+def test_stock_update_bad_input_is_a_form_error_and_changes_nothing(client, world, value, message):
+    client.force_login(world["associate"])
+
+    response = client.post(reverse("store:stock-update", args=[world["tee"].pk]), {"on_hand": value}, **HTMX)
+
+    assert response.status_code == 422
+    assert message in response.content.decode()
+    assert Stock.objects.get(listing=world["tee"]).on_hand == 3
+
+
+def test_stock_update_below_reserved_is_refused_with_a_message(client, world):
+    client.force_login(world["associate"])
+
+    response = client.post(reverse("store:stock-update", args=[world["tee"].pk]), {"on_hand": "0"})
+
+    assert response.status_code == 422
+    assert "1 units of SA-TEE-001 are reserved by open orders" in response.content.decode()
+    assert Stock.objects.get(listing=world["tee"]).on_hand == 3
+
+
+def test_stock_update_another_sellers_listing_is_404(client, world):
+    client.force_login(world["associate"])
+
+    response = client.post(reverse("store:stock-update", args=[world["theirs"].pk]), {"on_hand": "1"}, **HTMX)
+
+    assert response.status_code == 404
+    assert Stock.objects.get(listing=world["theirs"]).on_hand == 5
+
+
+def test_stock_of_another_store_is_404_for_its_outsider(client, world):
+    client.force_login(world["outsider"])
+
+    response = client.post(reverse("store:stock-update", args=[world["tee"].pk]), {"on_hand": "1"}, **HTMX)
+
+    assert response.status_code == 404
+    assert Stock.objects.get(listing=world["tee"]).on_hand == 3
+
+
+def test_stock_pages_refuse_wrong_methods(client, world):
+    client.force_login(world["associate"])
+
+    listing = client.post(reverse("store:stock"))
+    update = client.get(reverse("store:stock-update", args=[world["tee"].pk]))
+
+    assert (listing.status_code, update.status_code) == (405, 405)
+
+
+def test_stock_page_needs_store_staff(client, world, django_user_model):
+    client.force_login(django_user_model.objects.create_user(username="nobody", password="x-correct-horse"))
+
+    response = client.get(reverse("store:stock"))
+
+    assert response.status_code == 403

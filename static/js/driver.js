@@ -1,0 +1,55 @@
+// Driver pages: browser geolocation for going online (typed fields stay as the fallback) and
+// live countdowns on offers. No inline scripts: the CSP forbids them.
+(function () {
+  "use strict";
+
+  function setUpLocate(form) {
+    var button = form.querySelector("[data-locate]");
+    var status = form.querySelector("[data-locate-status]");
+    var lat = form.querySelector("input[name=latitude]");
+    var lon = form.querySelector("input[name=longitude]");
+    if (!button || !lat || !lon || !("geolocation" in navigator)) {
+      return;
+    }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      status.textContent = "Finding your location…";
+      navigator.geolocation.getCurrentPosition(
+        function (position) {
+          lat.value = position.coords.latitude.toFixed(6);
+          lon.value = position.coords.longitude.toFixed(6);
+          status.textContent = "Location filled in.";
+        },
+        function () {
+          status.textContent = "Could not read your location: type it below.";
+        },
+        { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 }
+      );
+    });
+  }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-countdown]").forEach(function (element) {
+      var due = Date.parse(element.getAttribute("datetime"));
+      if (isNaN(due)) {
+        return;
+      }
+      var left = Math.max(0, Math.round((due - now) / 1000));
+      element.textContent = left > 0 ? left + " s left" : "Expired";
+      var card = element.closest(".offer");
+      if (card && left === 0) {
+        card.classList.add("offer-expired");
+        card.querySelectorAll("button").forEach(function (button) {
+          button.disabled = true;
+        });
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-geolocate]").forEach(setUpLocate);
+    tick();
+    window.setInterval(tick, 1000);
+  });
+})();

@@ -1,0 +1,67 @@
+// Mallrun's small behaviours. No inline scripts: the Content Security Policy forbids them.
+(function () {
+  "use strict";
+
+  // Cards carry absolute deadlines only (so their HTML can be cached); the time left is
+  // counted here, next to each <time data-countdown>.
+  function duration(minutes) {
+    if (minutes < 60) return minutes + " min";
+    var hours = Math.floor(minutes / 60);
+    var rest = minutes % 60;
+    return hours + " h" + (rest ? " " + rest + " min" : "");
+  }
+
+  function updateCountdowns(root) {
+    var now = Date.now();
+    root.querySelectorAll("time[data-countdown]").forEach(function (time) {
+      var out = time.nextElementSibling;
+      if (!out || !out.classList.contains("time-left")) return;
+      var due = Date.parse(time.getAttribute("datetime"));
+      if (isNaN(due)) return;
+      var minutes = Math.round((due - now) / 60000);
+      out.textContent = minutes >= 0 ? "(" + duration(minutes) + " left)" : "(" + duration(-minutes) + " late)";
+      out.classList.toggle("is-late", minutes < 0);
+      out.classList.toggle("is-soon", minutes >= 0 && minutes <= 10);
+    });
+  }
+
+  // The open order's card stays marked when the board refreshes or another card is opened.
+  function markOpenCard() {
+    var marker = document.getElementById("open-order");
+    var openId = marker ? marker.value : "";
+    document.querySelectorAll(".card[aria-current]").forEach(function (card) {
+      if (card.dataset.order !== openId) card.removeAttribute("aria-current");
+    });
+    var card = openId && document.getElementById("card-" + openId);
+    if (card) card.setAttribute("aria-current", "true");
+  }
+
+  // The board's poll tells the server which card is open, so a refreshed board keeps it marked.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var marker = document.getElementById("open-order");
+    if (event.detail.elt.id === "board" && marker) event.detail.parameters.open = marker.value;
+  });
+
+  function onLoad(element) {
+    updateCountdowns(element);
+    markOpenCard();
+    if (element.id === "order-panel" && element !== document.body) {
+      var heading = document.getElementById("order-heading");
+      if (heading && !element.contains(document.activeElement)) heading.focus();
+    }
+  }
+
+  function start() {
+    onLoad(document.body);
+    if (window.htmx) window.htmx.onLoad(onLoad);
+    window.setInterval(function () {
+      updateCountdowns(document);
+    }, 30000);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
