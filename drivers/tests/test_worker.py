@@ -140,7 +140,10 @@ def test_worker_killed_mid_dispatch_loses_and_duplicates_nothing(tmp_path: Path)
         for n in range(200)
     ]
     order_ids = {order.pk for order in orders}
-    env = _env(tmp_path)
+    # A killed worker's claimed notifications come due again when their claim runs out (120 s by
+    # default); 5 s here, so the resend happens within the test's wait even when the kill lands
+    # in the middle of a send.
+    env = {**_env(tmp_path), "NOTIFICATIONS_CLAIM_SECONDS": "5"}
     _purge(env)
     logs = [tmp_path / "worker.log", tmp_path / "beat.log"]
     beat = _start("beat", env, logs[1])
@@ -151,7 +154,7 @@ def test_worker_killed_mid_dispatch_loses_and_duplicates_nothing(tmp_path: Path)
         worker.wait()
         killed_with_offers = Offer.objects.count()
         worker = _start("worker", env, logs[0])
-        _wait(lambda: _settled(order_ids), timeout=90, logs=logs)
+        _wait(lambda: _settled(order_ids), timeout=120, logs=logs)
     finally:
         _stop(beat)
         _stop(worker)
