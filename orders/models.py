@@ -48,6 +48,9 @@ class Order(models.Model):
         "orders.ApiClient", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
     api_body_sha256 = models.CharField(max_length=64, blank=True)
+    # A store's onboarding training order (retailers.onboarding): goes through the real board,
+    # labels and handoff, but never reaches the marketplace or a real driver.
+    is_training = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     status_changed_at = models.DateTimeField(default=timezone.now)
     # Moves on every change to the order, its lines or packages: the board's cache key.

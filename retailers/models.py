@@ -19,6 +19,10 @@ class Market(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
+    auto_go_live = models.BooleanField(
+        default=False,
+        help_text="Stores of this market go live by themselves as soon as their onboarding checklist is complete.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -422,3 +426,47 @@ class ImportJob(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in {ImportJobStatus.SUCCEEDED, ImportJobStatus.FAILED}
+
+
+# --- Store onboarding (issue 6 part B) -----------------------------------------------------------
+
+
+class ProgramAgreement(models.Model):
+    """A version of the program agreement a store accepts during onboarding. The newest
+    published version is the one stores must accept; older acceptances do not count."""
+
+    version = models.CharField(max_length=20, unique=True)
+    text = models.TextField()
+    published_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-published_at", "-pk"]
+        get_latest_by = "published_at"
+
+    def __str__(self) -> str:
+        return f"Program agreement v{self.version}"
+
+    @classmethod
+    def current(cls, now: dt.datetime | None = None) -> "ProgramAgreement | None":
+        from django.utils import timezone
+
+        return cls.objects.filter(published_at__lte=now or timezone.now()).order_by("-published_at", "-pk").first()
+
+
+class AgreementAcceptance(models.Model):
+    """Who accepted which agreement version for which store, and when."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="agreement_acceptances")
+    agreement = models.ForeignKey(ProgramAgreement, on_delete=models.PROTECT, related_name="acceptances")
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    accepted_by_label = models.CharField(max_length=120)
+    accepted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-accepted_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "agreement"], name="agreement_accepted_once_per_store"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store} accepted {self.agreement} ({self.accepted_by_label})"
