@@ -195,6 +195,8 @@ EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "Mallrun <noreply@mallrun.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Links in emails (invitations, applications) are absolute: where people reach this portal.
+PORTAL_BASE_URL = envstr("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Celery: Redis in production; with no REDIS_URL a filesystem broker in var/ that needs no
 # service, so `make run` runs a real worker and beat on its own.

@@ -6,6 +6,7 @@ from portal.views import home
 
 urlpatterns = [
     path("", home, name="home"),
+    path("", include("retailers.join_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("orders.api.views")),

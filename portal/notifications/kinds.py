@@ -9,6 +9,10 @@ class Kind:
     subject: str
     body: str
     sms: str = ""  # shorter text for SMS; the body when empty
+    # Longer emails live in template files (templates/emails/): the text part replaces `body`
+    # when set, and the HTML part is sent as the email's alternative.
+    text_template: str = ""
+    html_template: str = ""
 
 
 KINDS: dict[str, Kind] = {
@@ -50,5 +54,36 @@ KINDS: dict[str, Kind] = {
     "route.at_risk": Kind(
         subject="Route {{ route }} at {{ mall }} needs an operator",
         body="{{ alert }} Open route {{ route }} in the admin to re-offer it or call the store.",
+    ),
+    # Store onboarding (issue 6): applications and staff invitations, text and HTML parts.
+    "store.invitation": Kind(
+        subject="Set up your Mallrun account for {{ store }}",
+        body="",
+        text_template="emails/store_invitation.txt",
+        html_template="emails/store_invitation.html",
+    ),
+    "store.added": Kind(
+        subject="You were added to {{ store }} on Mallrun",
+        body="",
+        text_template="emails/store_added.txt",
+        html_template="emails/store_added.html",
+    ),
+    "application.received": Kind(
+        subject="We received your application for {{ store_name }}",
+        body="",
+        text_template="emails/application_received.txt",
+        html_template="emails/application_received.html",
+    ),
+    "application.approved": Kind(
+        subject="{{ store_name }} is approved for Mallrun same-day delivery",
+        body="",
+        text_template="emails/application_approved.txt",
+        html_template="emails/application_approved.html",
+    ),
+    "application.rejected": Kind(
+        subject="Your Mallrun application for {{ store_name }}",
+        body="",
+        text_template="emails/application_rejected.txt",
+        html_template="emails/application_rejected.html",
     ),
 }

@@ -28,6 +28,9 @@ class Notification(models.Model):
     to = models.CharField(max_length=254, help_text="Email address or phone number, as written.")
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField()
+    html_body = models.TextField(
+        blank=True, help_text="HTML alternative of an email's body; empty for plain text only."
+    )
     dedupe_key = models.CharField(max_length=150, help_text="One message per event, channel and address.")
     status = models.CharField(max_length=8, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
     due_at = models.DateTimeField(default=timezone.now)

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F
 from django.template import Context, Template
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from portal.notifications import sms
@@ -54,7 +55,9 @@ def notify(
         raise RuntimeError("notify() must run inside the transaction of the change that causes it")
     template = KINDS[kind]
     subject = _render(template.subject, context)
-    body = _render(template.body, context)
+    body = render_to_string(template.text_template, dict(context)).strip() if template.text_template else ""
+    body = body or _render(template.body, context)
+    html_body = render_to_string(template.html_template, dict(context)) if template.html_template else ""
     sms_body = _render(template.sms, context) if template.sms else body
     rows = []
     channels = list(channels)
@@ -72,6 +75,7 @@ def notify(
                     "user": recipient.user,
                     "subject": subject[:200],
                     "body": sms_body if channel == Channel.SMS else body,
+                    "html_body": html_body if channel == Channel.EMAIL else "",
                 },
             )
             rows.append(row)
@@ -117,13 +121,16 @@ def _claim(*, now: dt.datetime, limit: int) -> list[Notification]:
 def _deliver(row: Notification) -> None:
     key = row.idempotency_key
     if row.channel == Channel.EMAIL:
-        EmailMessage(
+        message = EmailMultiAlternatives(
             subject=row.subject,
             body=row.body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[row.to],
             headers={"Message-ID": f"<{key}@mallrun>", "Idempotency-Key": key},
-        ).send(fail_silently=False)
+        )
+        if row.html_body:
+            message.attach_alternative(row.html_body, "text/html")
+        message.send(fail_silently=False)
     else:
         sms.get_backend().send(sms.SmsMessage(to=row.to, body=row.body, idempotency_key=key))
 
