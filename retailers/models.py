@@ -470,3 +470,96 @@ class AgreementAcceptance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store} accepted {self.agreement} ({self.accepted_by_label})"
+
+
+# --- Store applications (issue 6 part A) ---------------------------------------------------------
+
+
+class StoreCategory(models.TextChoices):
+    """What a store sells, as applicants choose it; the codes are the listing categories in use."""
+
+    APPAREL = "apparel", "Clothing"
+    FOOTWEAR = "footwear", "Shoes"
+    ACCESSORIES = "accessories", "Bags and accessories"
+    BEAUTY = "beauty", "Beauty"
+    CARE = "care", "Personal care"
+    ELECTRONICS = "electronics", "Electronics"
+    HOME = "home", "Home"
+    KITCHEN = "kitchen", "Kitchen"
+    BOOKS = "books", "Books"
+    STATIONERY = "stationery", "Stationery and gifts"
+    TOYS = "toys", "Toys and games"
+    SPORTS = "sports", "Sports and outdoors"
+
+
+class ApplicationStatus(models.TextChoices):
+    APPLIED = "applied", "Applied"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class StoreApplication(models.Model):
+    """A seller's application to bring one mall store into the program (/join/). An operator
+    approves it (which creates the store in `onboarding`) or rejects it with a reason.
+
+    `hours` maps the weekday ("0" = Monday) to ["HH:MM", "HH:MM"] or null when closed; a closing
+    time at or before the opening time means after midnight, as in StoreHours."""
+
+    marketplace_seller_id = models.CharField(max_length=40)
+    seller_name = models.CharField(max_length=120)
+    store_name = models.CharField(max_length=150)
+    mall = models.ForeignKey(Mall, on_delete=models.PROTECT, related_name="applications")
+    unit = models.CharField(max_length=30)
+    contact_name = models.CharField(max_length=120)
+    email = models.EmailField(max_length=254)
+    phone = models.CharField(max_length=32)
+    hours = models.JSONField(default=dict)
+    categories = models.JSONField(default=list)
+    estimated_daily_orders = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5000)])
+    status = models.CharField(max_length=10, choices=ApplicationStatus.choices, default=ApplicationStatus.APPLIED)
+    reason = models.CharField(max_length=500, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    store = models.OneToOneField(Store, null=True, blank=True, on_delete=models.SET_NULL, related_name="application")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "created_at"], name="store_application_queue")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ApplicationStatus.values), name="store_application_status_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=ApplicationStatus.APPLIED) | Q(reviewed_at__isnull=False),
+                name="store_application_reviewed_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=ApplicationStatus.REJECTED) | ~Q(reason=""),
+                name="store_application_rejected_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(estimated_daily_orders__gte=1), name="store_application_orders_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_name} at {self.mall} ({self.get_status_display()})"
+
+    @property
+    def reference(self) -> str:
+        return f"A-{self.pk}"
+
+    def hour_spans(self) -> dict[int, tuple[dt.time, dt.time] | None]:
+        """weekday → (opens, closes), or None when closed: what store_update_settings takes."""
+        spans: dict[int, tuple[dt.time, dt.time] | None] = {}
+        for day in Weekday:
+            span = (self.hours or {}).get(str(day.value))
+            spans[day.value] = (dt.time.fromisoformat(span[0]), dt.time.fromisoformat(span[1])) if span else None
+        return spans
+
+    def category_labels(self) -> list[str]:
+        labels = dict(StoreCategory.choices)
+        return [labels.get(code, code) for code in self.categories or []]
