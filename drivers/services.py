@@ -350,7 +350,8 @@ def routes_build_for_mall(*, mall: Mall, now: dt.datetime, time_limit_s: float |
     with transaction.atomic():
         Mall.objects.select_for_update().filter(pk=mall.pk).first()
         orders = list(
-            Order.objects.filter(store__mall=mall, status=OrderStatus.READY)
+            # Training orders (retailers.onboarding) go to the market's demo driver only.
+            Order.objects.filter(store__mall=mall, status=OrderStatus.READY, is_training=False)
             .exclude(route_stops__is_current=True)
             .select_related("store")
             .annotate(package_count=Count("packages"))

@@ -64,7 +64,8 @@ def new_event_id(now: dt.datetime | None = None) -> str:
 def record_feed_event(*, order: Order, type: str, at: dt.datetime) -> FeedEvent | None:
     """Side effects: one FeedEvent and one WebhookDelivery per active endpoint of the order's
     client, in the caller's transaction. Orders without a marketplace client have no feed."""
-    if order.api_client_id is None or type not in FEED_TYPES:
+    # A store's training order (retailers.onboarding) never reaches the marketplace.
+    if order.api_client_id is None or order.is_training or type not in FEED_TYPES:
         return None
     event = FeedEvent.objects.create(
         event_id=new_event_id(at), client_id=order.api_client_id, order=order, type=type, occurred_at=at

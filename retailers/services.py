@@ -143,3 +143,156 @@ def store_update_settings(
         _record_store_event(store=store, type="store.settings_changed", acting_user=acting_user, at=now, data=changes)
         eligibility_after_store_change(store_ids=[store.pk])
     return store
+
+
+# --- Onboarding lifecycle (issue 6): go live, suspend, reinstate -----------------------------------
+
+SS = StoreStatus
+# The store lifecycle of PRODUCT.md, declared once: applied → approved → onboarding → live ⇄
+# paused, suspended (and back), rejected. Pause/resume above and the services below check it.
+STORE_TRANSITIONS: dict[str, frozenset[str]] = {
+    SS.APPLIED: frozenset({SS.APPROVED, SS.ONBOARDING, SS.REJECTED}),
+    SS.APPROVED: frozenset({SS.ONBOARDING, SS.REJECTED}),
+    SS.ONBOARDING: frozenset({SS.LIVE, SS.SUSPENDED}),
+    SS.LIVE: frozenset({SS.PAUSED, SS.SUSPENDED}),
+    SS.PAUSED: frozenset({SS.LIVE, SS.SUSPENDED}),
+    # Reinstating returns a suspended store to where it was: live, or onboarding.
+    SS.SUSPENDED: frozenset({SS.LIVE, SS.ONBOARDING}),
+    SS.REJECTED: frozenset(),
+}
+SUSPENDABLE = frozenset(source for source, targets in STORE_TRANSITIONS.items() if SS.SUSPENDED in targets)
+REASON_MAX = 300
+
+
+def _clean_reason(reason: str, *, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ActionRefused(f"Say why the store is {what}; the store's staff will see it.", code="validation")
+    if len(reason) > REASON_MAX:
+        raise ActionRefused(f"Keep the reason to {REASON_MAX} characters or fewer.", code="validation")
+    return reason
+
+
+def _status_label(status: str) -> str:
+    return StoreStatus(status).label.lower()
+
+
+@transaction.atomic
+def store_go_live(*, store: Store, acting_user: AbstractBaseUser | None, automatic: bool = False) -> Store:
+    """onboarding → live, by an operator or (automatic) by the system when the checklist
+    completes in a market with `auto_go_live`. Refused unless the store is in onboarding and its
+    onboarding checklist (retailers.onboarding) is complete.
+
+    Side effects: Store.status; one `store.went_live` event; eligibility recompute of the store
+    after commit.
+    """
+    from retailers.onboarding import checklist_for
+
+    current = Store.objects.select_related("mall__market").get(pk=store.pk)
+    if current.status != SS.ONBOARDING:
+        raise ActionRefused(
+            f"{current.name} is {_status_label(current.status)}: only a store in onboarding can go live.",
+            code="illegal-transition",
+        )
+    checklist = checklist_for(current)
+    if not checklist.complete:
+        missing = "; ".join(item.title.lower() for item in checklist.items if not item.done)
+        raise ActionRefused(
+            f"{current.name} cannot go live yet: the onboarding checklist is {checklist.done_count} of "
+            f"{checklist.total} done. Still to do: {missing}.",
+            code="checklist-incomplete",
+        )
+    now = timezone.now()
+    changed = Store.objects.filter(pk=store.pk, status=SS.ONBOARDING).update(status=SS.LIVE, updated_at=now)
+    if changed != 1:
+        raise ActionRefused(f"{current.name} was changed by someone else a moment ago.", code="conflict")
+    _record_store_event(
+        store=store,
+        type="store.went_live",
+        acting_user=acting_user,
+        at=now,
+        from_status=SS.ONBOARDING,
+        to_status=SS.LIVE,
+        reason="Onboarding checklist complete" + (": went live automatically." if automatic else "."),
+        data={"automatic": automatic},
+    )
+    eligibility_after_store_change(store_ids=[store.pk])
+    store.refresh_from_db()
+    return store
+
+
+@transaction.atomic
+def store_suspend(*, store: Store, acting_user: AbstractBaseUser | None, reason: str) -> Store:
+    """onboarding, live or paused → suspended, by an operator: the store takes no orders and
+    drops out of eligibility until reinstated.
+
+    Side effects: Store.status (pause fields cleared); one `store.suspended` event with the
+    status it left; eligibility recompute of the store after commit.
+    """
+    reason = _clean_reason(reason, what="suspended")
+    current = Store.objects.get(pk=store.pk)
+    if current.status not in SUSPENDABLE:
+        raise ActionRefused(
+            f"{current.name} is {_status_label(current.status)}: only a store in onboarding, live or paused "
+            "can be suspended.",
+            code="illegal-transition",
+        )
+    now = timezone.now()
+    changed = Store.objects.filter(pk=store.pk, status=current.status).update(
+        status=SS.SUSPENDED, paused_reason="", paused_at=None, paused_by=None, updated_at=now
+    )
+    if changed != 1:
+        raise ActionRefused(f"{current.name} was changed by someone else a moment ago.", code="conflict")
+    _record_store_event(
+        store=store,
+        type="store.suspended",
+        acting_user=acting_user,
+        at=now,
+        from_status=current.status,
+        to_status=SS.SUSPENDED,
+        reason=reason,
+    )
+    eligibility_after_store_change(store_ids=[store.pk])
+    store.refresh_from_db()
+    return store
+
+
+@transaction.atomic
+def store_reinstate(*, store: Store, acting_user: AbstractBaseUser | None, reason: str) -> Store:
+    """suspended → live (or back to onboarding when it was suspended during onboarding), by an
+    operator. A store suspended while paused comes back live: the pause ended with the
+    suspension.
+
+    Side effects: Store.status; one `store.reinstated` event; eligibility recompute of the store
+    after commit.
+    """
+    reason = _clean_reason(reason, what="reinstated")
+    current = Store.objects.get(pk=store.pk)
+    if current.status != SS.SUSPENDED:
+        raise ActionRefused(
+            f"{current.name} is {_status_label(current.status)}: only a suspended store can be reinstated.",
+            code="illegal-transition",
+        )
+    left = (
+        StoreEvent.objects.filter(store=store, type="store.suspended")
+        .order_by("-at", "-pk")
+        .values_list("from_status", flat=True)
+        .first()
+    )
+    target = SS.ONBOARDING if left == SS.ONBOARDING else SS.LIVE
+    now = timezone.now()
+    changed = Store.objects.filter(pk=store.pk, status=SS.SUSPENDED).update(status=target, updated_at=now)
+    if changed != 1:
+        raise ActionRefused(f"{current.name} was changed by someone else a moment ago.", code="conflict")
+    _record_store_event(
+        store=store,
+        type="store.reinstated",
+        acting_user=acting_user,
+        at=now,
+        from_status=SS.SUSPENDED,
+        to_status=target,
+        reason=reason,
+    )
+    eligibility_after_store_change(store_ids=[store.pk])
+    store.refresh_from_db()
+    return store
