@@ -53,6 +53,13 @@ class KeepingParser(Parser):
         return request.api_document
 
 
+RETRY_AFTER_HEADER = {
+    "description": "Whole seconds until the key's token bucket holds a token again (at least 1).",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
 class MarketplaceAPI(NinjaAPI):
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> dict:
         schema = super().get_openapi_schema(*args, **kwargs)
@@ -63,6 +70,8 @@ class MarketplaceAPI(NinjaAPI):
                     content = response.get("content", {})
                     if int(code) >= 400 and "application/json" in content:
                         response["content"] = {PROBLEM_CONTENT_TYPE: content["application/json"]}
+                    if int(code) == 429:
+                        response["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
         # The order a create answers is the one the read and cancel operations take.
         order_links = {
             name: {

@@ -1,12 +1,13 @@
 import json
+import threading
 import time
 import urllib.error
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.cache import cache
 
 from orders.api.client import MallrunClient
-from orders.api.ratelimit import BURST, WINDOW_SECONDS
 from orders.tests.api_helpers import make_api_client, make_world, order_document
 from orders.tests.webhook_receiver import Receiver
 
@@ -27,18 +28,47 @@ def test_reference_client_create_is_idempotent_over_the_real_api(live_server):
     assert read.document["marketplace_order_id"] == document["marketplace_order_id"]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_reference_client_waits_out_a_429_and_retries(live_server):
-    cache.clear()
-    make_world()
-    issued = make_api_client()
-    window = int(time.time() // WINDOW_SECONDS)
-    cache.set(f"api-rate:{issued.client.key_id}:{window}", BURST, timeout=10)
-    client = MallrunClient(live_server.url, key_id=issued.client.key_id, secret=issued.secret, backoff=0.01)
+class _LimitedOnce(BaseHTTPRequestHandler):
+    """Answers the first GET with the API's 429 (Retry-After: 1), then 200."""
 
-    response = client.events()
+    seen: list[float] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        _LimitedOnce.seen.append(time.monotonic())
+        limited = len(_LimitedOnce.seen) == 1
+        body = json.dumps(
+            {"type": "https://mallrun.example/problems/rate-limited", "title": "Too many requests", "status": 429}
+            if limited
+            else {"events": [], "next_after": 0}
+        ).encode()
+        self.send_response(429 if limited else 200)
+        if limited:
+            self.send_header("Retry-After", "1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_reference_client_waits_out_a_429_for_its_retry_after_then_retries():
+    _LimitedOnce.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LimitedOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = MallrunClient(f"http://127.0.0.1:{server.server_address[1]}", key_id="mk_x", secret="s", backoff=0.01)
+
+        response = client.events()
+    finally:
+        server.shutdown()
+        server.server_close()
 
     assert response.status == 200
+    assert response.document == {"events": [], "next_after": 0}
+    assert len(_LimitedOnce.seen) == 2
+    # The backoff alone would wait about 10 ms: the client waited the second Retry-After asked.
+    assert _LimitedOnce.seen[1] - _LimitedOnce.seen[0] >= 1.0
 
 
 def test_reference_client_retries_a_5xx_with_the_same_signed_body():

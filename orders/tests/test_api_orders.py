@@ -1,6 +1,5 @@
 import datetime as dt
 import json
-import time
 
 import pytest
 from django.core.cache import cache
@@ -8,7 +7,6 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from orders.api.ratelimit import BURST, WINDOW_SECONDS, retry_after_if_limited
 from orders.api.secrets import decrypt_secret
 from orders.lifecycle import OrderStatus
 from orders.models import ApiClient, Order, OrderEvent
@@ -428,27 +426,6 @@ def test_unknown_api_path_answers_404_problem_not_html(issued):
 
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
-
-
-def test_rate_limit_admits_a_burst_of_100_in_a_window_then_answers_retry_after():
-    now = 1_000_000.5
-
-    answers = [retry_after_if_limited("mk_test", now=now) for _ in range(101)]
-
-    assert answers[:100] == [None] * 100
-    assert answers[100] == 2
-
-
-def test_rate_limit_answers_429_rate_limited_with_retry_after(world, issued):
-    window = int(time.time() // WINDOW_SECONDS)
-    for upcoming in (window, window + 1):  # the request may land in the next window
-        cache.set(f"api-rate:{issued.client.key_id}:{upcoming}", BURST, timeout=10)
-
-    response = signed(issued, "GET", "/api/v1/events")
-
-    assert response.status_code == 429
-    assert response.json()["type"] == PROBLEM + "rate-limited"
-    assert 1 <= int(response["Retry-After"]) <= 2
 
 
 def test_create_api_client_command_prints_one_json_line(capsys):
