@@ -1,12 +1,90 @@
 """Public onboarding pages: the store application (/join/) and the invited person's set-password
 page (/accounts/invite/<uidb64>/<token>/)."""
 
+from django.conf import settings
 from django.contrib.auth.views import PasswordResetConfirmView
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.views.decorators.http import require_http_methods
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
 
 from retailers.access import SESSION_STORE_KEY
+from retailers.applications import application_submit
 from retailers.invitations import invitation_token_generator, landing_path_for
+from retailers.join_forms import JoinForm
+
+JOIN_TEMPLATE = "join/apply.html"
+JOIN_WINDOW_SECONDS = 3600
+SESSION_REFERENCE_KEY = "join_reference"
+RATE_LIMIT_MESSAGE = (
+    "Too many applications were sent from your network in the last hour. Nothing was saved: "
+    "please try again in an hour, or email the program team if you are applying for many stores."
+)
+
+
+def _join_limit() -> int:
+    return int(getattr(settings, "JOIN_RATE_LIMIT_PER_HOUR", 5))
+
+
+def _rate_key(request: HttpRequest) -> str:
+    # REMOTE_ADDR, as for log-in throttling (AXES_IPWARE_META_PRECEDENCE_ORDER): behind a proxy
+    # the proxy must set it to the client's address.
+    return f"join-rate:{request.META.get('REMOTE_ADDR', 'unknown')}"
+
+
+def _count_submission(request: HttpRequest) -> int:
+    """Counts one submission from the client's address in a one-hour window that starts with the
+    first; returns the count including this one. add+incr are atomic in Redis and locmem."""
+    key = _rate_key(request)
+    if cache.add(key, 1, timeout=JOIN_WINDOW_SECONDS):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window ran out between add and incr
+        cache.set(key, 1, timeout=JOIN_WINDOW_SECONDS)
+        return 1
+
+
+def _render_join(request: HttpRequest, form: JoinForm, *, status: int = 200, refused: str = "") -> HttpResponse:
+    template = f"{JOIN_TEMPLATE}#join-form" if request.htmx else JOIN_TEMPLATE
+    # htmx swaps 422 responses (base.html's responseHandling) and would drop a 429.
+    if request.htmx and status != 200:
+        status = 422
+    return render(request, template, {"form": form, "refused": refused}, status=status)
+
+
+def _done(request: HttpRequest) -> HttpResponse:
+    url = reverse("join-done")
+    return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
+
+
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest) -> HttpResponse:
+    """The public store application. Spam protection: a honeypot field (a filled one is thanked
+    and dropped) and at most JOIN_RATE_LIMIT_PER_HOUR applications per client address per hour
+    (429 with a clear message, nothing written)."""
+    if request.method == "GET":
+        return _render_join(request, JoinForm())
+    form = JoinForm(request.POST)
+    if cache.get(_rate_key(request), 0) >= _join_limit():
+        return _render_join(request, form, status=429, refused=RATE_LIMIT_MESSAGE)
+    if form.is_spam:  # thanked like a person, so the bot learns nothing; counted, never saved
+        _count_submission(request)
+        return _done(request)
+    if not form.is_valid():
+        return _render_join(request, form, status=422)
+    if _count_submission(request) > _join_limit():
+        return _render_join(request, form, status=429, refused=RATE_LIMIT_MESSAGE)
+    application = application_submit(**form.service_arguments())
+    request.session[SESSION_REFERENCE_KEY] = application.reference
+    return _done(request)
+
+
+@require_GET
+def join_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "join/done.html", {"reference": request.session.pop(SESSION_REFERENCE_KEY, "")})
 
 
 class InviteAcceptView(PasswordResetConfirmView):
