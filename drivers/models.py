@@ -211,6 +211,11 @@ class Route(models.Model):
     reoffers = models.PositiveSmallIntegerField(default=0)
     wait_pay_cents = models.PositiveIntegerField(default=0)
     alert = models.CharField(max_length=300, blank=True, help_text="Why an operator must step in.")
+    # How many times the route was re-planned (an order left it, a package count changed, the
+    # driver gave part of it back): each re-plan is one notification to the driver.
+    replans = models.PositiveSmallIntegerField(default=0)
+    # The route a driver gave back part of: the unstarted part rides on this new route.
+    split_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="split_routes")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -237,6 +242,8 @@ class StopStatus(models.TextChoices):
     UNDELIVERABLE = "undeliverable", "Undeliverable: returning"
     RETURNED = "returned", "Returned to the store"
     CANCELLED = "cancelled", "Cancelled"
+    # Left this route for another one: re-planned off it, or given back by the driver.
+    MOVED = "moved", "Moved to another route"
 
 
 class RouteStop(models.Model):
@@ -251,6 +258,11 @@ class RouteStop(models.Model):
     is_current = models.BooleanField(default=True)
     eta = models.DateTimeField()
     miles_from_previous = models.DecimalField(max_digits=6, decimal_places=2, default=0)
+    # The package units the plan counted: the real count of a ready order, or an estimate from
+    # its lines for an order still being packed (corrected by a re-plan when it is ready).
+    planned_packages = models.PositiveSmallIntegerField(default=1)
+    # Set when the order was routed before it was ready: when the store should have it packed.
+    ready_expected_at = models.DateTimeField(null=True, blank=True)
     picked_up_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     photo = models.ImageField(upload_to="proof/%Y/%m/", blank=True)

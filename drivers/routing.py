@@ -285,3 +285,62 @@ def plan_mall_routes(
         )
     routes.sort(key=lambda route: route.stops[0].arrive_at)
     return Plan(routes=routes, left_out=left_out)
+
+
+# --- orders still being packed and re-plans ---------------------------------------------------
+
+# Package units one item of each size class is expected to take. Deliberately on the high side
+# (two shoebox items share a package, a large item takes the room of two): a route that reserves
+# too much room only gets re-planned to free it, one that reserves too little may not fit the car.
+PACKAGE_UNITS_PER_ITEM: dict[str, float] = {"small": 0.5, "medium": 1.0, "large": 2.0, "oversize": 3.0}
+MAX_ESTIMATED_PACKAGES = 20
+
+
+def estimate_packages(lines: Sequence[tuple[str, int]]) -> int:
+    """The package units of an order not yet packed, from its lines as (size class, quantity):
+    at least 1, at most what one order may be packed into (20)."""
+    units = sum(PACKAGE_UNITS_PER_ITEM.get(size_class, 1.0) * quantity for size_class, quantity in lines)
+    return max(1, min(MAX_ESTIMATED_PACKAGES, math.ceil(units)))
+
+
+def earliest_arrival(
+    *, mall: Point, drivers: Sequence[Point], now: dt.datetime, travel: TravelTimes, local: dt.datetime
+) -> dt.datetime | None:
+    """When the nearest of `drivers` (positions of the drivers free to take a route) could be at
+    the mall, or None when no driver is free."""
+    if not drivers:
+        return None
+    return now + dt.timedelta(minutes=min(travel.minutes(position, mall, local) for position in drivers))
+
+
+def estimate_sequence(
+    *,
+    mall: MallSettings,
+    deliveries: Sequence[Delivery],
+    depart_at: dt.datetime,
+    now: dt.datetime,
+    travel: TravelTimes,
+    local_time: Callable[[dt.datetime], dt.datetime] = lambda at: at,
+) -> PlannedRoute:
+    """The estimate of a route whose drops keep their order (a route already under way): leave
+    the mall at `depart_at`, drive to each drop in turn."""
+    local = local_time(depart_at)
+    clock = depart_at
+    previous = mall.location
+    stops = []
+    total_miles = 0.0
+    for delivery in deliveries:
+        leg = travel.miles(previous, delivery.drop)
+        clock += dt.timedelta(minutes=travel.minutes(previous, delivery.drop, local))
+        stops.append(PlannedStop(key=delivery.key, arrive_at=clock, miles_from_previous=leg))
+        total_miles += leg
+        clock += dt.timedelta(minutes=mall.drop_minutes)
+        previous = delivery.drop
+    return PlannedRoute(
+        stops=stops,
+        store_keys=list(dict.fromkeys(delivery.store_key for delivery in deliveries)),
+        depart_at=depart_at,
+        miles=round(total_miles, 2),
+        minutes=round(max(0.0, (clock - min(now, depart_at)).total_seconds() / 60), 1),
+        packages=sum(delivery.packages for delivery in deliveries),
+    )

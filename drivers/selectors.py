@@ -51,7 +51,10 @@ def offer_rows_for_driver(*, driver: Driver, now: dt.datetime) -> list[OfferReci
         )
         .select_related("offer__route__mall")
         .prefetch_related(
-            Prefetch("offer__route__stops", queryset=RouteStop.objects.filter(is_current=True).select_related("store"))
+            Prefetch(
+                "offer__route__stops",
+                queryset=RouteStop.objects.filter(is_current=True).select_related("store", "order"),
+            )
         )
         .order_by("offer__due_at", "pk")
     )

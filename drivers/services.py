@@ -13,7 +13,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from drivers import pay as pay_rules
@@ -34,6 +35,7 @@ from drivers.models import (
     StopStatus,
     StoreCheckIn,
 )
+from drivers.selectors import drivers_available
 from orders import delivery as order_delivery
 from orders.lifecycle import OrderStatus
 from orders.models import Order
@@ -341,149 +343,468 @@ def _route_quote(route: Route, *, stops: int, attempt: int) -> pay_rules.Quote:
     )
 
 
-def routes_build_for_mall(*, mall: Mall, now: dt.datetime, time_limit_s: float | None = None) -> list[Route]:
-    """Groups the mall's ready orders that are on no current route into routes and offers each.
-    Idempotent: running it twice (or in two workers at once: the mall row is locked) routes
-    each order once. Orders no route can carry get a one-stop route flagged for an operator.
+# Orders still being packed that may join a route: accepted or picking, ready (by the store's
+# preparation SLA) before the nearest free driver could reach the mall.
+PACKING_STATUSES = (OrderStatus.ACCEPTED, OrderStatus.PICKING)
+# No free driver is ever further than this from the mall (30 mi at rush-hour speed): orders due
+# later are not worth looking at yet.
+PACKING_LOOKAHEAD = dt.timedelta(minutes=150)
+# Orders that leave a route before pickup: the route is re-planned without them.
+DROPPED_STATUSES = (OrderStatus.CANCELLED, OrderStatus.REJECTED)
+# Routes whose plan may still change: nothing picked up yet.
+NOT_PICKED_UP = (RouteStatus.OFFERING, RouteStatus.ASSIGNED)
 
-    Side effects: Route and RouteStop rows; an open Offer per route (see `offer_open`)."""
-    with transaction.atomic():
-        Mall.objects.select_for_update().filter(pk=mall.pk).first()
-        orders = list(
-            # Training orders (retailers.onboarding) go to the market's demo driver only.
-            Order.objects.filter(store__mall=mall, status=OrderStatus.READY, is_training=False)
-            .exclude(route_stops__is_current=True)
-            .select_related("store")
-            .annotate(package_count=Count("packages"))
-            .order_by("deliver_by", "pk")
-        )
-        if not orders:
-            return []
-        market_settings = pay_settings_for(mall.market_id)
-        mall_point = routing.Point(float(mall.latitude), float(mall.longitude))
-        deliveries = []
-        no_address = []
-        for order in orders:
-            drop = _point(order.latitude, order.longitude)
-            if drop is None:
-                no_address.append(order)
-                continue
-            deliveries.append(
-                routing.Delivery(
-                    key=order.pk,
-                    store_key=order.store_id,
-                    drop=drop,
-                    deliver_by=order.deliver_by,
-                    packages=max(1, order.package_count),
-                    ready_at=now,
-                )
-            )
-        travel = routing.HaversineTravelTimes(circuity=float(market_settings.circuity_factor))
-        plan = routing.plan_mall_routes(
-            mall=routing.MallSettings(
-                location=mall_point,
-                radius_miles=float(mall.delivery_radius_miles),
-                capacity_units=market_settings.route_capacity_units,
-                max_stops=market_settings.max_stops,
-            ),
-            deliveries=deliveries,
+
+def _mall_settings(mall: Mall, *, capacity_units: int | None = None) -> routing.MallSettings:
+    market_settings = pay_settings_for(mall.market_id)
+    return routing.MallSettings(
+        location=routing.Point(float(mall.latitude), float(mall.longitude)),
+        radius_miles=float(mall.delivery_radius_miles),
+        capacity_units=capacity_units or market_settings.route_capacity_units,
+        max_stops=market_settings.max_stops,
+    )
+
+
+def _travel(mall: Mall) -> routing.HaversineTravelTimes:
+    return routing.HaversineTravelTimes(circuity=float(pay_settings_for(mall.market_id).circuity_factor))
+
+
+def _free_driver_positions(*, market_id: int, now: dt.datetime) -> list[routing.Point]:
+    """Where the drivers who could take a route right now are: online in the market, documents
+    valid, with a position, not busy on a route."""
+    busy = Route.objects.filter(status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY], driver__isnull=False)
+    rows = (
+        drivers_available(now=now)
+        .filter(online_market_id=market_id, latitude__isnull=False, longitude__isnull=False)
+        .exclude(pk__in=busy.values("driver_id"))
+        .values_list("latitude", "longitude")
+    )
+    return [routing.Point(float(lat), float(lon)) for lat, lon in rows]
+
+
+def order_estimated_packages(order: Order) -> int:
+    """Package units of an order not packed yet, from its lines' size classes (see
+    `routing.estimate_packages`)."""
+    return routing.estimate_packages([(line.listing.size_class, line.quantity) for line in order.lines.all()])
+
+
+def _unrouted_orders(mall: Mall) -> QuerySet[Order]:
+    # Training orders (a store's onboarding test order) never go to a driver.
+    return Order.objects.filter(store__mall=mall, is_training=False).exclude(route_stops__is_current=True)
+
+
+def routes_build_for_mall(*, mall: Mall, now: dt.datetime, time_limit_s: float | None = None) -> list[Route]:
+    """Groups the mall's orders that are on no current route into routes and offers each: the
+    ready ones, and the accepted or picking ones whose preparation SLA ends before the nearest
+    free driver could reach the mall (sized from their lines until packed). Orders no route can
+    carry get a one-stop route flagged for an operator (ready orders only: one still being
+    packed waits until it is ready).
+
+    The solver runs outside any transaction; each route is then written in its own short
+    transaction that first locks its orders with SELECT … FOR UPDATE SKIP LOCKED and checks they
+    are still unrouted and unchanged. So a worker killed mid-build leaves whole routes behind and
+    a re-run (at-least-once delivery) routes only the rest, and two builders at once never route
+    an order twice: the second skips what the first holds or already committed.
+
+    Side effects: Route and RouteStop rows; an open Offer per route (see `offer_open`); an
+    operator alert per unroutable ready order."""
+    unrouted = _unrouted_orders(mall)
+    orders = list(
+        unrouted.filter(status=OrderStatus.READY).select_related("store").annotate(package_count=Count("packages"))
+    )
+    estimates: dict[int, int] = {}
+    travel = _travel(mall)
+    mall_settings = _mall_settings(mall)
+    soon = unrouted.filter(status__in=PACKING_STATUSES, prep_due_at__lte=now + PACKING_LOOKAHEAD)
+    if soon.exists():
+        arrival = routing.earliest_arrival(
+            mall=mall_settings.location,
+            drivers=_free_driver_positions(market_id=mall.market_id, now=now),
             now=now,
             travel=travel,
-            # A handful of orders needs a fraction of a second; 200 get the full second.
-            time_limit_s=time_limit_s if time_limit_s is not None else min(1.0, 0.1 + 0.0045 * len(deliveries)),
-            local_time=lambda at: at.astimezone(mall.tz),
+            local=now.astimezone(mall.tz),
         )
-        by_id = {order.pk: order for order in orders}
-        routes = []
-        for planned in plan.routes:
-            route = Route.objects.create(
-                mall=mall,
-                packages=planned.packages,
-                estimated_miles=Decimal(str(round(planned.miles, 2))),
-                estimated_minutes=max(1, round(planned.minutes)),
-                depart_at=planned.depart_at,
-                created_at=now,
-                updated_at=now,
+        if arrival is not None:
+            packing = list(
+                soon.filter(prep_due_at__lte=arrival).select_related("store").prefetch_related("lines__listing")
             )
-            RouteStop.objects.bulk_create(
-                RouteStop(
-                    route=route,
-                    order_id=stop.key,
-                    store_id=by_id[stop.key].store_id,
-                    sequence=sequence,
-                    eta=stop.arrive_at,
-                    miles_from_previous=Decimal(str(round(stop.miles_from_previous, 2))),
-                )
-                for sequence, stop in enumerate(planned.stops, start=1)
+            for order in packing:
+                estimates[order.pk] = order_estimated_packages(order)
+            orders += packing
+    if not orders:
+        return []
+    orders.sort(key=lambda order: (order.deliver_by, order.pk))
+    deliveries = []
+    no_address = []
+    for order in orders:
+        drop = _point(order.latitude, order.longitude)
+        if drop is None:
+            no_address.append(order)
+            continue
+        deliveries.append(
+            routing.Delivery(
+                key=order.pk,
+                store_key=order.store_id,
+                drop=drop,
+                deliver_by=order.deliver_by,
+                packages=estimates.get(order.pk) or max(1, order.package_count),
+                ready_at=max(now, order.prep_due_at) if order.pk in estimates else now,
             )
-            offer_open(route=route, now=now)
+        )
+    plan = routing.plan_mall_routes(
+        mall=mall_settings,
+        deliveries=deliveries,
+        now=now,
+        travel=travel,
+        # A handful of orders needs a fraction of a second; 200 get the full second.
+        time_limit_s=time_limit_s if time_limit_s is not None else min(1.0, 0.1 + 0.0045 * len(deliveries)),
+        local_time=lambda at: at.astimezone(mall.tz),
+    )
+    by_id = {order.pk: order for order in orders}
+    routes = []
+    for planned in plan.routes:
+        route = _route_create(mall=mall, planned=planned, orders=by_id, estimates=estimates, now=now)
+        if route is not None:
             routes.append(route)
-        problems = {key: reason for key, reason in plan.left_out.items() if reason != "unassigned"}
-        problems |= {order.pk: "no_location" for order in no_address}
-        reasons = {
-            "outside_radius": "the address is outside the mall's delivery radius",
-            "too_big": "it has more packages than a route may hold",
-            "deadline_unreachable": "no driver can reach the address before its deadline",
-            "no_location": "the address has no map position",
-        }
-        for order_id, reason in problems.items():
-            order = by_id[order_id]
-            route = Route.objects.create(
-                mall=mall,
-                status=RouteStatus.AT_RISK,
-                packages=max(1, order.package_count),
-                estimated_miles=Decimal("0"),
-                estimated_minutes=1,
-                depart_at=now,
-                alert=f"Order {order.number} cannot be routed: {reasons[reason]}.",
-                created_at=now,
-                updated_at=now,
-            )
-            _alert_operators(route=route, alert=route.alert)
-            RouteStop.objects.create(route=route, order=order, store_id=order.store_id, sequence=1, eta=now)
+    problems = {key: reason for key, reason in plan.left_out.items() if reason != "unassigned" and key not in estimates}
+    problems |= {order.pk: "no_location" for order in no_address if order.pk not in estimates}
+    reasons = {
+        "outside_radius": "the address is outside the mall's delivery radius",
+        "too_big": "it has more packages than a route may hold",
+        "deadline_unreachable": "no driver can reach the address before its deadline",
+        "no_location": "the address has no map position",
+    }
+    for order_id, reason in problems.items():
+        route = _route_create_at_risk(
+            mall=mall,
+            order=by_id[order_id],
+            alert=f"Order {by_id[order_id].number} cannot be routed: {reasons[reason]}.",
+            now=now,
+        )
+        if route is not None:
             routes.append(route)
-        return routes
+    return routes
+
+
+def _lock_unrouted(orders: Iterable[Order]) -> bool:
+    """Inside the caller's transaction: locks `orders` (skipping rows another transaction holds)
+    and says whether every one is locked, still in the status the plan saw and on no current
+    route."""
+    expected = {order.pk: order.status for order in orders}
+    locked = dict(
+        Order.objects.select_for_update(skip_locked=True).filter(pk__in=list(expected)).values_list("pk", "status")
+    )
+    if locked != expected:
+        return False
+    return not RouteStop.objects.filter(order_id__in=list(expected), is_current=True).exists()
+
+
+def _route_create(
+    *,
+    mall: Mall,
+    planned: routing.PlannedRoute,
+    orders: Mapping[int, Order],
+    estimates: Mapping[int, int],
+    now: dt.datetime,
+) -> Route | None:
+    """Writes one planned route and offers it, in one transaction; None when one of its orders
+    was taken or changed since the plan (it is planned again on the next build)."""
+    members = [orders[stop.key] for stop in planned.stops]
+    with transaction.atomic():
+        if not _lock_unrouted(members):
+            return None
+        route = Route.objects.create(
+            mall=mall,
+            packages=planned.packages,
+            estimated_miles=Decimal(str(round(planned.miles, 2))),
+            estimated_minutes=max(1, round(planned.minutes)),
+            depart_at=planned.depart_at,
+            created_at=now,
+            updated_at=now,
+        )
+        RouteStop.objects.bulk_create(
+            RouteStop(
+                route=route,
+                order_id=stop.key,
+                store_id=orders[stop.key].store_id,
+                sequence=sequence,
+                eta=stop.arrive_at,
+                miles_from_previous=Decimal(str(round(stop.miles_from_previous, 2))),
+                planned_packages=estimates.get(stop.key) or max(1, orders[stop.key].package_count),
+                ready_expected_at=orders[stop.key].prep_due_at if stop.key in estimates else None,
+            )
+            for sequence, stop in enumerate(planned.stops, start=1)
+        )
+        offer_open(route=route, now=now)
+        return route
+
+
+def _route_create_at_risk(*, mall: Mall, order: Order, alert: str, now: dt.datetime) -> Route | None:
+    """A one-stop route no driver is offered, flagged for an operator (who is emailed)."""
+    with transaction.atomic():
+        if not _lock_unrouted([order]):
+            return None
+        packages = max(1, order.package_count)
+        route = Route.objects.create(
+            mall=mall,
+            status=RouteStatus.AT_RISK,
+            packages=packages,
+            estimated_miles=Decimal("0"),
+            estimated_minutes=1,
+            depart_at=now,
+            alert=alert,
+            created_at=now,
+            updated_at=now,
+        )
+        _alert_operators(route=route, alert=route.alert)
+        RouteStop.objects.create(
+            route=route, order=order, store_id=order.store_id, sequence=1, eta=now, planned_packages=packages
+        )
+        return route
+
+
+# --- re-plans: an order leaves a route, a packed order's size differs from its estimate ----------
+
+
+def _lock_route_for_change(route_id: int) -> Route | None:
+    """Inside the caller's transaction: locks the route, its live offers and its current stops,
+    never waiting (SKIP LOCKED). None when any of them is busy in another transaction (a
+    handoff, an accept, a delivery): the sweeper tries again on its next round. Never waiting
+    is what keeps this route-first lock order from deadlocking with the offer-first services."""
+    route = Route.objects.select_for_update(skip_locked=True).select_related("mall").filter(pk=route_id).first()
+    if route is None:
+        return None
+    for model, live in (
+        (Offer, Q(route_id=route_id, status__in=[OS.OPEN, OS.ACCEPTED])),
+        (RouteStop, Q(route_id=route_id, is_current=True)),
+    ):
+        wanted = set(model.objects.filter(live).values_list("pk", flat=True))
+        got = set(model.objects.select_for_update(skip_locked=True).filter(live).values_list("pk", flat=True))
+        if got != wanted:
+            return None
+    return route
+
+
+def _stop_delivery(stop: RouteStop, *, mall_point: routing.Point, now: dt.datetime) -> routing.Delivery:
+    order = stop.order
+    return routing.Delivery(
+        key=order.pk,
+        store_key=stop.store_id,
+        # An address without a map position only rides on an operator's one-stop route.
+        drop=_point(order.latitude, order.longitude) or mall_point,
+        deliver_by=order.deliver_by,
+        packages=stop.planned_packages,
+        ready_at=max(now, order.prep_due_at) if order.status in PACKING_STATUSES else now,
+    )
+
+
+def _route_capacity(route: Route) -> int:
+    """What the route may hold: the accepted driver's vehicle, else a typical car of the market."""
+    if route.driver_id is not None:
+        vehicle = getattr(Driver.objects.select_related("vehicle").get(pk=route.driver_id), "vehicle", None)
+        if vehicle is not None:
+            return vehicle.capacity_units
+    return pay_settings_for(route.mall.market_id).route_capacity_units
+
+
+def _route_cancel_empty(*, route: Route, now: dt.datetime, why: str) -> None:
+    """A route left with no order: cancelled; its open offer withdrawn, or its driver told."""
+    Route.objects.filter(pk=route.pk).update(status=RouteStatus.CANCELLED, updated_at=now)
+    route.status = RouteStatus.CANCELLED
+    for offer in Offer.objects.filter(route=route, status__in=[OS.OPEN, OS.ACCEPTED]).select_related("driver__user"):
+        if offer.status == OS.OPEN:
+            _offer_close(offer=offer, to=OS.WITHDRAWN, now=now, reason=why)
+            OfferRecipient.objects.filter(offer=offer, answer=Answer.PENDING).update(
+                answer=Answer.TIMED_OUT, answered_at=now
+            )
+        else:
+            # The driver held it and nothing was picked up: the trip is off.
+            _offer_close(offer=offer, to=OS.FORFEITED, now=now, reason=why)
+            _notify(
+                driver=offer.driver,
+                kind="route.cancelled",
+                context={"mall": route.mall.name},
+                dedupe_key=f"route-cancelled-{route.pk}",
+            )
+
+
+def _route_replan(
+    *, route: Route, now: dt.datetime, why: str, keep_pay: bool = True, tell_driver: bool = True
+) -> list[RouteStop]:
+    """Re-plans a route (locked by the caller) after its orders changed: the drops keep their
+    order; stops that no longer fit the vehicle (the packages that grew last leave first) move
+    off it for the next build; ETAs, miles, minutes, packages and pay are computed again.
+    Pay never drops below what the live offer showed (`keep_pay`; see ADR 0005) unless the
+    driver gave the work back themselves. A route left empty is cancelled.
+
+    Side effects: RouteStop (eta, miles; moved ones not current); Route; the live Offer's pay;
+    a `route.replanned` notification to the accepted driver. Returns the stops moved off."""
+    stops = list(route.stops.filter(is_current=True).select_related("order").order_by("sequence"))
+    moved: list[RouteStop] = []
+    if route.status in NOT_PICKED_UP:
+        capacity = _route_capacity(route)
+        # Leave first: the stops whose order was packed most recently (their size just changed).
+        by_change = sorted(stops, key=lambda stop: (stop.order.status_changed_at, stop.sequence), reverse=True)
+        while stops and sum(stop.planned_packages for stop in stops) > capacity:
+            leaving = next(stop for stop in by_change if stop in stops and stop.status == StopStatus.PENDING)
+            stops.remove(leaving)
+            moved.append(leaving)
+        if moved:
+            RouteStop.objects.filter(pk__in=[stop.pk for stop in moved]).update(
+                status=StopStatus.MOVED, is_current=False
+            )
+    if not stops:
+        _route_cancel_empty(route=route, now=now, why=why)
+        return moved
+    mall = route.mall
+    mall_settings = _mall_settings(mall)
+    deliveries = [_stop_delivery(stop, mall_point=mall_settings.location, now=now) for stop in stops]
+    if route.status in NOT_PICKED_UP:
+        store_count = len({stop.store_id for stop in stops})
+        depart = max(
+            [now + dt.timedelta(minutes=mall_settings.pickup_minutes), *(d.ready_at for d in deliveries)]
+        ) + dt.timedelta(minutes=mall_settings.per_store_minutes * (store_count - 1))
+    else:
+        depart = route.depart_at
+    planned = routing.estimate_sequence(
+        mall=mall_settings,
+        deliveries=deliveries,
+        depart_at=depart,
+        now=now,
+        travel=_travel(mall),
+        local_time=lambda at: at.astimezone(mall.tz),
+    )
+    for stop, estimate in zip(stops, planned.stops, strict=True):
+        RouteStop.objects.filter(pk=stop.pk).update(
+            eta=estimate.arrive_at, miles_from_previous=Decimal(str(round(estimate.miles_from_previous, 2)))
+        )
+    Route.objects.filter(pk=route.pk).update(
+        packages=max(1, planned.packages),
+        estimated_miles=Decimal(str(round(planned.miles, 2))),
+        estimated_minutes=max(1, round(planned.minutes)),
+        depart_at=depart,
+        replans=F("replans") + 1,
+        updated_at=now,
+    )
+    route.refresh_from_db()
+    offer = Offer.objects.filter(route=route, status__in=[OS.OPEN, OS.ACCEPTED]).select_related("driver__user").first()
+    if offer is not None:
+        quote = _route_quote(route, stops=len(stops), attempt=offer.attempt)
+        pay = quote.total_cents + route.wait_pay_cents
+        if keep_pay:
+            pay = max(pay, offer.pay_cents)
+        Offer.objects.filter(pk=offer.pk).update(pay_cents=pay)
+        offer.pay_cents = pay
+        if offer.status == OS.ACCEPTED and tell_driver:
+            _notify(
+                driver=offer.driver,
+                kind="route.replanned",
+                context={
+                    "mall": mall.name,
+                    "why": why,
+                    "stops": len(stops),
+                    "packages": route.packages,
+                    "miles": route.estimated_miles,
+                    "minutes": route.estimated_minutes,
+                    "pay": f"{pay / 100:.2f}",
+                },
+                dedupe_key=f"route-replanned-{route.pk}-{route.replans}",
+            )
+    return moved
+
+
+def _numbers(order_ids: Iterable[int]) -> str:
+    return ", ".join(
+        Order.objects.filter(pk__in=list(order_ids)).order_by("pk").values_list("marketplace_order_id", flat=True)
+    )
 
 
 def routes_drop_cancelled_orders(*, now: dt.datetime) -> int:
-    """Takes orders cancelled before pickup off their routes. A route left with no order is
-    cancelled: its open offer is withdrawn, or its driver is told.
+    """Takes orders cancelled or rejected before pickup off their routes and re-plans each route
+    (see `_route_replan`); a route left with no order is cancelled: its open offer is withdrawn,
+    or its driver is told. A route busy in another transaction is left for the next round.
 
-    Side effects: RouteStop (cancelled, not current); maybe Route cancelled, Offer withdrawn or
-    closed, a notification to the driver. Returns how many stops were dropped."""
+    Side effects: RouteStop (cancelled, not current); Route and its live Offer re-planned or
+    cancelled; a notification to the accepted driver. Returns how many stops were dropped."""
     dropped = 0
-    stops = RouteStop.objects.filter(
-        is_current=True, status=StopStatus.PENDING, order__status=OrderStatus.CANCELLED
-    ).values_list("pk", "route_id")
-    for stop_id, route_id in stops:
+    route_ids = (
+        RouteStop.objects.filter(is_current=True, status=StopStatus.PENDING, order__status__in=DROPPED_STATUSES)
+        .values_list("route_id", flat=True)
+        .distinct()
+    )
+    for route_id in list(route_ids):
         with transaction.atomic():
-            route = Route.objects.select_for_update(skip_locked=True).filter(pk=route_id).first()
+            route = _lock_route_for_change(route_id)
             if route is None:
                 continue
-            if not RouteStop.objects.filter(pk=stop_id, is_current=True, status=StopStatus.PENDING).update(
+            gone = list(
+                RouteStop.objects.filter(
+                    route=route, is_current=True, status=StopStatus.PENDING, order__status__in=DROPPED_STATUSES
+                ).values_list("pk", "order_id")
+            )
+            if not gone:
+                continue
+            RouteStop.objects.filter(pk__in=[pk for pk, _ in gone]).update(
                 status=StopStatus.CANCELLED, is_current=False
-            ):
+            )
+            dropped += len(gone)
+            why = f"order {_numbers(order_id for _, order_id in gone)} was cancelled"
+            if not route.stops.filter(is_current=True).exists():
+                _route_cancel_empty(route=route, now=now, why="every order was cancelled")
                 continue
-            dropped += 1
-            if route.stops.filter(is_current=True).exists():
-                continue
-            Route.objects.filter(pk=route.pk).update(status=RouteStatus.CANCELLED, updated_at=now)
-            for offer in Offer.objects.filter(route=route, status__in=[OS.OPEN, OS.ACCEPTED]).select_related("driver"):
-                if offer.status == OS.OPEN:
-                    _offer_close(offer=offer, to=OS.WITHDRAWN, now=now, reason="every order was cancelled")
-                    OfferRecipient.objects.filter(offer=offer, answer=Answer.PENDING).update(
-                        answer=Answer.TIMED_OUT, answered_at=now
-                    )
-                else:
-                    # The driver held it and nothing was picked up: the trip is off.
-                    _offer_close(offer=offer, to=OS.FORFEITED, now=now, reason="every order was cancelled")
-                    _notify(
-                        driver=offer.driver,
-                        kind="route.cancelled",
-                        context={"mall": route.mall.name},
-                        dedupe_key=f"route-cancelled-{route.pk}",
-                    )
+            _route_replan(route=route, now=now, why=why)
     return dropped
+
+
+def routes_replan_packed_orders(*, now: dt.datetime) -> int:
+    """Orders routed while still being packed and now ready with a package count other than
+    the estimate: the stop takes the real count and, while nothing on the route was picked up,
+    the route is re-planned (stops that no longer fit move off it for the next build; fewer
+    packages free room, so smaller cars qualify). A route busy in another transaction is left
+    for the next round.
+
+    Side effects: RouteStop.planned_packages; Route re-planned (see `_route_replan`). Returns
+    how many stops changed."""
+    changed = 0
+    stale = (
+        RouteStop.objects.filter(is_current=True, status=StopStatus.PENDING, order__status=OrderStatus.READY)
+        .annotate(real=Count("order__packages"))
+        .exclude(real=F("planned_packages"))
+    )
+    for route_id in list(stale.values_list("route_id", flat=True).distinct()):
+        with transaction.atomic():
+            route = _lock_route_for_change(route_id)
+            if route is None:
+                continue
+            rows = list(
+                stale.filter(route=route).values_list("pk", "real", "planned_packages", "order__marketplace_order_id")
+            )
+            for pk, real, _planned, _number in rows:
+                RouteStop.objects.filter(pk=pk).update(planned_packages=max(1, real))
+            changed += len(rows)
+            if not rows:
+                continue
+            if route.status in NOT_PICKED_UP:
+                why = "; ".join(
+                    f"order {number} was packed into {real} package{'s' if real != 1 else ''}, not {planned}"
+                    for _pk, real, planned, number in rows
+                )
+                _route_replan(route=route, now=now, why=why)
+            else:
+                # Under way or with an operator: the count is corrected, the plan stays.
+                Route.objects.filter(pk=route.pk).update(
+                    packages=Coalesce(
+                        Subquery(
+                            RouteStop.objects.filter(route_id=route.pk, is_current=True)
+                            .values("route_id")
+                            .annotate(total=Sum("planned_packages"))
+                            .values("total")
+                        ),
+                        F("packages"),
+                    ),
+                    updated_at=now,
+                )
+    return changed
 
 
 def _latest_departure(route: Route) -> dt.datetime:
@@ -581,6 +902,10 @@ def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
         Offer.objects.filter(route=route, status=OS.FORFEITED).values_list("driver_id", flat=True),
         "gave this route back",
     )
+    if route.split_from_id is not None:
+        parent_driver = Route.objects.filter(pk=route.split_from_id).values_list("driver_id", flat=True).first()
+        if parent_driver is not None:
+            exclude[parent_driver] = "gave this route back"
     reach = _wave_size(wave, first_wave=market_settings.first_wave_size)
     candidates = rank_candidates(route=route, now=now, exclude=exclude)
     eligible = [candidate for candidate in candidates if candidate.eligible]
@@ -811,26 +1136,89 @@ def offer_decline(*, offer: Offer, driver: Driver, now: dt.datetime | None = Non
 
 @transaction.atomic
 def offer_forfeit(*, offer: Offer, driver: Driver, reason: str = "", now: dt.datetime | None = None) -> Offer | None:
-    """accepted → forfeited: the driver gives the route back before any pickup. It is
-    re-offered at once with the bump (the forfeiting driver is left out).
+    """The driver gives the route back. Before any pickup, accepted → forfeited: the whole
+    route is re-offered at once with the bump (the forfeiting driver left out). After pickups
+    at some of its stores, the picked-up part stays with the driver (offer still accepted,
+    route re-planned and its pay re-quoted for what they keep) and the unstarted part (every
+    store not yet handed over) becomes a new route, re-offered at once with the bump. Refused
+    once nothing is left to pick up.
 
-    Side effects: Offer, Route; one `driver.offer_forfeited` event; a new Offer (or an alert)."""
+    Locks the offer first, as the handoff does, so a forfeit and a handoff at the same store
+    serialise: whichever commits first wins and the other sees its result.
+
+    Side effects: Offer, Route; one `driver.offer_forfeited` (or `driver.offer_forfeited_part`)
+    event; a new Route and Offer for the unstarted part (or an operator alert)."""
     now = now or timezone.now()
     locked = Offer.objects.select_for_update().select_related("route__mall").get(pk=offer.pk)
     if locked.driver_id != driver.pk or locked.status != OS.ACCEPTED:
         raise ActionRefused("You do not hold this route.", code="not-yours")
-    if RouteStop.objects.filter(route_id=locked.route_id, is_current=True).exclude(status=StopStatus.PENDING).exists():
-        raise ActionRefused("You already picked up packages: finish the route or report a problem.", code="started")
-    _offer_close(offer=locked, to=OS.FORFEITED, now=now, reason=reason.strip() or "given back by the driver")
+    route = Route.objects.select_for_update().select_related("mall").get(pk=locked.route_id)
+    current = list(route.stops.filter(is_current=True).select_related("order").order_by("sequence"))
+    pending = [stop for stop in current if stop.status == StopStatus.PENDING]
+    reason = reason.strip()
+    if len(pending) == len(current):
+        _offer_close(offer=locked, to=OS.FORFEITED, now=now, reason=reason or "given back by the driver")
+        _record_driver_event(
+            driver=driver,
+            type="driver.offer_forfeited",
+            acting_user=driver.user,
+            reason=reason,
+            data={"offer": offer.pk},
+            at=now,
+        )
+        return _reoffer_or_alert(route=locked.route, now=now, why=f"{driver} gave the route back")
+    if not pending:
+        raise ActionRefused(
+            "You already picked up every package: finish the route or report a problem.", code="started"
+        )
+    # The unstarted part leaves this route before it joins the new one: one current route per order.
+    RouteStop.objects.filter(pk__in=[stop.pk for stop in pending]).update(status=StopStatus.MOVED, is_current=False)
+    rest = Route.objects.create(
+        mall=route.mall,
+        status=RouteStatus.OFFERING,
+        packages=max(1, sum(stop.planned_packages for stop in pending)),
+        estimated_miles=Decimal("0"),
+        estimated_minutes=1,
+        depart_at=now,
+        reoffers=route.reoffers,
+        split_from=route,
+        created_at=now,
+        updated_at=now,
+    )
+    RouteStop.objects.bulk_create(
+        RouteStop(
+            route=rest,
+            order_id=stop.order_id,
+            store_id=stop.store_id,
+            sequence=sequence,
+            eta=stop.eta,
+            miles_from_previous=stop.miles_from_previous,
+            planned_packages=stop.planned_packages,
+            ready_expected_at=stop.ready_expected_at,
+        )
+        for sequence, stop in enumerate(pending, start=1)
+    )
+    # Estimate the new route from the mall, now; its pay is quoted when it is offered.
+    _route_replan(route=rest, now=now, why="given back by another driver", tell_driver=False)
+    # The driver keeps what is in the car: its plan and pay shrink to that part (their choice).
+    _route_replan(
+        route=route, now=now, why="you gave back the stores not yet visited", keep_pay=False, tell_driver=False
+    )
     _record_driver_event(
         driver=driver,
-        type="driver.offer_forfeited",
+        type="driver.offer_forfeited_part",
         acting_user=driver.user,
-        reason=reason.strip(),
-        data={"offer": offer.pk},
+        reason=reason,
+        data={
+            "offer": offer.pk,
+            "route": route.pk,
+            "new_route": rest.pk,
+            "orders": [stop.order_id for stop in pending],
+        },
         at=now,
     )
-    return _reoffer_or_alert(route=locked.route, now=now, why=f"{driver} gave the route back")
+    rest.refresh_from_db()
+    return _reoffer_or_alert(route=rest, now=now, why=f"{driver} gave back part of route {route.pk}")
 
 
 @transaction.atomic
@@ -896,6 +1284,12 @@ def handoff_verify_code(*, store: Store, code: str) -> HandoffCheck:
     pending = [stop for stop in stops if stop.status == StopStatus.PENDING]
     if not pending:
         raise ActionRefused(f"{store.name}'s packages were already handed to {offer.driver}.", code="already-handed")
+    packing = [stop.order.number for stop in pending if stop.order.status != OrderStatus.READY]
+    if packing:
+        raise ActionRefused(
+            f"Order {', '.join(packing)} is still being packed: mark it ready, then scan the code again.",
+            code="not-ready",
+        )
     labels = [package.label_code for stop in pending for package in stop.order.packages.all()]
     return HandoffCheck(offer=offer, route=offer.route, driver=offer.driver, stops=pending, labels=labels)
 
@@ -910,6 +1304,10 @@ def handoff_confirm_packages(
     RouteStop picked up; Route under way; one Handoff row (chain of custody: who, where, when,
     which labels) with any wait pay; one `driver.handoff` event."""
     with transaction.atomic():
+        # Lock the offer before reading the route, as a forfeit does: the two serialise, and
+        # the check below sees the stores a forfeit that won moved to another route.
+        digits = "".join(ch for ch in code if ch.isdigit())
+        list(Offer.objects.select_for_update().filter(pickup_code=digits, status=OS.ACCEPTED).values_list("pk"))
         check = handoff_verify_code(store=store, code=code)
         # Lock the route's offer so a forfeit cannot slip in between check and handoff.
         if not Offer.objects.select_for_update().filter(pk=check.offer.pk, status=OS.ACCEPTED).exists():
@@ -942,9 +1340,10 @@ def handoff_confirm_packages(
                     "labels": [package.label_code for package in stop.order.packages.all()],
                 },
             )
-            RouteStop.objects.filter(pk=stop.pk, status=StopStatus.PENDING).update(
+            if not RouteStop.objects.filter(pk=stop.pk, is_current=True, status=StopStatus.PENDING).update(
                 status=StopStatus.PICKED_UP, picked_up_at=now
-            )
+            ):  # pragma: no cover - the offer lock above keeps the stop in place
+                raise ActionRefused("The route changed a moment ago: scan the code again.", code="conflict")
         check_in = StoreCheckIn.objects.filter(route=check.route, store=store, driver=check.driver).first()
         wait_cents = 0
         if check_in is not None:

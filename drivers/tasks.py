@@ -3,6 +3,7 @@ two workers at once, leaves the same result as once. No business timer lives in 
 the beat schedule calls the sweepers every few seconds."""
 
 from celery import shared_task
+from django.db.models import Q
 from django.utils import timezone
 
 from drivers import services
@@ -13,10 +14,16 @@ from retailers.models import Mall
 
 @shared_task(name="drivers.build_routes")
 def build_routes() -> int:
-    """Builds routes for every mall with ready orders on no current route."""
-    services.routes_drop_cancelled_orders(now=timezone.now())
+    """Re-plans routes whose orders changed, then builds routes for every mall with orders on no
+    current route that are ready or may be ready before a driver gets there."""
+    now = timezone.now()
+    services.routes_drop_cancelled_orders(now=now)
+    services.routes_replan_packed_orders(now=now)
+    routable = Q(status=OrderStatus.READY) | Q(
+        status__in=services.PACKING_STATUSES, prep_due_at__lte=now + services.PACKING_LOOKAHEAD
+    )
     mall_ids = (
-        Order.objects.filter(status=OrderStatus.READY, is_training=False)
+        Order.objects.filter(routable, is_training=False)
         .exclude(route_stops__is_current=True)
         .values_list("store__mall_id", flat=True)
         .distinct()

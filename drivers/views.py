@@ -40,6 +40,8 @@ def _offer_cards(driver: Driver) -> list[dict]:
                 "route": route,
                 "stops": len(stops),
                 "stores": sorted({stop.store.name for stop in stops}),
+                # Stops whose order the store is still packing: the driver may wait at the counter.
+                "packing": [stop for stop in stops if stop.order.status in services.PACKING_STATUSES],
                 "hourly_cents": hourly_equivalent_cents(total_cents=offer.pay_cents, minutes=route.estimated_minutes),
                 "due_iso": offer.due_at.isoformat(timespec="seconds"),
                 "seconds_left": max(0, int((offer.due_at - now).total_seconds())),

@@ -39,6 +39,15 @@ KINDS: dict[str, Kind] = {
         subject="Your route was cancelled",
         body="Every order on your route at {{ mall }} was cancelled: you need not go.",
     ),
+    "route.replanned": Kind(
+        subject="Your route at {{ mall }} changed",
+        body=(
+            "Your route at {{ mall }} was re-planned: {{ why }}. Now {{ stops }} stop{{ stops|pluralize }}, "
+            "{{ packages }} package{{ packages|pluralize }}, {{ miles }} mi, about {{ minutes }} min, "
+            "${{ pay }}. Open the Mallrun driver app for the new order of drops."
+        ),
+        sms="Mallrun: your route at {{ mall }} changed ({{ why }}): {{ stops }} stops, ${{ pay }}. See the app.",
+    ),
     "driver.arriving": Kind(
         subject="{{ driver }} is coming to {{ store }}",
         body=(
