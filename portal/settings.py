@@ -96,12 +96,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = envstr("REDIS_URL", "")
+# Every Redis key (Celery's queues, the cache) starts with this prefix. Each pytest-xdist test
+# worker gets its own, as pytest-django gives it its own test database, so a real Celery worker
+# started by one test worker never takes a task queued by another (it would run it against the
+# wrong database). Subprocesses inherit PYTEST_XDIST_WORKER and so share their parent's prefix.
+_xdist_worker = envstr("PYTEST_XDIST_WORKER", "")
+REDIS_KEY_PREFIX = envstr("REDIS_KEY_PREFIX", "") or (f"test-{_xdist_worker}:" if _xdist_worker else "")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": envstr("CACHE_KEY_PREFIX", "mallrun"),
+            "KEY_PREFIX": REDIS_KEY_PREFIX + envstr("CACHE_KEY_PREFIX", "mallrun"),
         }
     }
 else:
@@ -202,7 +208,7 @@ PORTAL_BASE_URL = envstr("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # service, so `make run` runs a real worker and beat on its own.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600, "global_keyprefix": REDIS_KEY_PREFIX}
 else:
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_URL = "filesystem://"
@@ -237,6 +243,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # net (10:15 UTC is 02:15-05:15 across the US malls).
     "eligibility-sweep": {"task": "retailers.eligibility_sweep", "schedule": 60.0},
     "eligibility-nightly": {"task": "retailers.eligibility_recompute_all", "schedule": crontab(hour=10, minute=15)},
+    # Store onboarding: the demo driver for training orders, their delivery, automatic go-live.
+    "training-orders-sweep": {"task": "retailers.training_orders_sweep", "schedule": 15.0},
 }
 
 # Notifications: one outbox for email and SMS (portal/notifications), sent by the beat sweeper.

@@ -18,6 +18,8 @@ _OURS = (
     "REDIS_URL",
     "SECURE_SSL_REDIRECT",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "PYTEST_XDIST_WORKER",
+    "REDIS_KEY_PREFIX",
 )
 
 
@@ -127,3 +129,25 @@ def test_collectstatic_builds_the_whitenoise_manifest(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "static" / "staticfiles.json").is_file()
     assert list((tmp_path / "static" / "css").glob("mallrun.*.css.gz"))
+
+
+_PREFIXES = (
+    "from django.conf import settings; "
+    "print(settings.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix'], settings.CACHES['default']['KEY_PREFIX'])"
+)
+
+
+def test_redis_keys_have_no_prefix_in_production() -> None:
+    result = _python(_PREFIXES, env=_production_env(DJANGO_SETTINGS_MODULE="portal.settings"))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == " mallrun\n"
+
+
+def test_redis_keys_of_each_xdist_test_worker_are_apart() -> None:
+    outputs = [
+        _python(_PREFIXES, env=_production_env(DJANGO_SETTINGS_MODULE="portal.settings", PYTEST_XDIST_WORKER=worker))
+        for worker in ("gw0", "gw1")
+    ]
+
+    assert [result.stdout for result in outputs] == ["test-gw0: test-gw0:mallrun\n", "test-gw1: test-gw1:mallrun\n"]
