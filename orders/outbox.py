@@ -98,10 +98,26 @@ def sequence_events() -> int:
     increasing order, whatever order the events' own transactions committed in.
     """
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SEQUENCE_LOCK])
+        _lock_sequencer(cursor)
         cursor.execute(_SEQUENCE_SQL)
         return cursor.rowcount
+
+
+def _lock_sequencer(cursor) -> None:
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SEQUENCE_LOCK])
+
+
+def sequence_events_for_answer(order_id: int) -> int | None:
+    """`sequence_events`, run by an answer that follows a committed write, so that the answer
+    carries the `seq` of the write's event: returns the order's last `seq` (None only when the
+    order has no feed event at all). Same lock and the same numbering as the sweeper, so the
+    feed's guarantee holds. Call it after the write's transaction has committed."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        _lock_sequencer(cursor)
+        cursor.execute(_SEQUENCE_SQL)
+        cursor.execute("SELECT MAX(seq) FROM orders_feedevent WHERE order_id = %s", [order_id])
+        return cursor.fetchone()[0]
 
 
 def event_payload(event: FeedEvent, order_document: dict) -> dict:

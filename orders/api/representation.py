@@ -53,7 +53,8 @@ def _document(order: Order, *, lines: list[dict], packages: list[dict], timeline
         "lines": lines,
         "packages": packages,
         "timeline": timeline,
-        # Null for the moment between the event's commit and its numbering (see orders.outbox).
+        # The order's last numbered event: answers that follow a write number it first
+        # (orders.outbox.sequence_events_for_answer).
         "last_event_seq": seq,
     }
 
@@ -77,14 +78,15 @@ def order_representation(order: Order) -> dict:
     )
 
 
-def new_order_representation(order: Order, *, lines: list[tuple[Listing, int]]) -> dict:
-    """The order just received, from what the intake already holds: no query."""
+def new_order_representation(order: Order, *, lines: list[tuple[Listing, int]], seq: int | None) -> dict:
+    """The order just received, from what the intake already holds (and the `seq` its
+    order.received event was given): no query."""
     return _document(
         order,
         lines=[{"sku": listing.seller_sku, "quantity": quantity, "picked": 0} for listing, quantity in lines],
         packages=[],
         timeline=[{"status": OrderStatus.RECEIVED, "at": rfc3339(order.created_at)}],
-        seq=None,
+        seq=seq,
     )
 
 

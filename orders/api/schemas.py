@@ -136,7 +136,10 @@ class OrderOut(Schema):
     timeline: list[TimelineEntry]
     driver: DriverOut | None = Field(default=None, description="Present from the driver's acceptance of the route.")
     proof: ProofOut | None = Field(default=None, description="Present after delivery.")
-    last_event_seq: int | None
+    last_event_seq: int = Field(
+        description="The seq of the order's last event in the feed. An answer to a create or a cancel "
+        "carries the seq of the event that write caused; 0 for an order with no event in the feed."
+    )
 
 
 class EventOut(Schema):

@@ -38,7 +38,7 @@ from orders.api.schemas import (
 )
 from orders.api.services import api_order_cancel, api_order_create, canonical_sha256
 from orders.models import FeedEvent, Order
-from orders.outbox import event_payload, sequence_events
+from orders.outbox import event_payload, sequence_events, sequence_events_for_answer
 from retailers.models import Mall
 from retailers.selectors import eligibility_feed_page
 
@@ -153,6 +153,16 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     return Problem("server-error", 500, "Something went wrong on our side; the request can be retried.").response()
 
 
+def _numbered(order_id: int) -> dict:
+    """The representation after the order's committed events got their seq. An order with no
+    feed event at all (only one made outside the API) says 0, the feed's "before everything"."""
+    sequence_events_for_answer(order_id)
+    document = represent(order_id)
+    if document["last_event_seq"] is None:
+        document["last_event_seq"] = 0
+    return document
+
+
 def _order_for_client(request: HttpRequest, marketplace_order_id: str) -> Order:
     order = Order.objects.filter(marketplace_order_id=marketplace_order_id, api_client=request.auth).first()
     if order is None:
@@ -177,8 +187,13 @@ def create_order(request: HttpRequest, payload: OrderIn = Body(...)):  # noqa: B
         id_unused=getattr(request, "api_order_id_unused", None) == payload.marketplace_order_id,
     )
     if intake.created:
-        return Status(201, new_order_representation(intake.order, lines=intake.lines))
-    return Status(200, order_representation(intake.order))
+        # The answer carries the seq of the order.received event it just committed.
+        seq = sequence_events_for_answer(intake.order.pk)
+        return Status(201, new_order_representation(intake.order, lines=intake.lines, seq=seq))
+    document = order_representation(intake.order)
+    if document["last_event_seq"] is None:  # a concurrent twin created it a moment ago
+        document = _numbered(intake.order.pk)
+    return Status(200, document)
 
 
 @api.get(
@@ -189,7 +204,11 @@ def create_order(request: HttpRequest, payload: OrderIn = Body(...)):  # noqa: B
     operation_id="getOrder",
 )
 def get_order(request: HttpRequest, marketplace_order_id: str):
-    return Status(200, represent(_order_for_client(request, marketplace_order_id).pk))
+    order_id = _order_for_client(request, marketplace_order_id).pk
+    document = represent(order_id)
+    if document["last_event_seq"] is None:  # read between its create's commit and the numbering
+        document = _numbered(order_id)
+    return Status(200, document)
 
 
 @api.post(
@@ -202,7 +221,8 @@ def get_order(request: HttpRequest, marketplace_order_id: str):
 def cancel_order(request: HttpRequest, marketplace_order_id: str, payload: CancelIn = Body(...)):  # noqa: B008
     order = _order_for_client(request, marketplace_order_id)
     api_order_cancel(client=request.auth, order=order, reason=payload.reason)
-    return Status(200, represent(order.pk))
+    # The answer carries the seq of the order.cancelled event.
+    return Status(200, _numbered(order.pk))
 
 
 @api.get(
@@ -316,7 +336,8 @@ def _replay_first(view):
             return problem.response()
         except Exception as error:  # noqa: BLE001 - answered as the operation would answer it
             return _unexpected(request, error)
-        if document is None or replay is None:
+        # Without a seq yet (its create is still numbering), the operation answers and numbers it.
+        if document is None or replay is None or replay["last_event_seq"] is None:
             return view(request, *args, **kwargs)
         return HttpResponse(json.dumps(replay), content_type="application/json; charset=utf-8")
 

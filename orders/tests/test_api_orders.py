@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from orders.api.secrets import decrypt_secret
 from orders.lifecycle import OrderStatus
-from orders.models import ApiClient, Order, OrderEvent
+from orders.models import ApiClient, FeedEvent, Order, OrderEvent
 from orders.tests.api_helpers import make_api_client, make_world, order_document, signed
 from portal.tests.factories import make_listing, make_mall, make_stock, make_store
 from retailers.models import StoreStatus
@@ -69,12 +69,65 @@ def test_create_order_answers_201_and_reserves_stock(world, issued):
     assert body["lines"] == [{"sku": "SA-TEE-001", "quantity": 2, "picked": 0}]
     assert body["packages"] == []
     assert [entry["status"] for entry in body["timeline"]] == ["received"]
-    assert body["last_event_seq"] is None  # numbered once committed, by the next poll or sweep
+    assert body["last_event_seq"] == FeedEvent.objects.get(order=order, type="order.received").seq
     assert "driver" not in body and "proof" not in body
     assert body["deliver_by"].endswith("-08:00")
     assert world["stock"].reserved == 2
     assert order.api_client == issued.client
     assert order.customer_phone == "+17025550123"
+
+
+def test_create_answer_carries_the_seq_its_received_event_has_in_the_feed(world, issued):
+    first = signed(issued, "POST", "/api/v1/orders", order_document())
+    second = signed(issued, "POST", "/api/v1/orders", order_document(marketplace_order_id="113-0000000-0000002"))
+    read = signed(issued, "GET", "/api/v1/orders/113-0000000-0000002")
+    feed = signed(issued, "GET", "/api/v1/events").json()
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert [(event["seq"], event["type"], event["order"]["marketplace_order_id"]) for event in feed["events"]] == [
+        (first.json()["last_event_seq"], "order.received", "113-4567890-1234567"),
+        (second.json()["last_event_seq"], "order.received", "113-0000000-0000002"),
+    ]
+    assert second.json()["last_event_seq"] == first.json()["last_event_seq"] + 1
+    assert read.json()["last_event_seq"] == second.json()["last_event_seq"]
+
+
+def test_create_replay_and_cancel_answers_carry_the_seq_of_the_latest_event(world, issued):
+    document = order_document()
+    created = signed(issued, "POST", "/api/v1/orders", document).json()
+
+    replayed = signed(issued, "POST", "/api/v1/orders", document).json()
+    cancelled = signed(issued, "POST", "/api/v1/orders/113-4567890-1234567/cancel", {"reason": "customer_request"})
+
+    cancel_event = FeedEvent.objects.get(type="order.cancelled")
+    assert replayed["last_event_seq"] == created["last_event_seq"]
+    assert cancelled.status_code == 200
+    assert cancelled.json()["last_event_seq"] == cancel_event.seq == created["last_event_seq"] + 1
+
+
+def test_get_numbers_the_received_event_of_an_order_no_answer_or_sweep_has_numbered(world, issued):
+    from portal.tests.factories import make_order
+
+    # Committed by the intake, whose answer never came to number it (a process killed between).
+    order = make_order(store=world["store"], lines=[(world["listing"], 1)], api_client=issued.client)
+    assert FeedEvent.objects.get(order=order).seq is None
+
+    response = signed(issued, "GET", f"/api/v1/orders/{order.marketplace_order_id}")
+
+    assert response.status_code == 200
+    assert response.json()["last_event_seq"] == FeedEvent.objects.get(order=order).seq == 1
+
+
+def test_get_of_an_order_with_no_feed_event_says_0(world, issued):
+    from portal.tests.factories import make_order
+
+    order = make_order(store=world["store"], lines=[(world["listing"], 1)])
+    Order.objects.filter(pk=order.pk).update(api_client=issued.client)
+
+    response = signed(issued, "GET", f"/api/v1/orders/{order.marketplace_order_id}")
+
+    assert response.status_code == 200
+    assert response.json()["last_event_seq"] == 0
 
 
 def test_create_order_same_body_in_another_key_order_answers_200_with_the_same_order(world, issued):
