@@ -1,5 +1,7 @@
-"""Exactly one driver wins a route, on the real database."""
+"""On the real database: exactly one driver wins a route, two route builders never route an
+order twice, and a forfeit racing a handoff leaves every package in exactly one place."""
 
+import collections
 import threading
 from decimal import Decimal
 
@@ -8,8 +10,9 @@ from django.db import connection
 from django.utils import timezone
 
 from drivers import services
-from drivers.models import Answer, MarketPaySettings, Offer, OfferRecipient
+from drivers.models import Answer, Handoff, MarketPaySettings, Offer, OfferRecipient, RouteStop, StopStatus
 from drivers.tests.factories import make_driver, make_ready_order
+from orders.lifecycle import OrderStatus
 from portal.errors import ActionRefused
 from portal.tests.factories import make_mall, make_store
 
@@ -55,3 +58,95 @@ def test_offer_accept_concurrent_drivers_one_wins_rest_already_taken():
     answers = sorted(OfferRecipient.objects.filter(offer=offer).values_list("answer", flat=True))
     assert answers.count(Answer.ACCEPTED) == 1
     assert answers.count(Answer.ACCEPTED) + answers.count(Answer.TAKEN) + answers.count(Answer.LATE) == DRIVERS
+
+
+def _race(*calls) -> list[object]:
+    """Runs each call in its own thread (own connection) from one barrier; returns what each
+    returned or the ActionRefused it raised."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait()
+            results[index] = call()
+        except ActionRefused as refused:
+            results[index] = refused
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_route_builders_at_once_never_route_an_order_twice():
+    mall = make_mall()
+    store = make_store(mall=mall)
+    orders = [
+        make_ready_order(store=store, latitude=mall.latitude + Decimal(f"{n * 0.003:.6f}"), longitude=mall.longitude)
+        for n in range(30)
+    ]
+    for _ in range(3):
+        make_driver(market=mall.market, online=True)
+    now = timezone.now()
+
+    _race(*(lambda: services.routes_build_for_mall(mall=mall, now=now, time_limit_s=0.3) for _ in range(2)))
+
+    per_order = collections.Counter(RouteStop.objects.filter(is_current=True).values_list("order_id", flat=True))
+    assert set(per_order.values()) <= {1}
+    # Whatever both skipped (held by the other at that moment) the next build routes.
+    services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.3)
+    per_order = collections.Counter(RouteStop.objects.filter(is_current=True).values_list("order_id", flat=True))
+    assert per_order == dict.fromkeys((order.pk for order in orders), 1)
+    assert set(Offer.objects.values_list("route_id", flat=True)) == set(
+        RouteStop.objects.filter(is_current=True).values_list("route_id", flat=True)
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(3))
+def test_forfeit_racing_handoff_one_wins_no_package_lost(round_):
+    mall = make_mall()
+    first, second = make_store(mall=mall), make_store(mall=mall)
+    one = make_ready_order(store=first, latitude=Decimal("36.150000"), longitude=mall.longitude)
+    two = make_ready_order(store=second, packages=2, latitude=Decimal("36.152000"), longitude=mall.longitude)
+    driver, _other = (make_driver(market=mall.market, online=True) for _ in range(2))
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    offer = route.offers.get()
+    services.offer_accept(offer=offer, driver=driver)
+    offer.refresh_from_db()
+    services.handoff_confirm_packages(
+        store=first, code=offer.pickup_code, labels=[p.label_code for p in one.packages.all()], acting_user=None
+    )
+    labels = sorted(package.label_code for package in two.packages.all())
+
+    forfeit, handoff = _race(
+        lambda: services.offer_forfeit(offer=Offer.objects.get(pk=offer.pk), driver=driver, reason="Full car"),
+        lambda: services.handoff_confirm_packages(
+            store=second, code=offer.pickup_code, labels=labels, acting_user=None
+        ),
+    )
+
+    # Exactly one wins; the loser is refused with a clear message.
+    assert [isinstance(result, ActionRefused) for result in (forfeit, handoff)] in ([False, True], [True, False])
+    two.refresh_from_db()
+    [stop] = RouteStop.objects.filter(order=two, is_current=True)
+    handed = [label for row in Handoff.objects.filter(store=second) for label in row.labels]
+    if isinstance(handoff, Handoff):
+        assert str(forfeit) == "You already picked up every package: finish the route or report a problem."
+        assert (stop.route_id, stop.status, two.status) == (route.pk, StopStatus.PICKED_UP, OrderStatus.PICKED_UP)
+        assert handed == labels
+    else:
+        assert forfeit.route.split_from_id == route.pk
+        assert handoff.code == "wrong-store"
+        assert (stop.route_id, stop.status, two.status) == (forfeit.route_id, StopStatus.PENDING, OrderStatus.READY)
+        assert handed == []
+    # Every package of the second store is in exactly one place: the driver's car or the new route.
+    assert two.packages.count() == 2
