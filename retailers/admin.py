@@ -288,3 +288,6 @@ import retailers.admin_eligibility  # noqa: E402, F401
 
 # Bulk import of listings and stock (engineer K, issue 5 point 5).
 import retailers.admin_import  # noqa: E402, F401
+
+# Store applications: operator review (issue 6 part A).
+from retailers import admin_applications  # noqa: E402, F401
