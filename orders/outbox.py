@@ -112,11 +112,23 @@ def sequence_events_for_answer(order_id: int) -> int | None:
     """`sequence_events`, run by an answer that follows a committed write, so that the answer
     carries the `seq` of the write's event: returns the order's last `seq` (None only when the
     order has no feed event at all). Same lock and the same numbering as the sweeper, so the
-    feed's guarantee holds. Call it after the write's transaction has committed."""
+    feed's guarantee holds. Call it after the write's transaction has committed.
+
+    On PostgreSQL it is one round trip: the three statements go as one simple-protocol query,
+    which runs them in one implicit transaction (the advisory lock is held to its end) and gives
+    each statement its own snapshot, so the numbering sees every number given before the lock
+    was granted, exactly as in sequence_events."""
+    last = f"SELECT MAX(seq) FROM orders_feedevent WHERE order_id = {int(order_id)}"  # noqa: S608 - an int
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # No parameters: psycopg sends the string as it is, in one message.
+            cursor.execute(f"SELECT pg_advisory_xact_lock({_SEQUENCE_LOCK}); {_SEQUENCE_SQL}; {last}")
+            cursor.nextset()
+            cursor.nextset()
+            return cursor.fetchone()[0]
     with transaction.atomic(), connection.cursor() as cursor:
-        _lock_sequencer(cursor)
         cursor.execute(_SEQUENCE_SQL)
-        cursor.execute("SELECT MAX(seq) FROM orders_feedevent WHERE order_id = %s", [order_id])
+        cursor.execute(last)
         return cursor.fetchone()[0]
 
 

@@ -105,6 +105,25 @@ def test_create_replay_and_cancel_answers_carry_the_seq_of_the_latest_event(worl
     assert cancelled.json()["last_event_seq"] == cancel_event.seq == created["last_event_seq"] + 1
 
 
+@pytest.mark.postgres
+def test_numbering_for_an_answer_is_one_round_trip_on_postgresql(world, issued):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.outbox import sequence_events_for_answer
+    from portal.tests.factories import make_order
+
+    earlier = make_order(store=world["store"], lines=[(world["listing"], 1)], api_client=issued.client)
+    order = make_order(store=world["store"], lines=[(world["listing"], 1)], api_client=issued.client)
+
+    with CaptureQueriesContext(connection) as queries:
+        seq = sequence_events_for_answer(order.pk)
+
+    assert len(queries) == 1
+    assert seq == 2
+    assert list(FeedEvent.objects.order_by("seq").values_list("order_id", "seq")) == [(earlier.pk, 1), (order.pk, 2)]
+
+
 def test_get_numbers_the_received_event_of_an_order_no_answer_or_sweep_has_numbered(world, issued):
     from portal.tests.factories import make_order
 
