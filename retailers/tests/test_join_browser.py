@@ -1,0 +1,136 @@
+"""/join/ and the invitation's set-password page in a real browser at 390 and 1280 px: a person
+applies by keyboard and mouse, sees field errors announced, gets the thank-you page; every page
+passes axe-core (no serious/critical) and the Nu HTML checker."""
+
+import re
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from playwright.sync_api import Page, expect
+
+from portal.notifications.models import Notification
+from portal.tests.browser.conftest import assert_accessible, assert_valid_html, browser, page, width  # noqa: F401
+from portal.tests.factories import make_mall, make_market, make_store, make_user
+from retailers.invitations import invite_to_store
+from retailers.join_forms import JoinForm
+from retailers.models import StaffRole, StoreApplication, StoreStatus, Weekday
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+
+
+def _fill_application(page: Page) -> None:  # noqa: F811
+    page.get_by_label("Marketplace seller id").fill("A1B2C3D4E5")
+    page.get_by_label("Business name").fill("Sunset Retail LLC")
+    page.get_by_label("Store name").fill("Sunset Shoes")
+    page.get_by_label("Mall").select_option(label="Fashion Show (Las Vegas)")
+    page.get_by_label("Unit number").fill("L2-214")
+    page.get_by_label("Your name").fill("Pat Lee")
+    page.get_by_label("Email").fill("pat@example.com")
+    page.get_by_label("Phone").fill("(702) 555-0134")
+    for day in Weekday:
+        group = page.get_by_role("group", name=day.label)
+        if day == Weekday.SUNDAY:
+            group.get_by_label("Closed").check()
+            continue
+        group.get_by_label("Opens").fill("10:00")
+        group.get_by_label("Closes").fill("01:30" if day == Weekday.FRIDAY else "21:00")
+    page.get_by_label("Shoes").check()
+    page.get_by_label("Bags and accessories").check()
+    page.get_by_label("Estimated same-day orders per day").fill("25")
+
+
+def test_join_person_applies_sees_errors_then_thanks(page: Page) -> None:  # noqa: F811
+    make_mall(name="Fashion Show", market=make_market(name="Las Vegas"))
+
+    page.goto("/join/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bring your mall store to same-day delivery")
+    assert_accessible(page)
+
+    page.get_by_role("button", name="Send application").click()
+    alert = page.locator("#join-form").get_by_role("alert").first
+    expect(alert).to_contain_text("Nothing was sent: correct the fields marked below.")
+    expect(page.get_by_label("Marketplace seller id")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#id_email-error")).to_have_text("Enter your email address.")
+    assert_accessible(page)
+
+    _fill_application(page)
+    page.get_by_label("Email").fill("pat@")
+    page.get_by_role("button", name="Send application").click()
+    expect(page.locator("#id_email-error")).to_have_text("Enter a valid email address, like name@example.com.")
+    expect(page.get_by_label("Store name")).to_have_value("Sunset Shoes")
+    page.get_by_label("Email").fill("pat@example.com")
+    page.get_by_role("button", name="Send application").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: your application is on its way")
+    application = StoreApplication.objects.get()
+    expect(page.get_by_text(f"Your application number is {application.reference}.")).to_be_visible()
+    assert_accessible(page)
+    assert (application.store_name, application.hours["4"], application.hours["6"], application.categories) == (
+        "Sunset Shoes",
+        ["10:00", "01:30"],
+        None,
+        ["footwear", "accessories"],
+    )
+    assert Notification.objects.filter(kind="application.received", to="pat@example.com").count() == 1
+
+
+def test_join_page_fits_a_phone_without_sideways_scrolling(page: Page) -> None:  # noqa: F811
+    make_mall(name="Fashion Show", market=make_market(name="Las Vegas"))
+
+    page.goto("/join/")
+
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= page.viewport_size["width"]
+
+
+def test_invite_set_password_pages_in_the_browser(page: Page) -> None:  # noqa: F811
+    store = make_store(name="Sunset Shoes", status=StoreStatus.ONBOARDING)
+    invite_to_store(store=store, email="pat@example.com", role=StaffRole.MANAGER, invited_by=make_user("ops"))
+    link = re.search(r"https?://[^/\s]+(/accounts/invite/\S+/)", Notification.objects.get().body).group(1)
+
+    page.goto(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Choose your password")
+    assert_accessible(page)
+    page.get_by_label("New password", exact=True).fill("password")
+    page.get_by_label("New password confirmation").fill("password")
+    page.get_by_role("button", name="Set password and log in").click()
+    expect(page.get_by_text("This password is too common.")).to_be_visible()
+    assert_accessible(page)
+
+    page.goto("/accounts/invite/MQ/not-a-token/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("This link does not work")
+    assert_accessible(page)
+
+
+def test_join_and_invite_pages_pass_the_nu_html_checker() -> None:
+    make_mall(name="Fashion Show", market=make_market(name="Las Vegas"))
+    store = make_store(name="Sunset Shoes", status=StoreStatus.ONBOARDING)
+    invite_to_store(store=store, email="pat@example.com", role=StaffRole.MANAGER, invited_by=make_user("ops"))
+    link = re.search(r"https?://[^/\s]+(/accounts/invite/\S+/)", Notification.objects.get().body).group(1)
+    client = Client()
+    empty = dict.fromkeys(JoinForm().fields, "")
+
+    blank = client.get("/join/").content.decode()
+    errors = client.post("/join/", empty).content.decode()
+    fragment = client.post("/join/", empty, headers={"HX-Request": "true"}).content.decode()
+    set_password_url = client.get(link).url
+    set_password = client.get(set_password_url).content.decode()
+    weak = client.post(set_password_url, {"new_password1": "a", "new_password2": "b"}).content.decode()
+    done = Client().get("/join/done/").content.decode()
+    invalid = Client().get("/accounts/invite/MQ/not-a-token/").content.decode()
+
+    assert fragment.lstrip().startswith('<form id="join-form"')
+    assert_valid_html(
+        ("join", blank),
+        ("join with errors", errors),
+        ("join done", done),
+        ("set password", set_password),
+        ("set password with errors", weak),
+        ("invalid link", invalid),
+    )
