@@ -149,9 +149,15 @@ def _route_context(route: Route, *, bound_deliver_forms: dict | None = None, **e
     stops = list(route.stops.all())
     stores: dict[int, dict] = {}
     for stop in stops:
-        entry = stores.setdefault(stop.store_id, {"store": stop.store, "labels": [], "pending": False})
+        entry = stores.setdefault(
+            stop.store_id, {"store": stop.store, "labels": [], "pending": False, "packing_until": None}
+        )
         entry["labels"] += [package.label_code for package in stop.order.packages.all()]
         entry["pending"] = entry["pending"] or stop.status == StopStatus.PENDING
+        if stop.order.status in services.PACKING_STATUSES:
+            # Still being packed: the latest time the store promised for this counter.
+            promised = stop.ready_expected_at or stop.order.prep_due_at
+            entry["packing_until"] = max(filter(None, [entry["packing_until"], promised]))
     code = offer.pickup_code if offer else ""
     return {
         "route": route,
@@ -160,7 +166,13 @@ def _route_context(route: Route, *, bound_deliver_forms: dict | None = None, **e
         "stores": list(stores.values()),
         "pickup_code": code,
         "pickup_qr": segno.make(code, error="m", micro=False).svg_data_uri(scale=6, border=2) if code else "",
-        "can_forfeit": route.status == RouteStatus.ASSIGNED and offer is not None and offer.status == "accepted",
+        # Before any pickup the whole route; after some, the stores not yet visited.
+        "can_forfeit": offer is not None
+        and offer.status == "accepted"
+        and (
+            route.status == RouteStatus.ASSIGNED
+            or (route.status == RouteStatus.UNDER_WAY and any(entry["pending"] for entry in stores.values()))
+        ),
         "deliver_forms": {
             stop.pk: DeliverForm(auto_id=f"deliver-{stop.pk}-%s", requires_pin=stop.order.requires_pin)
             for stop in stops
@@ -200,8 +212,14 @@ def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
         services.offer_forfeit(offer=offer, driver=driver, reason=request.POST.get("reason", "")[:300])
     except ActionRefused as refused:
         return _route_response(request, route, status=409, error=refused.message)
-    messages.success(request, "You gave the route back. It is offered to other drivers.")
-    url = reverse("driver:home")
+    route.refresh_from_db()
+    if route.driver_id == driver.pk and route.status == RouteStatus.UNDER_WAY:
+        # Part of it was picked up: that part stays with the driver.
+        messages.success(request, "You gave back the stores you had not visited. Deliver the packages in your car.")
+        url = reverse("driver:route", args=[route.pk])
+    else:
+        messages.success(request, "You gave the route back. It is offered to other drivers.")
+        url = reverse("driver:home")
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from drivers import routing, services
@@ -336,3 +337,33 @@ def test_offer_forfeit_refused_when_every_store_was_visited(mall):
 
     assert Route.objects.count() == 1
     assert Handoff.objects.count() == 2
+
+
+def test_route_page_offers_partial_forfeit_and_keeps_driver_on_the_route(mall, client):
+    _first, second, _one, _two, (driver, _other), route, _offer = _two_store_route(mall)
+    client.force_login(driver.user)
+
+    page = client.get(reverse("driver:route", args=[route.pk])).content.decode()
+    response = client.post(reverse("driver:route-forfeit", args=[route.pk]), {"reason": "Car is full"})
+
+    assert "Give back the stores not yet visited" in page
+    assert response.status_code == 302
+    assert response.url == reverse("driver:route", args=[route.pk])
+    after = client.get(response.url).content.decode()
+    assert "You gave back the stores you had not visited. Deliver the packages in your car." in after
+    assert second.name not in after
+    assert "Give back the stores not yet visited" not in after
+
+
+def test_route_page_shows_store_still_packing(mall, client):
+    store = make_store(mall=mall, name="Nike")
+    order = _picking_order(store, ready_in=dt.timedelta(minutes=10), **_near(mall, 2))
+    driver = make_driver(market=mall.market, online=True, **_near(mall, 8))
+    [route] = _build(mall)
+    services.offer_accept(offer=route.offers.get(), driver=driver)
+    client.force_login(driver.user)
+
+    page = client.get(reverse("driver:route", args=[route.pk])).content.decode()
+
+    local = timezone.localtime(order.prep_due_at, mall.tz)
+    assert "Still being packed: ready about " + local.strftime("%-I:%M %p") in page

@@ -110,6 +110,10 @@ def _drivers_accept_offers() -> None:
                 continue
 
 
+def _routed(order_ids: set[int]) -> int:
+    return RouteStop.objects.filter(is_current=True, order_id__in=order_ids).count()
+
+
 def _settled(order_ids: set[int]) -> bool:
     _drivers_accept_offers()
     done = set(
@@ -149,12 +153,17 @@ def test_worker_killed_mid_dispatch_loses_and_duplicates_nothing(tmp_path: Path)
     beat = _start("beat", env, logs[1])
     worker = _start("worker", env, logs[0])
     try:
-        _wait(lambda: Offer.objects.exists(), timeout=60, logs=logs)
+        # The build writes one route per transaction: kill the worker as soon as the first
+        # routes are committed, while the rest of the build is still being written.
+        _wait(lambda: _routed(order_ids) > 0, timeout=90, logs=logs)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
+        routed_at_kill = _routed(order_ids)
+        print(f"SIGKILL landed with {routed_at_kill} of {len(order_ids)} orders routed")  # noqa: T201
         killed_with_offers = Offer.objects.count()
         worker = _start("worker", env, logs[0])
-        _wait(lambda: _settled(order_ids), timeout=120, logs=logs)
+        # Generous: CI runs this on a loaded 2-core machine.
+        _wait(lambda: _settled(order_ids), timeout=240, logs=logs)
     finally:
         _stop(beat)
         _stop(worker)
@@ -188,4 +197,6 @@ def test_worker_killed_mid_dispatch_loses_and_duplicates_nothing(tmp_path: Path)
     per_key = collections.Counter(line.split("\t")[1] for line in sms_lines)
     sms_rows = Notification.objects.filter(channel="sms")
     assert per_key == {row.idempotency_key: 1 for row in sms_rows}
+    # The kill landed mid-build: some orders had their route, others not yet.
+    assert 0 < routed_at_kill < len(order_ids), f"{routed_at_kill} of {len(order_ids)} routed at the kill"
     assert killed_with_offers >= 1
