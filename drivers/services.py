@@ -560,6 +560,8 @@ def _route_create_at_risk(*, mall: Mall, order: Order, alert: str, now: dt.datet
         RouteStop.objects.create(
             route=route, order=order, store_id=order.store_id, sequence=1, eta=now, planned_packages=packages
         )
+        # The marketplace hears it too: an `order.delayed` event in the feed and its webhooks.
+        order_delivery.orders_flag_delayed(order_ids=[order.pk], reason=alert, now=now)
         return route
 
 
@@ -1001,6 +1003,8 @@ def _reoffer_or_alert(*, route: Route, now: dt.datetime, why: str) -> Offer | No
         )
         route.refresh_from_db()
         _alert_operators(route=route, alert=route.alert)
+        on_route = route.stops.filter(is_current=True).values_list("order_id", flat=True)
+        order_delivery.orders_flag_delayed(order_ids=on_route, reason=route.alert, now=now)
         return None
     Route.objects.filter(pk=route.pk).update(
         status=RouteStatus.OFFERING, driver=None, reoffers=F("reoffers") + 1, updated_at=now

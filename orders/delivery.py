@@ -2,18 +2,20 @@
 picked_up → undeliverable → returning → returned. Same pattern as `orders.services`: each checks
 the declared lifecycle through `_transition` (a conditional UPDATE and an OrderEvent)."""
 
+import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
-from orders.lifecycle import OrderStatus
-from orders.models import Order, OrderLine
-from orders.services import _transition
+from orders.lifecycle import TERMINAL, OrderStatus
+from orders.models import Order, OrderEvent, OrderLine
+from orders.services import _record_event, _transition
 from portal.errors import ActionRefused
 from retailers.models import Stock
 
@@ -106,3 +108,38 @@ def order_confirm_returned(*, order: Order, acting_user: AbstractBaseUser | None
     """
     _transition(order=order, to=S.RETURNED, acting_user=acting_user)
     return order
+
+
+DELAYED = "order.delayed"
+
+
+@transaction.atomic
+def orders_flag_delayed(
+    *, order_ids: Iterable[int], reason: str, actor_label: str = "dispatch", now: dt.datetime | None = None
+) -> list[int]:
+    """Dispatch found that these orders' deadlines are at risk (nobody took their route while a
+    driver could still make it, or no route can carry them): each gets one `order.delayed` event
+    (no status change), which reaches the marketplace through the feed and its webhooks. An order
+    already flagged since its last status change, or finished, gets nothing more. Returns the
+    ids of the orders flagged.
+
+    Side effects: one OrderEvent (`order.delayed`, with the reason) per flagged order, and with
+    it the feed event and webhook outbox rows of a marketplace order."""
+    now = now or timezone.now()
+    flagged = []
+    orders = Order.objects.filter(pk__in=list(order_ids)).exclude(status__in=TERMINAL).order_by("pk")
+    for order in orders:
+        if OrderEvent.objects.filter(order=order, type=DELAYED, at__gte=order.status_changed_at).exists():
+            continue
+        _record_event(
+            order=order,
+            type=DELAYED,
+            from_status=order.status,
+            to_status=order.status,
+            acting_user=None,
+            actor_label=actor_label,
+            at=now,
+            reason=reason[:300],
+        )
+        flagged.append(order.pk)
+    return flagged

@@ -1,4 +1,5 @@
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from kombu import Connection
 
-from orders.models import DeliveryStatus, FeedEvent, Order, WebhookDelivery
+from orders.models import DeliveryStatus, FeedEvent, Order, OrderEvent, WebhookDelivery
 from orders.outbox import RETRY_DELAYS, deliver_due_webhooks, webhook_delivery_replay
 from orders.services import order_accept, order_start_picking
 from orders.tasks import deliver_webhooks
@@ -194,3 +196,116 @@ def test_webhook_worker_killed_mid_send_loses_nothing_and_2xx_receiver_gets_each
         assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 1)
     finally:
         receiver.stop()
+
+
+# --- order.delayed and order.returned: the contract's events from dispatch and the return trip ---
+
+
+def _ready_api_order(*, deliver_in: dt.timedelta, miles_north: float = 2):
+    from drivers.tests.factories import make_ready_order
+
+    world = make_world(on_hand=10)
+    issued = make_api_client(webhook_url="https://hooks.example/mallrun")
+    mall = world["mall"]
+    order = make_ready_order(
+        store=world["store"],
+        lines=[(world["listing"], 1)],
+        deliver_in=deliver_in,
+        latitude=mall.latitude + Decimal(f"{miles_north / 69:.6f}"),
+        longitude=mall.longitude,
+        api_client=issued.client,
+    )
+    return issued, mall, order
+
+
+def _feed_types(issued) -> list[str]:
+    return [event["type"] for event in signed(issued, "GET", "/api/v1/events").json()["events"]]
+
+
+@pytest.mark.django_db
+def test_order_delayed_reaches_feed_and_webhooks_when_nobody_takes_the_route_before_the_deadline():
+    from drivers import services as dispatch
+    from drivers.models import RouteStatus
+
+    cache.clear()
+    issued, mall, order = _ready_api_order(deliver_in=dt.timedelta(minutes=40))
+    [route] = dispatch.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    later = timezone.now() + dt.timedelta(minutes=30)
+
+    dispatch.offers_sweep(now=later)
+    route.refresh_from_db()
+    events = signed(issued, "GET", "/api/v1/events").json()["events"]
+
+    delayed = OrderEvent.objects.get(order=order, type="order.delayed")
+    assert route.status == RouteStatus.AT_RISK
+    assert (delayed.from_status, delayed.to_status, delayed.at) == ("ready", "ready", later)
+    assert delayed.reason == route.alert
+    assert [event["type"] for event in events] == [
+        "order.received",
+        "order.accepted",
+        "order.picking",
+        "order.ready",
+        "order.delayed",
+    ]
+    assert events[-1]["order"]["status"] == "ready"
+    # The timeline lists status changes only: a delay is not one.
+    timeline = [entry["status"] for entry in events[-1]["order"]["timeline"]]
+    assert timeline == ["received", "accepted", "picking", "ready"]
+    feed_event = FeedEvent.objects.get(type="order.delayed")
+    assert feed_event.occurred_at == later
+    assert list(WebhookDelivery.objects.filter(event=feed_event).values_list("status", flat=True)) == ["pending"]
+
+
+@pytest.mark.django_db
+def test_order_delayed_is_recorded_once_while_the_order_stays_in_its_status():
+    from orders.delivery import orders_flag_delayed
+
+    cache.clear()
+    _issued, _mall, order = _ready_api_order(deliver_in=dt.timedelta(hours=3))
+
+    first = orders_flag_delayed(order_ids=[order.pk], reason="Nobody took the route yet")
+    second = orders_flag_delayed(order_ids=[order.pk], reason="Nobody took the route yet")
+
+    assert (first, second) == ([order.pk], [])
+    assert FeedEvent.objects.filter(type="order.delayed").count() == 1
+
+
+@pytest.mark.django_db
+def test_order_delayed_when_dispatch_cannot_route_the_order_at_all():
+    from drivers import services as dispatch
+    from drivers.models import RouteStatus
+
+    cache.clear()
+    issued, mall, order = _ready_api_order(deliver_in=dt.timedelta(hours=3), miles_north=15)
+
+    [route] = dispatch.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+
+    assert route.status == RouteStatus.AT_RISK
+    assert OrderEvent.objects.get(order=order, type="order.delayed").reason == (
+        f"Order {order.number} cannot be routed: the address is outside the mall's delivery radius."
+    )
+    assert _feed_types(issued)[-1] == "order.delayed"
+
+
+@pytest.mark.django_db
+def test_order_undeliverable_and_returned_reach_the_feed_and_webhooks_but_returning_does_not():
+    from orders.delivery import order_confirm_returned, order_mark_undeliverable, order_pick_up
+
+    cache.clear()
+    issued, _mall, order = _ready_api_order(deliver_in=dt.timedelta(hours=3))
+    order_pick_up(order=order, acting_user=None)
+    order_mark_undeliverable(order=order, acting_user=None, reason="Nobody home")
+    order_confirm_returned(order=order, acting_user=None)
+
+    events = signed(issued, "GET", "/api/v1/events").json()["events"]
+
+    assert [event["type"] for event in events][-3:] == ["order.picked_up", "order.undeliverable", "order.returned"]
+    assert events[-1]["order"]["status"] == "returned"
+    assert [entry["status"] for entry in events[-1]["order"]["timeline"]][-3:] == [
+        "undeliverable",
+        "returning",
+        "returned",
+    ]
+    returned = FeedEvent.objects.get(type="order.returned")
+    assert WebhookDelivery.objects.filter(event=returned).count() == 1
+    assert not FeedEvent.objects.filter(type="order.returning").exists()
