@@ -9,12 +9,25 @@ _EVENT_TITLES = {
     "store.paused": "Paused same-day",
     "store.resumed": "Resumed same-day",
     "store.settings_changed": "Changed settings",
+    "store.went_live": "Went live",
+    "store.suspended": "Suspended by Mallrun",
+    "store.reinstated": "Reinstated by Mallrun",
+    "store.agreement_accepted": "Accepted the program agreement",
+    "store.training_order_created": "Started a training order",
+    "store.training_driver_called": "Called the demo driver",
+    "store.staff_invited": "Invited a team member",
+    "store.staff_role_changed": "Changed a team member's role",
+    "store.staff_deactivated": "Deactivated a team member",
 }
 _SETTING_NAMES = {
     "same_day_cutoff": "same-day cutoff",
     "prep_sla_minutes": "prep time (minutes)",
     "pickup_instructions": "pickup instructions",
 }
+
+
+# Event data kept for the record but meaningless on the store's page.
+_HIDDEN_DATA = frozenset({"user_id", "automatic", "new_account"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,8 @@ class StoreEventRow:
 def _event_details(event: StoreEvent) -> list[str]:
     details = []
     for key, value in (event.data or {}).items():
+        if key in _HIDDEN_DATA:
+            continue
         if key.startswith("hours."):
             day = Weekday(int(key.removeprefix("hours."))).label
             details.append(f"{day}: {'closed' if value == 'closed' else str(value).replace('-', '–')}")

@@ -36,3 +36,12 @@ def import_job_task(job_id: int) -> None:
     from retailers.importing import import_job_run
 
     import_job_run(job_id=job_id)
+
+
+@shared_task(name="retailers.training_orders_sweep", ignore_result=True)
+def training_orders_sweep() -> None:
+    """Beat, every 15 seconds: sends the demo driver for ready training orders, delivers the
+    picked-up ones and takes complete onboarding stores live where the market says so."""
+    from retailers.onboarding import training_orders_sweep as sweep
+
+    sweep()

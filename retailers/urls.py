@@ -19,3 +19,17 @@ urlpatterns += [
     path("stock/", stock_views.stock_list, name="stock"),
     path("stock/<int:listing_id>/", stock_views.stock_update, name="stock-update"),
 ]
+
+# Store onboarding and the team page (issue 6 part B).
+from retailers import onboarding_views, team_views  # noqa: E402
+
+urlpatterns += [
+    path("onboarding/", onboarding_views.onboarding_page, name="onboarding"),
+    path("onboarding/agreement/", onboarding_views.agreement_accept, name="onboarding-agreement"),
+    path("onboarding/training/", onboarding_views.training_order_create, name="onboarding-training"),
+    path("onboarding/training/driver/", onboarding_views.training_call_driver, name="onboarding-training-driver"),
+    path("team/", team_views.team_page, name="team"),
+    path("team/invite/", team_views.team_invite, name="team-invite"),
+    path("team/<int:pk>/role/", team_views.team_change_role, name="team-role"),
+    path("team/<int:pk>/deactivate/", team_views.team_deactivate, name="team-deactivate"),
+]

@@ -1,0 +1,139 @@
+"""A store's team, managed by its store managers on /store/team: invite (retailers.invitations),
+change role, deactivate. Deactivating ends the person's sessions at once."""
+
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.utils import timezone
+
+from portal.errors import ActionRefused
+from retailers.invitations import invite_to_store
+from retailers.models import StaffRole, Store, StoreMembership
+from retailers.services import _record_store_event
+
+
+def team_member_list(*, store: Store) -> list[StoreMembership]:
+    """Everyone who is or was on the store's team: active first, managers first, then by name."""
+    return list(
+        StoreMembership.objects.filter(store=store)
+        .select_related("user")
+        .order_by("-is_active", "-role", "user__first_name", "user__last_name", "user__username")
+    )
+
+
+def _label(membership: StoreMembership) -> str:
+    user = membership.user
+    return user.get_full_name() or user.get_username()
+
+
+def _lock(store: Store, membership_id: int) -> StoreMembership:
+    # Locks the store's memberships so two managers demoting each other at the same moment
+    # cannot leave the store without one.
+    rows = {
+        row.pk: row for row in StoreMembership.objects.select_for_update().filter(store=store).select_related("user")
+    }
+    membership = rows.get(membership_id)
+    if membership is None:
+        raise ActionRefused("That person is not on this store's team.", code="not-found")
+    return membership
+
+
+def _other_active_managers(store: Store, membership: StoreMembership) -> int:
+    return (
+        StoreMembership.objects.filter(store=store, role=StaffRole.MANAGER, is_active=True)
+        .exclude(pk=membership.pk)
+        .count()
+    )
+
+
+def team_invite(
+    *, store: Store, email: str, role: str, acting_user: AbstractBaseUser, full_name: str = ""
+) -> StoreMembership:
+    """Invites a person by email (see `invite_to_store` for the email and its side effects)."""
+    return invite_to_store(store=store, email=email, role=role, invited_by=acting_user, full_name=full_name)
+
+
+@transaction.atomic
+def team_change_role(*, store: Store, membership_id: int, role: str, acting_user: AbstractBaseUser) -> StoreMembership:
+    """Makes a team member an associate or a store manager. The last active manager stays one.
+
+    Side effects: StoreMembership.role; one `store.staff_role_changed` event.
+    """
+    if role not in StaffRole.values:
+        raise ActionRefused("Choose a role: associate or store manager.", code="validation")
+    membership = _lock(store, membership_id)
+    if membership.role == role:
+        return membership
+    if membership.role == StaffRole.MANAGER and membership.is_active and not _other_active_managers(store, membership):
+        raise ActionRefused(
+            f"{_label(membership)} is the store's only active manager: make someone else a manager first.",
+            code="last-manager",
+        )
+    previous = membership.role
+    StoreMembership.objects.filter(pk=membership.pk).update(role=role)
+    membership.role = role
+    _record_store_event(
+        store=store,
+        type="store.staff_role_changed",
+        acting_user=acting_user,
+        at=timezone.now(),
+        data={"user_id": membership.user_id, "name": _label(membership), "from": previous, "to": role},
+    )
+    return membership
+
+
+DB_BACKED_SESSION_ENGINES = frozenset(
+    {"django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db"}
+)
+
+
+def end_sessions_of(user: AbstractBaseUser) -> int:
+    """Logs `user` out everywhere: deletes each of their sessions through the configured engine,
+    so a cached_db session (the portal's SESSION_ENGINE) leaves the cache as well as the table.
+    A cache-only engine cannot list its sessions: refuse it rather than leave sessions alive."""
+    if settings.SESSION_ENGINE not in DB_BACKED_SESSION_ENGINES:
+        raise ImproperlyConfigured(
+            f"Deactivating staff needs a database-backed SESSION_ENGINE, not {settings.SESSION_ENGINE}."
+        )
+    engine = import_module(settings.SESSION_ENGINE)
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if session.get_decoded().get(SESSION_KEY) == str(user.pk):
+            engine.SessionStore(session_key=session.session_key).delete()
+            ended += 1
+    return ended
+
+
+@transaction.atomic
+def team_deactivate(*, store: Store, membership_id: int, acting_user: AbstractBaseUser) -> StoreMembership:
+    """Takes a person off the store's team: the membership becomes inactive and all their sessions
+    end at once (they work on shared counter tablets). Refused for the last active manager,
+    including a manager deactivating themself.
+
+    Side effects: StoreMembership.is_active; one `store.staff_deactivated` event; every session
+    of the person deleted (last, so a refusal above leaves them logged in).
+    """
+    membership = _lock(store, membership_id)
+    if not membership.is_active:
+        raise ActionRefused(f"{_label(membership)} is already deactivated.", code="illegal-transition")
+    if membership.role == StaffRole.MANAGER and not _other_active_managers(store, membership):
+        raise ActionRefused(
+            f"{_label(membership)} is the store's only active manager: make someone else a manager first.",
+            code="last-manager",
+        )
+    StoreMembership.objects.filter(pk=membership.pk, is_active=True).update(is_active=False)
+    membership.is_active = False
+    _record_store_event(
+        store=store,
+        type="store.staff_deactivated",
+        acting_user=acting_user,
+        at=timezone.now(),
+        data={"user_id": membership.user_id, "name": _label(membership), "role": membership.role},
+    )
+    end_sessions_of(membership.user)
+    return membership
