@@ -7,13 +7,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from orders.lifecycle import OrderStatus, sources_of
-from orders.models import ApiClient, Order, OrderEvent, OrderLine, Package, new_label_code
-from orders.outbox import record_feed_event
+from orders.models import (
+    ApiClient,
+    DeliveryStatus,
+    FeedEvent,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Package,
+    WebhookDelivery,
+    new_label_code,
+)
+from orders.outbox import FEED_TYPES, new_event_id, record_feed_event
 from portal.actors import actor_label_for
 from portal.errors import ActionRefused
 from retailers.eligibility_hooks import eligibility_after_order_change
@@ -127,7 +137,6 @@ class NewLine:
     unit_price_cents: int = 0
 
 
-@transaction.atomic
 def order_receive(
     *,
     store: Store,
@@ -156,13 +165,14 @@ def order_receive(
 
     Side effects: Stock.reserved grows by each line's quantity; one `order.received` event; the
     eligibility recompute of its listings after commit.
-    Raises ActionRefused(code="out_of_stock") and writes nothing when a line cannot be reserved.
+    Raises ActionRefused(code="out_of_stock") and writes nothing when a line cannot be reserved;
+    IntegrityError when the marketplace order id is taken.
     """
     lines = list(lines)
     if not lines:
         raise ActionRefused("An order needs at least one line.", code="validation")
     now = timezone.now()
-    order = Order.objects.create(
+    order = Order(
         marketplace_order_id=marketplace_order_id,
         store=store,
         placed_at=placed_at,
@@ -186,6 +196,26 @@ def order_receive(
         status_changed_at=now,
         updated_at=now,
     )
+    if connection.vendor == "postgresql":
+        if connection.in_atomic_block:
+            # Inside a caller's transaction a savepoint keeps a refused intake from aborting it.
+            with transaction.atomic():
+                _receive_in_one_statement(order=order, lines=lines, actor_label=actor_label, at=now)
+        else:
+            # On its own the statement is its own transaction: no BEGIN and COMMIT round trips.
+            _receive_in_one_statement(order=order, lines=lines, actor_label=actor_label, at=now)
+    else:
+        with transaction.atomic():
+            _receive_with_orm(order=order, lines=lines, actor_label=actor_label, at=now)
+    # The reservation (and a slot of the store's hourly capacity) can end same-day eligibility.
+    # Queued after commit (at once when there is no surrounding transaction any more).
+    eligibility_after_order_change(store_id=store.pk, listing_ids=[line.listing.pk for line in lines])
+    return order
+
+
+def _receive_with_orm(*, order: Order, lines: list[NewLine], actor_label: str, at: dt.datetime) -> None:
+    """order_receive's writes, one statement each (SQLite), inside the caller's transaction."""
+    order.save(force_insert=True)
     OrderLine.objects.bulk_create(
         OrderLine(
             order=order,
@@ -203,19 +233,157 @@ def order_receive(
         to_status=S.RECEIVED,
         acting_user=None,
         actor_label=actor_label,
-        at=now,
+        at=at,
     )
     # Reserve only what is there: two orders racing for the last unit cannot both win. Last of
     # the writes, so the stock rows stay locked only until the commit.
     for line in lines:
         reserved = Stock.objects.filter(
-            store=store, listing=line.listing, on_hand__gte=F("reserved") + line.quantity
+            store=order.store, listing=line.listing, on_hand__gte=F("reserved") + line.quantity
         ).update(reserved=F("reserved") + line.quantity)
         if reserved != 1:
-            raise ActionRefused(f"{line.listing.seller_sku} is out of stock at {store.name}.", code="out_of_stock")
-    # The reservation (and a slot of the store's hourly capacity) can end same-day eligibility.
-    eligibility_after_order_change(store_id=store.pk, listing_ids=[line.listing.pk for line in lines])
-    return order
+            raise ActionRefused(
+                f"{line.listing.seller_sku} is out of stock at {order.store.name}.", code="out_of_stock"
+            )
+
+
+# --- The same writes on PostgreSQL in one statement (one round trip, atomic by itself).
+
+
+@dataclass(frozen=True)
+class _InsertShape:
+    """The columns of a model's INSERT and a cast for each value, so that a row built by the
+    model's own constructor (with every default) goes into hand-written SQL unchanged."""
+
+    fields: tuple
+    columns: str
+    casts: tuple
+
+
+_insert_shapes: dict[type, _InsertShape] = {}
+
+
+def _insert_shape(model: type[models.Model]) -> _InsertShape:
+    shape = _insert_shapes.get(model)
+    if shape is None:
+        fields = tuple(field for field in model._meta.concrete_fields if not field.primary_key)
+        quote = connection.ops.quote_name
+        shape = _InsertShape(
+            fields=fields,
+            columns=", ".join(quote(field.column) for field in fields),
+            casts=tuple(field.cast_db_type(connection) for field in fields),
+        )
+        _insert_shapes[model] = shape
+    return shape
+
+
+def _values(obj: models.Model, params: list, sql: Mapping[str, tuple[str, list]]) -> str:
+    """The parenthesised values of `obj`, its params appended to `params`; `sql` puts an SQL
+    expression (with its own params) in place of some columns' values."""
+    shape = _insert_shape(type(obj))
+    parts = []
+    for field, cast in zip(shape.fields, shape.casts, strict=True):
+        if field.attname in sql:
+            expression, expression_params = sql[field.attname]
+            params.extend(expression_params)
+        else:
+            params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
+            expression = f"%s::{cast}"
+        parts.append(expression)
+    return "(" + ", ".join(parts) + ")"
+
+
+_STOCK_CONSTRAINT = "stock_reserved_within_on_hand"
+
+
+def _receive_in_one_statement(*, order: Order, lines: list[NewLine], actor_label: str, at: dt.datetime) -> None:
+    """order_receive's writes as the data-modifying CTEs of one statement: the stock
+    reservations (rows locked in id order, so two intakes never wait for each other in a
+    circle), the order, its lines, the `order.received` event and, for a marketplace order, its
+    feed event with one webhook delivery per active endpoint (what _record_event and
+    orders.outbox.record_feed_event write). Reserving beyond what is on hand breaks the stock
+    table's reserved ≤ on_hand check; a stock row that is gone leaves the order's status NULL
+    (the count of reserved rows falls short), which breaks NOT NULL: either way the statement
+    is undone as a whole and ActionRefused(out_of_stock) is raised. Sets the order's pk."""
+    params: list = []
+    by_listing = sorted(lines, key=lambda line: line.listing.pk)
+    params += [order.store_id, [line.listing.pk for line in by_listing]]
+    locked = "SELECT id FROM retailers_stock WHERE store_id = %s AND listing_id = ANY(%s) ORDER BY id FOR UPDATE"
+    for line in by_listing:
+        params += [line.listing.pk, line.quantity]
+    quantities = ", ".join("(%s::bigint, %s::integer)" for _ in by_listing)
+    reserved = (
+        "UPDATE retailers_stock AS s SET reserved = s.reserved + v.quantity"  # noqa: S608 - model columns and placeholders
+        f" FROM locked, (VALUES {quantities}) AS v (listing_id, quantity)"
+        " WHERE s.id = locked.id AND s.listing_id = v.listing_id RETURNING s.id"
+    )
+    status = ("CASE WHEN (SELECT count(*) FROM reserved) = %s THEN %s END", [len(lines), S.RECEIVED])
+    new_order = (
+        f"INSERT INTO orders_order ({_insert_shape(Order).columns})"  # noqa: S608 - model columns and placeholders
+        f" VALUES {_values(order, params, {'status': status})} RETURNING id"
+    )
+    new_id = ("(SELECT id FROM new_order)", [])
+    new_lines = [
+        OrderLine(
+            order=order,
+            listing=line.listing,
+            quantity=line.quantity,
+            reserved_quantity=line.quantity,
+            unit_price_cents=line.unit_price_cents,
+        )
+        for line in lines
+    ]
+    line_rows = ", ".join(_values(line, params, {"order_id": new_id}) for line in new_lines)
+    event = OrderEvent(
+        order=order, type="order.received", from_status="", to_status=S.RECEIVED, actor_label=actor_label, at=at
+    )
+    ctes = [
+        f"locked AS ({locked})",
+        f"reserved AS ({reserved})",
+        f"new_order AS ({new_order})",
+        f"new_lines AS (INSERT INTO orders_orderline ({_insert_shape(OrderLine).columns}) VALUES {line_rows})",  # noqa: S608 - model columns and placeholders
+        f"new_event AS (INSERT INTO orders_orderevent ({_insert_shape(OrderEvent).columns})"  # noqa: S608 - model columns and placeholders
+        f" VALUES {_values(event, params, {'order_id': new_id})})",
+    ]
+    if order.api_client_id is not None and event.type in FEED_TYPES:
+        feed_event = FeedEvent(
+            event_id=new_event_id(at), client_id=order.api_client_id, order=order, type=event.type, occurred_at=at
+        )
+        ctes.append(
+            f"new_feed_event AS (INSERT INTO orders_feedevent ({_insert_shape(FeedEvent).columns})"  # noqa: S608 - model columns and placeholders
+            f" VALUES {_values(feed_event, params, {'order_id': new_id})} RETURNING id)"
+        )
+        # One delivery per active endpoint of the client, as record_feed_event writes them.
+        delivery = WebhookDelivery(status=DeliveryStatus.PENDING, due_at=at)
+        endpoint_sql = {
+            "event_id": ("f.id", []),
+            "endpoint_id": ("e.id", []),
+            "order_id": ("(SELECT id FROM new_order)", []),
+        }
+        delivery_values = _values(delivery, params, endpoint_sql)[1:-1]
+        ctes.append(
+            f"new_deliveries AS (INSERT INTO orders_webhookdelivery ({_insert_shape(WebhookDelivery).columns})"  # noqa: S608 - model columns and placeholders
+            f" SELECT {delivery_values} FROM new_feed_event AS f"
+            " JOIN orders_webhookendpoint AS e ON e.client_id = %s AND e.is_active)"
+        )
+        params.append(order.api_client_id)
+    sql = "WITH " + ",\n".join(ctes) + "\nSELECT id FROM new_order"
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            order.pk = cursor.fetchone()[0]
+    except IntegrityError as error:
+        diag = getattr(error.__cause__, "diag", None)
+        short = diag is not None and (
+            diag.constraint_name == _STOCK_CONSTRAINT
+            or (diag.table_name == Order._meta.db_table and diag.column_name == "status")
+        )
+        if not short:
+            raise
+        skus = ", ".join(line.listing.seller_sku for line in lines)
+        raise ActionRefused(f"{skus}: not enough in stock at {order.store.name}.", code="out_of_stock") from None
+    order._state.adding = False
+    order._state.db = connection.alias
 
 
 @transaction.atomic

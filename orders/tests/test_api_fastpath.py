@@ -1,5 +1,9 @@
 """The intake's cheap paths (issue 4 point 10): a replay is answered from one statement, the
-decrypted secrets kept per process still obey rotation and revocation."""
+decrypted secrets kept per process still obey rotation and revocation, and the intake's writes
+are one statement on PostgreSQL that writes everything or nothing."""
+
+import datetime as dt
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -10,9 +14,12 @@ from django.utils import timezone
 
 from orders.api.ratelimit import BURST
 from orders.api.services import api_secret_revoke_old, api_secret_rotate
-from orders.models import Order
-from orders.services import order_accept
+from orders.models import FeedEvent, Order, OrderEvent, OrderLine, WebhookDelivery, WebhookEndpoint
+from orders.services import NewLine, order_accept, order_receive
 from orders.tests.api_helpers import make_api_client, make_world, order_document, signed
+from portal.errors import ActionRefused
+from portal.tests.factories import make_listing, make_stock
+from retailers.models import Stock
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +115,145 @@ def test_create_order_counts_each_request_once_against_the_rate_limit(settings):
         tokens, _at = caches["default"].get(f"api-rate:{issued.client.key_id}")
 
     assert tokens == BURST - 3
+
+
+# --- The intake's write: one statement on PostgreSQL, all or nothing on both databases.
+
+
+def _two_line_world(*, second_on_hand: int, second_stock: bool = True):
+    world = make_world(on_hand=5)
+    second = make_listing(seller=world["seller"], seller_sku="SA-CAP-002")
+    if second_stock:
+        make_stock(store=world["store"], listing=second, on_hand=second_on_hand)
+    return world, second
+
+
+def _receive(world, second, *, quantities=(2, 2), client=None):
+    now = timezone.now()
+    return order_receive(
+        store=world["store"],
+        marketplace_order_id="113-0000000-0000001",
+        placed_at=now,
+        deliver_by=now + dt.timedelta(hours=4),
+        customer_name="Jamie D.",
+        lines=[
+            NewLine(listing=world["listing"], quantity=quantities[0], unit_price_cents=2999),
+            NewLine(listing=second, quantity=quantities[1], unit_price_cents=1500),
+        ],
+        address_line1="3355 S Las Vegas Blvd",
+        city="Las Vegas",
+        state="NV",
+        postal_code="89109",
+        latitude=36.1212,
+        longitude=-115.1697,
+        api_client=client,
+        api_body_sha256="ab" * 32,
+    )
+
+
+def _nothing_written(world, second) -> None:
+    assert Order.objects.count() == 0
+    assert OrderLine.objects.count() == 0
+    assert OrderEvent.objects.count() == 0
+    assert FeedEvent.objects.count() == 0
+    assert WebhookDelivery.objects.count() == 0
+    assert list(Stock.objects.order_by("listing_id").values_list("listing__seller_sku", "reserved")) == [
+        ("SA-TEE-001", 0),
+        *([("SA-CAP-002", 0)] if Stock.objects.filter(listing=second).exists() else []),
+    ]
+
+
+def test_order_receive_short_on_its_last_line_writes_nothing_and_reserves_nothing():
+    world, second = _two_line_world(second_on_hand=1)
+
+    with pytest.raises(ActionRefused) as refused:
+        _receive(world, second)
+
+    assert refused.value.code == "out_of_stock"
+    _nothing_written(world, second)
+
+
+def test_order_receive_whose_stock_row_is_gone_writes_nothing():
+    world, second = _two_line_world(second_on_hand=0, second_stock=False)
+
+    with pytest.raises(ActionRefused) as refused:
+        _receive(world, second)
+
+    assert refused.value.code == "out_of_stock"
+    _nothing_written(world, second)
+
+
+def test_order_receive_for_a_marketplace_client_writes_every_row():
+    world, second = _two_line_world(second_on_hand=3)
+    issued = make_api_client(webhook_url="https://marketplace.example/hooks")
+    WebhookEndpoint.objects.create(
+        client=issued.client, url="https://marketplace.example/old", encrypted_secret="x", is_active=False
+    )
+
+    order = _receive(world, second, quantities=(2, 3), client=issued.client)
+
+    stored = Order.objects.get()
+    assert (order.pk, order._state.adding) == (stored.pk, False)
+    assert (stored.status, stored.api_client_id, stored.api_body_sha256) == ("received", issued.client.pk, "ab" * 32)
+    assert (stored.latitude, stored.longitude) == (Decimal("36.121200"), Decimal("-115.169700"))
+    assert stored.prep_due_at == stored.placed_at + dt.timedelta(minutes=world["store"].prep_sla_minutes)
+    assert list(
+        stored.lines.order_by("listing__seller_sku").values_list(
+            "listing__seller_sku", "quantity", "reserved_quantity", "picked", "unit_price_cents"
+        )
+    ) == [("SA-CAP-002", 3, 3, 0, 1500), ("SA-TEE-001", 2, 2, 0, 2999)]
+    assert list(Stock.objects.order_by("listing__seller_sku").values_list("listing__seller_sku", "reserved")) == [
+        ("SA-CAP-002", 3),
+        ("SA-TEE-001", 2),
+    ]
+    event = OrderEvent.objects.get()
+    assert (event.order_id, event.type, event.from_status, event.to_status, event.actor_id, event.data) == (
+        stored.pk,
+        "order.received",
+        "",
+        "received",
+        None,
+        {},
+    )
+    assert event.actor_label == "marketplace"
+    feed_event = FeedEvent.objects.get()
+    assert (feed_event.order_id, feed_event.client_id, feed_event.type, feed_event.seq) == (
+        stored.pk,
+        issued.client.pk,
+        "order.received",
+        None,
+    )
+    assert feed_event.occurred_at == event.at == stored.created_at
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.event_id, delivery.order_id, delivery.status, delivery.attempts, delivery.due_at) == (
+        feed_event.pk,
+        stored.pk,
+        "pending",
+        0,
+        event.at,
+    )
+    assert delivery.endpoint.url == "https://marketplace.example/hooks"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_order_receive_on_postgresql_outside_a_transaction_is_one_statement():
+    world, second = _two_line_world(second_on_hand=3)
+
+    with CaptureQueriesContext(connection) as queries:
+        _receive(world, second)
+
+    assert len(queries.captured_queries) == 1
+    assert queries.captured_queries[0]["sql"].startswith("WITH locked AS")
+    assert Order.objects.get().lines.count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_order_receive_on_postgresql_outside_a_transaction_short_writes_nothing():
+    world, second = _two_line_world(second_on_hand=1)
+
+    with pytest.raises(ActionRefused):
+        _receive(world, second)
+
+    _nothing_written(world, second)
