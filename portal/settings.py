@@ -199,10 +199,17 @@ EMAIL_PORT = envint("EMAIL_PORT", 25)
 EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)  # implicit TLS (port 465); EMAIL_USE_TLS is STARTTLS (587)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS) or EMAIL_USE_SSL (implicit TLS), not both.")
+# A stuck SMTP server must not hold the outbox sweeper: the send fails and is retried.
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT_SECONDS", 20)
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "Mallrun <noreply@mallrun.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Links in emails (invitations, applications) are absolute: where people reach this portal.
 PORTAL_BASE_URL = envstr("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Store applications on the public /join/ page per client address per hour.
+JOIN_RATE_LIMIT_PER_HOUR = envint("JOIN_RATE_LIMIT_PER_HOUR", 5)
 
 # Celery: Redis in production; with no REDIS_URL a filesystem broker in var/ that needs no
 # service, so `make run` runs a real worker and beat on its own.

@@ -25,7 +25,7 @@ RATE_LIMIT_MESSAGE = (
 
 
 def _join_limit() -> int:
-    return int(getattr(settings, "JOIN_RATE_LIMIT_PER_HOUR", 5))
+    return settings.JOIN_RATE_LIMIT_PER_HOUR
 
 
 def _rate_key(request: HttpRequest) -> str:
