@@ -4,6 +4,7 @@ The forms live here because only these views use them."""
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -163,7 +164,8 @@ def team_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, refused.message)
     else:
         if member.user_id == request.user.pk:
-            # Their own sessions, this one included, just ended.
+            # Their own sessions, this one included, just ended: start this request afresh too.
+            logout(request)
             return _leave(request, "login")
         name = member.user.get_full_name() or member.user.get_username()
         messages.success(request, f"{name} is deactivated and logged out everywhere.")

@@ -1,0 +1,294 @@
+"""/store/team: managers invite, change roles and deactivate (the person is logged out at once);
+associates cannot; the last active manager stays; a person can work at several stores."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.urls import reverse
+
+from portal.notifications.models import Notification
+from portal.tests.factories import PASSWORD, make_mall, make_staff, make_store, make_user
+from retailers.access import SESSION_STORE_KEY
+from retailers.models import StaffRole, Store, StoreEvent, StoreMembership
+
+pytestmark = pytest.mark.django_db
+
+PAGE = reverse("store:team")
+INVITE = reverse("store:team-invite")
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def role_url(membership: StoreMembership) -> str:
+    return reverse("store:team-role", args=[membership.pk])
+
+
+def deactivate_url(membership: StoreMembership) -> str:
+    return reverse("store:team-deactivate", args=[membership.pk])
+
+
+@pytest.fixture
+def store() -> Store:
+    return make_store(name="Sole Mates", mall=make_mall(name="Chandler Fashion Center", time_zone="America/Phoenix"))
+
+
+@pytest.fixture
+def manager_membership(store) -> StoreMembership:
+    return make_staff(store=store, role=StaffRole.MANAGER, user=make_user("mia", first_name="Mia", last_name="Lee"))
+
+
+@pytest.fixture
+def manager(manager_membership):
+    return manager_membership.user
+
+
+@pytest.fixture
+def associate_membership(store) -> StoreMembership:
+    return make_staff(store=store, role=StaffRole.ASSOCIATE, user=make_user("ari", first_name="Ari", last_name="Diaz"))
+
+
+def _logged_in(username: str) -> Client:
+    # Through the real log-in page (django-axes needs the request), like a person on a device.
+    client = Client()
+    response = client.post(reverse("login"), {"username": username, "password": PASSWORD})
+    assert response.status_code == 302, response.content
+    return client
+
+
+def test_manager_sees_members_with_role_and_last_login_in_mall_time(
+    client, store, manager, associate_membership
+) -> None:
+    user = associate_membership.user
+    # 18:05 UTC is 11:05 in Phoenix (no daylight saving).
+    user.last_login = dt.datetime(2026, 11, 20, 18, 5, tzinfo=dt.UTC)
+    user.email = "ari@example.com"
+    user.save()
+    client.force_login(manager)
+
+    response = client.get(PAGE)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Ari Diaz" in html
+    assert "ari@example.com" in html
+    assert "Fri Nov 20, 11:05 AM MST" in html
+    assert "Mia Lee (you)" in html
+    assert html.count("<dt>Role</dt><dd>Associate</dd>") == 1
+    assert html.count("<dt>Role</dt><dd>Store manager</dd>") == 1
+
+
+def test_team_page_htmx_gets_fragment(client, manager) -> None:
+    client.force_login(manager)
+
+    html = client.get(PAGE, **HTMX).content.decode()
+
+    assert html.lstrip().startswith('<div id="team"')
+    assert "<html" not in html
+
+
+def test_manager_invites_by_email(client, store, manager) -> None:
+    client.force_login(manager)
+
+    response = client.post(INVITE, {"email": "new.hire@example.com", "full_name": "Noa Park", "role": "associate"})
+
+    assert response.status_code == 302
+    membership = StoreMembership.objects.get(user__email="new.hire@example.com")
+    assert (membership.store, membership.role, membership.is_active) == (store, StaffRole.ASSOCIATE, True)
+    assert membership.user.get_full_name() == "Noa Park"
+    assert membership.user.has_usable_password() is False
+    assert Notification.objects.filter(kind="store.invitation").count() == 1
+    event = StoreEvent.objects.get(type="store.staff_invited")
+    assert event.actor == manager
+    page = client.get(PAGE).content.decode()
+    assert "Invitation sent to new.hire@example.com." in page
+    assert "Invited: has not set a password yet" in page
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"email": "", "role": "associate"}, "Enter the person&#x27;s email address."),
+        ({"email": "not-an-email", "role": "associate"}, "Enter a valid email address, like name@example.com."),
+        ({"email": "a@example.com", "role": "owner"}, "Choose a role: associate or store manager."),
+        ({"email": "a@example.com", "role": "associate", "full_name": "x" * 151}, "Keep the name to 150 characters"),
+        ({"email": "\x00@example.com", "role": "associate"}, "Enter a valid email address"),
+    ],
+)
+def test_invite_garbage_is_a_form_error(client, manager, data, message) -> None:
+    client.force_login(manager)
+    before = StoreMembership.objects.count()
+
+    response = client.post(INVITE, data, **HTMX)
+
+    assert response.status_code == 422
+    assert message in response.content.decode()
+    assert StoreMembership.objects.count() == before
+
+
+def test_associate_gets_403_on_team_page_and_every_action(client, store, manager_membership, associate_membership):
+    client.force_login(associate_membership.user)
+
+    responses = [
+        client.get(PAGE),
+        client.post(INVITE, {"email": "x@example.com", "role": "manager"}),
+        client.post(role_url(manager_membership), {"role": "associate"}),
+        client.post(deactivate_url(manager_membership)),
+    ]
+
+    assert [response.status_code for response in responses] == [403, 403, 403, 403]
+    manager_membership.refresh_from_db()
+    assert (manager_membership.role, manager_membership.is_active) == (StaffRole.MANAGER, True)
+    assert not StoreMembership.objects.filter(user__email="x@example.com").exists()
+
+
+def test_other_stores_manager_gets_404_on_our_members(client, store, associate_membership) -> None:
+    other = make_store(name="Other Threads")
+    outsider = make_staff(store=other, role=StaffRole.MANAGER).user
+    client.force_login(outsider)
+
+    role = client.post(role_url(associate_membership), {"role": "manager"})
+    gone = client.post(deactivate_url(associate_membership))
+
+    assert (role.status_code, gone.status_code) == (404, 404)
+    associate_membership.refresh_from_db()
+    assert (associate_membership.role, associate_membership.is_active) == (StaffRole.ASSOCIATE, True)
+
+
+def test_team_wrong_method_is_405(client, manager, associate_membership) -> None:
+    client.force_login(manager)
+
+    assert client.post(PAGE).status_code == 405
+    assert client.get(INVITE).status_code == 405
+    assert client.get(role_url(associate_membership)).status_code == 405
+    assert client.get(deactivate_url(associate_membership)).status_code == 405
+
+
+def test_manager_changes_role(client, store, manager, associate_membership) -> None:
+    client.force_login(manager)
+
+    response = client.post(role_url(associate_membership), {"role": "manager"}, **HTMX)
+
+    associate_membership.refresh_from_db()
+    assert associate_membership.role == StaffRole.MANAGER
+    assert "Ari Diaz is now store manager." in response.content.decode()
+    event = StoreEvent.objects.get(type="store.staff_role_changed")
+    assert (event.actor, event.data["from"], event.data["to"]) == (manager, "associate", "manager")
+
+
+def test_role_garbage_changes_nothing(client, manager, associate_membership) -> None:
+    client.force_login(manager)
+
+    response = client.post(role_url(associate_membership), {"role": "'; DROP TABLE"}, **HTMX)
+
+    assert response.status_code == 200
+    assert "Choose a role: associate or store manager." in response.content.decode()
+    associate_membership.refresh_from_db()
+    assert associate_membership.role == StaffRole.ASSOCIATE
+
+
+def test_last_manager_cannot_demote_or_deactivate_themself(client, store, manager_membership) -> None:
+    client.force_login(manager_membership.user)
+
+    demote = client.post(role_url(manager_membership), {"role": "associate"}, **HTMX)
+    leave = client.post(deactivate_url(manager_membership), **HTMX)
+
+    message = "Mia Lee is the store&#x27;s only active manager: make someone else a manager first."
+    assert message in demote.content.decode()
+    assert message in leave.content.decode()
+    manager_membership.refresh_from_db()
+    assert (manager_membership.role, manager_membership.is_active) == (StaffRole.MANAGER, True)
+    assert client.get(PAGE).status_code == 200
+
+
+def test_manager_can_leave_when_another_manager_remains(store, manager_membership) -> None:
+    make_staff(store=store, role=StaffRole.MANAGER)
+    client = _logged_in("mia")
+
+    response = client.post(deactivate_url(manager_membership), **HTMX)
+
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == reverse("login")
+    manager_membership.refresh_from_db()
+    assert manager_membership.is_active is False
+    assert client.get(PAGE).status_code == 302  # logged out
+
+
+def test_deactivate_ends_the_persons_sessions_at_once(store, manager, associate_membership) -> None:
+    tablet = _logged_in("ari")
+    phone = _logged_in("ari")
+    bystander = _logged_in("mia")
+    assert tablet.get(reverse("store:board")).status_code == 200
+    sessions_before = Session.objects.count()
+    manager_client = bystander
+
+    response = manager_client.post(deactivate_url(associate_membership))
+
+    assert response.status_code == 302
+    associate_membership.refresh_from_db()
+    assert associate_membership.is_active is False
+    assert Session.objects.count() == sessions_before - 2
+    for device in (tablet, phone):
+        board = device.get(reverse("store:board"))
+        assert board.status_code == 302
+        assert board["Location"].startswith(reverse("login"))
+    assert manager_client.get(PAGE).status_code == 200
+    event = StoreEvent.objects.get(type="store.staff_deactivated")
+    assert (event.actor, event.data["name"]) == (manager, "Ari Diaz")
+    assert "Deactivated" in manager_client.get(PAGE).content.decode()
+
+
+def test_deactivated_person_logging_in_again_has_no_store(store, manager, associate_membership) -> None:
+    _logged_in("mia").post(deactivate_url(associate_membership))
+
+    again = _logged_in("ari")
+
+    assert again.get(reverse("store:board")).status_code == 403
+
+
+def test_deactivate_twice_is_refused_with_message(client, manager, associate_membership) -> None:
+    client.force_login(manager)
+    client.post(deactivate_url(associate_membership))
+
+    response = client.post(deactivate_url(associate_membership), **HTMX)
+
+    assert "Ari Diaz is already deactivated." in response.content.decode()
+    assert StoreEvent.objects.filter(type="store.staff_deactivated").count() == 1
+
+
+def test_person_works_at_two_stores_and_deactivation_is_per_store(store, manager) -> None:
+    second = make_store(name="Sole Mates Outlet")
+    person = make_user("sam", first_name="Sam")
+    here = make_staff(store=store, role=StaffRole.ASSOCIATE, user=person)
+    there = make_staff(store=second, role=StaffRole.MANAGER, user=person)
+    sam = _logged_in("sam")
+    session = sam.session
+    session[SESSION_STORE_KEY] = second.pk
+    session.save()
+
+    assert sam.get(PAGE).status_code == 200  # a manager at the second store
+    _logged_in("mia").post(deactivate_url(here))
+
+    here.refresh_from_db()
+    there.refresh_from_db()
+    assert (here.is_active, there.is_active) == (False, True)
+    assert sam.get(PAGE).status_code == 302  # every session ended, even at the other store
+    sam = _logged_in("sam")
+    board = sam.get(reverse("store:board"))
+    assert board.status_code == 200
+    assert board.context["current_store"] == second
+
+
+def test_invite_existing_member_of_another_store(client, store, manager) -> None:
+    elsewhere = make_store(name="Other Threads")
+    person = make_user("lee", email="lee@example.com")
+    make_staff(store=elsewhere, role=StaffRole.MANAGER, user=person)
+    client.force_login(manager)
+
+    client.post(INVITE, {"email": "lee@example.com", "role": "associate"})
+
+    assert sorted(StoreMembership.objects.filter(user=person).values_list("store__name", "role")) == [
+        ("Other Threads", "manager"),
+        ("Sole Mates", "associate"),
+    ]
+    assert Notification.objects.filter(kind="store.added").count() == 1
