@@ -3,9 +3,11 @@ reason through the confirm page, and the services behind them (one transaction, 
 UPDATE on the application's status, the applicant emailed either way)."""
 
 import datetime as dt
+import threading
 
 import pytest
 import time_machine
+from django.db import close_old_connections, connection
 from django.urls import reverse
 
 from portal.errors import ActionRefused
@@ -382,3 +384,60 @@ def test_admin_decide_wrong_method_is_405(client, mall, operator):
     client.force_login(operator)
 
     assert client.put(_decide_url(application, "approve")).status_code == 405
+
+
+# --- racing operators, on the real PostgreSQL ---------------------------------------------------
+
+
+def _race(targets) -> list[str]:
+    """Runs each target in its own thread and connection, released together; returns "ok" or
+    the refusal's code per target."""
+    barrier = threading.Barrier(len(targets))
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def run(target) -> None:
+        try:
+            barrier.wait()
+            try:
+                target()
+                outcome = "ok"
+            except ActionRefused as refused:
+                outcome = refused.code
+        finally:
+            close_old_connections()
+            connection.close()
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(target,)) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return sorted(results)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_application_four_operators_approve_or_reject_at_once_exactly_one_decides(mall):
+    application = submit(mall)
+    operators = [make_user(is_staff=True, is_superuser=True) for _ in range(4)]
+    targets = [
+        lambda op=operators[0]: application_approve(application=application, acting_user=op),
+        lambda op=operators[1]: application_approve(application=application, acting_user=op),
+        lambda op=operators[2]: application_reject(application=application, acting_user=op, reason="No"),
+        lambda op=operators[3]: application_approve(application=application, acting_user=op),
+    ]
+
+    outcomes = _race(targets)
+
+    assert outcomes == ["illegal-transition"] * 3 + ["ok"]
+    application.refresh_from_db()
+    assert application.reviewed_by in operators
+    if application.status == ApplicationStatus.APPROVED:
+        assert (Store.objects.count(), Seller.objects.count(), StoreMembership.objects.count()) == (1, 1, 1)
+    else:
+        assert (Store.objects.count(), Seller.objects.count(), StoreMembership.objects.count()) == (0, 0, 0)
+    decided = Notification.objects.filter(kind__in=["application.approved", "application.rejected"]).count()
+    assert decided == 1
