@@ -2,6 +2,7 @@
 applies by keyboard and mouse, sees field errors announced, gets the thank-you page; every page
 passes axe-core (no serious/critical) and the Nu HTML checker."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -10,11 +11,18 @@ from django.test import Client
 from playwright.sync_api import Page, expect
 
 from portal.notifications.models import Notification
-from portal.tests.browser.conftest import assert_accessible, assert_valid_html, browser, page, width  # noqa: F401
-from portal.tests.factories import make_mall, make_market, make_store, make_user
+from portal.tests.browser.conftest import (  # noqa: F401
+    assert_accessible,
+    assert_valid_html,
+    browser,
+    log_in,
+    page,
+    width,
+)
+from portal.tests.factories import PASSWORD, make_mall, make_market, make_store, make_user
 from retailers.invitations import invite_to_store
 from retailers.join_forms import JoinForm
-from retailers.models import StaffRole, StoreApplication, StoreStatus, Weekday
+from retailers.models import StaffRole, Store, StoreApplication, StoreStatus, Weekday
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -134,3 +142,62 @@ def test_join_and_invite_pages_pass_the_nu_html_checker() -> None:
         ("set password with errors", weak),
         ("invalid link", invalid),
     )
+
+
+def _application():
+    from retailers.applications import application_submit
+
+    mall = make_mall(name="Fashion Show", market=make_market(name="Las Vegas"))
+    hours = {day.value: (dt.time(10), dt.time(21)) for day in Weekday}
+    return application_submit(
+        marketplace_seller_id="A1B2C3D4E5",
+        seller_name="Sunset Retail LLC",
+        store_name="Sunset Shoes",
+        mall=mall,
+        unit="L2-214",
+        contact_name="Pat Lee",
+        email="pat@example.com",
+        phone="(702) 555-0134",
+        hours=hours,
+        categories=["footwear"],
+        estimated_daily_orders=25,
+    )
+
+
+def test_operator_approves_an_application_in_the_admin(page: Page) -> None:  # noqa: F811
+    application = _application()
+    make_user("olga", is_staff=True, is_superuser=True)
+
+    log_in(page, "olga", PASSWORD)
+    page.goto("/admin/retailers/storeapplication/?status__exact=applied")
+    assert_accessible(page)
+    page.get_by_role("link", name=application.reference).click()
+    expect(page.get_by_text("Friday: 10:00–21:00")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="Approve…").click()
+    assert_accessible(page)
+    page.get_by_label("Note for the applicant (optional)").fill("Welcome")
+    page.get_by_role("button", name=f"Approve application {application.reference}").click()
+
+    expect(page.locator(".messagelist")).to_contain_text(
+        f"Application {application.reference} approved: Sunset Shoes is onboarding and pat@example.com was invited"
+    )
+    expect(page.get_by_role("link", name="Approve…")).to_have_count(0)
+    assert Store.objects.get().status == StoreStatus.ONBOARDING
+
+
+def test_application_admin_pages_pass_the_nu_html_checker() -> None:
+    application = _application()
+    client = Client()
+    client.force_login(make_user("olga", is_staff=True, is_superuser=True))
+    base = "/admin/retailers/storeapplication/"
+
+    pages = [
+        ("list", client.get(base).content.decode()),
+        ("change", client.get(f"{base}{application.pk}/change/").content.decode()),
+        ("approve", client.get(f"{base}{application.pk}/approve/").content.decode()),
+        ("reject with error", client.post(f"{base}{application.pk}/reject/", {"reason": ""}).content.decode()),
+    ]
+
+    assert "Say why the application is rejected; the applicant reads it." in pages[-1][1]
+    assert_valid_html(*pages)
