@@ -2,35 +2,19 @@
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from kombu import Connection
 
 from portal.models import WorkerHeartbeat
 from portal.tasks import record_heartbeat
+from portal.tests import celery_processes as celery
 from portal.tests.factories import make_user
-
-BASE_DIR = Path(settings.BASE_DIR)
-
-
-def _test_database_url() -> str:
-    db = connection.settings_dict
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}/{db['NAME']}"
-
-
-def _start_worker(*, queue: str, env: dict[str, str], log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "--pool", "solo"]
-    command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"]
-    with log.open("w") as out:
-        return subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
 
 
 def _wait_for_heartbeat(name: str, worker: subprocess.Popen, log: Path, timeout: float = 60) -> WorkerHeartbeat:
@@ -45,28 +29,19 @@ def _wait_for_heartbeat(name: str, worker: subprocess.Popen, log: Path, timeout:
     pytest.fail(f"the worker did not run the task within {timeout}s; its log:\n{log.read_text()}")
 
 
-def _stop(worker: subprocess.Popen) -> None:
-    worker.terminate()
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
-
-
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_record_heartbeat_runs_in_real_worker_over_redis(tmp_path: Path) -> None:
     queue = f"test-{uuid.uuid4().hex}"
-    env = {**os.environ, "DATABASE_URL": _test_database_url(), "REDIS_URL": settings.REDIS_URL}
-    worker = _start_worker(queue=queue, env=env, log=tmp_path / "worker.log")
+    env = celery.process_env()
+    worker = celery.start("worker", env=env, log=tmp_path / "worker.log", queue=queue)
     try:
         record_heartbeat.apply_async(kwargs={"name": "redis-test"}, queue=queue)
 
         beat = _wait_for_heartbeat("redis-test", worker, tmp_path / "worker.log")
     finally:
-        _stop(worker)
+        celery.stop(worker)
 
     assert beat.beats == 1
     assert beat.worker.startswith("celery@")
@@ -77,7 +52,7 @@ def test_record_heartbeat_runs_in_real_worker_over_redis(tmp_path: Path) -> None
 def test_record_heartbeat_runs_in_real_worker_over_filesystem_broker(tmp_path: Path) -> None:
     queue = f"test-{uuid.uuid4().hex}"
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env |= {"DATABASE_URL": _test_database_url(), "MALLRUN_VAR_DIR": str(tmp_path / "var")}
+    env |= {"DATABASE_URL": celery.test_database_url(), "MALLRUN_VAR_DIR": str(tmp_path / "var")}
     folder = tmp_path / "var" / "broker" / "queue"
     folder.mkdir(parents=True)
     options = {
@@ -86,7 +61,7 @@ def test_record_heartbeat_runs_in_real_worker_over_filesystem_broker(tmp_path: P
         "control_folder": str(folder.parent / "control"),
         "store_processed": False,
     }
-    worker = _start_worker(queue=queue, env=env, log=tmp_path / "worker.log")
+    worker = celery.start("worker", env=env, log=tmp_path / "worker.log", queue=queue)
     try:
         with Connection("filesystem://", transport_options=options) as broker:
             record_heartbeat.apply_async(kwargs={"name": "filesystem-test"}, queue=queue, connection=broker)
@@ -97,7 +72,7 @@ def test_record_heartbeat_runs_in_real_worker_over_filesystem_broker(tmp_path: P
         while WorkerHeartbeat.objects.get(name="filesystem-test").beats < 2 and time.monotonic() < deadline:
             time.sleep(0.3)
     finally:
-        _stop(worker)
+        celery.stop(worker)
 
     beat = WorkerHeartbeat.objects.get(name="filesystem-test")
     assert beat.beats == 2

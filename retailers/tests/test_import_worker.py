@@ -1,16 +1,15 @@
 """With a REAL Celery worker process (no eager mode), a queued stock import runs to the
 end and its progress and result land in the ImportJob row."""
 
-import time
 from pathlib import Path
 
 import pytest
 
+from portal.tests import celery_processes as celery
 from portal.tests.factories import make_listing, make_seller, make_store
 from retailers.importing import import_job_create
 from retailers.models import ImportJob, ImportJobStatus, Stock, StoreEvent
 from retailers.tasks import import_job_task
-from retailers.tests.test_eligibility_worker import _start_worker, _stop
 
 
 @pytest.mark.postgres
@@ -24,18 +23,18 @@ def test_import_job_runs_in_real_worker(tmp_path: Path) -> None:
     job = import_job_create(
         seller=seller, kind="stock", dry_run=False, file_name="s.csv", data="\n".join(lines).encode(), acting_user=None
     )
-    worker = _start_worker(log=tmp_path / "worker.log")
+    log = tmp_path / "worker.log"
+    env = celery.process_env(tmp_path)
+    celery.purge(env)
+    worker = celery.start("worker", env=env, log=log)
     try:
+        celery.wait_ready(log)
         import_job_task.delay(job.pk)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not ImportJob.objects.get(pk=job.pk).finished:
-            time.sleep(0.5)
+        celery.wait_for(lambda: ImportJob.objects.get(pk=job.pk).finished, timeout=60, logs=[log], interval=0.5)
     finally:
-        _stop(worker)
+        celery.stop(worker)
 
     job.refresh_from_db()
-    assert (job.status, job.progress, job.result["created"]) == (ImportJobStatus.SUCCEEDED, 100, 50), (
-        tmp_path / "worker.log"
-    ).read_text()[-3000:]
+    assert (job.status, job.progress, job.result["created"]) == (ImportJobStatus.SUCCEEDED, 100, 50)
     assert Stock.objects.filter(store=store).count() == 50
     assert StoreEvent.objects.get(type="stock.imported").data == {"created": 50, "updated": 0, "unchanged": 0}
