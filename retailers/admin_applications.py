@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods
 
@@ -56,6 +57,12 @@ class DecisionForm(forms.Form):
         return " ".join(self.cleaned_data["reason"].split())
 
 
+def _mall_time(application: StoreApplication, moment) -> str:
+    if moment is None:
+        return "—"
+    return date_format(moment.astimezone(application.mall.tz), "D M j Y, g:i A T")
+
+
 class MarketFilter(admin.SimpleListFilter):
     title = "market"
     parameter_name = "market"
@@ -83,7 +90,7 @@ class StoreApplicationAdmin(OperatorAdmin):
         "email",
         "estimated_daily_orders",
         "status",
-        "created_at",
+        "submitted_local",
         "reviewed_by",
     ]
     list_display_links = ["reference_display", "store_name"]
@@ -104,10 +111,10 @@ class StoreApplicationAdmin(OperatorAdmin):
         "hours_display",
         "categories_display",
         "estimated_daily_orders",
-        "created_at",
+        "submitted_local",
         "reason",
         "reviewed_by",
-        "reviewed_at",
+        "reviewed_local",
         "store",
     ]
     readonly_fields = fields
@@ -121,6 +128,14 @@ class StoreApplicationAdmin(OperatorAdmin):
     @admin.display(description="Application", ordering="pk")
     def reference_display(self, obj: StoreApplication) -> str:
         return obj.reference
+
+    @admin.display(description="Submitted (mall time)", ordering="created_at")
+    def submitted_local(self, obj: StoreApplication) -> str:
+        return _mall_time(obj, obj.created_at)
+
+    @admin.display(description="Reviewed (mall time)", ordering="reviewed_at")
+    def reviewed_local(self, obj: StoreApplication) -> str:
+        return _mall_time(obj, obj.reviewed_at)
 
     @admin.display(description="Opening hours (mall time)")
     def hours_display(self, obj: StoreApplication) -> str:

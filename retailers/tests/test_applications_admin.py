@@ -290,6 +290,7 @@ def test_admin_change_page_shows_approve_and_reject_only_while_applied(client, m
     assert f'href="{_decide_url(application, "reject")}"' in before
     assert "Fri: 10:00–01:30 (closes after midnight)" not in before  # weekday labels are full names
     assert "Friday: 10:00–01:30 (closes after midnight)" in before
+    assert "Fri Nov 20 2026, 9:30 AM PST" in before  # submitted 17:30 UTC, shown in the mall's time
     assert _decide_url(application, "approve") not in after
 
 

@@ -2,16 +2,19 @@
 message for every bad field (never a 500, never a write), the honeypot and the rate limit."""
 
 import datetime as dt
+import re
 
 import pytest
 import time_machine
 from django.core import mail
 from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
 
 from portal.notifications import services as outbox
 from portal.notifications.models import Notification
-from portal.tests.factories import make_mall, make_market
-from retailers.models import ApplicationStatus, StoreApplication
+from portal.tests.factories import make_mall, make_market, make_user
+from retailers.models import ApplicationStatus, StaffRole, Store, StoreApplication, StoreMembership, StoreStatus
 
 START = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
 
@@ -305,3 +308,34 @@ def test_join_done_without_an_application_thanks_without_a_number(client):
 
     assert response.status_code == 200
     assert "Your application number" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_join_to_approval_to_password_end_to_end_over_http(client, mall, mailoutbox, settings):
+    settings.PORTAL_BASE_URL = "https://mallrun.example"
+    operator_client = Client()
+    operator_client.force_login(make_user("olga", is_staff=True, is_superuser=True))
+
+    assert client.post("/join/", valid_post(mall)).status_code == 302
+    application = StoreApplication.objects.get()
+    approve_url = reverse("admin:retailers_storeapplication_approve", args=[application.pk])
+    assert operator_client.post(approve_url, {"reason": ""}).status_code == 302
+    outbox.send_due()
+
+    assert sorted(message.subject for message in mail.outbox) == [
+        "Set up your Mallrun account for Sunset Shoes",
+        "Sunset Shoes is approved for Mallrun same-day delivery",
+        "We received your application for Sunset Shoes",
+    ]
+    invitation = next(message for message in mail.outbox if message.subject.startswith("Set up"))
+    link = re.search(r"https://mallrun\.example(/accounts/invite/\S+/)", invitation.body).group(1)
+    form_url = client.get(link).url
+    landed = client.post(form_url, {"new_password1": "mall-counter-7-blue", "new_password2": "mall-counter-7-blue"})
+
+    store = Store.objects.get()
+    assert (store.status, store.name, store.mall) == (StoreStatus.ONBOARDING, "Sunset Shoes", mall)
+    assert landed.url.rstrip("/") == "/store/onboarding"
+    membership = StoreMembership.objects.get(store=store)
+    assert (membership.user.username, membership.role) == ("pat@example.com", StaffRole.MANAGER)
+    assert client.session["_auth_user_id"] == str(membership.user.pk)
+    assert membership.user.check_password("mall-counter-7-blue") is True
