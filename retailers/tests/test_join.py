@@ -339,3 +339,28 @@ def test_join_to_approval_to_password_end_to_end_over_http(client, mall, mailout
     assert (membership.user.username, membership.role) == ("pat@example.com", StaffRole.MANAGER)
     assert client.session["_auth_user_id"] == str(membership.user.pk)
     assert membership.user.check_password("mall-counter-7-blue") is True
+
+
+@pytest.mark.django_db
+def test_join_undecodable_bytes_and_wrong_content_types_are_form_errors(client, mall):
+    raw = client.post(
+        "/join/",
+        b"store_name=%FF%FE%00&mall=%C0%AF&estimated_daily_orders[]=1",
+        content_type="application/x-www-form-urlencoded",
+    )
+    as_json = client.post("/join/", {"store_name": ["a", "b"]}, content_type="application/json")
+
+    assert raw.status_code == 422
+    assert "Choose a mall from the list." in raw.content.decode()
+    assert as_json.status_code == 422
+    assert StoreApplication.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_join_too_many_fields_is_a_400_not_a_500(client, mall):
+    data = valid_post(mall) | {f"extra_{n}": "x" for n in range(1100)}
+
+    response = client.post("/join/", data)
+
+    assert response.status_code == 400
+    assert StoreApplication.objects.count() == 0
