@@ -1,0 +1,99 @@
+"""The bulk paths of the set-based recompute (whole malls or everything): the first run's insert,
+and the later runs' single pass that finds new, changed and orphaned rows."""
+
+import datetime as dt
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from portal.tests.factories import make_listing, make_stock, make_store
+from retailers.eligibility_sql import eligibility_recompute
+from retailers.models import EligibilityResult, Store
+
+pytestmark = pytest.mark.django_db
+# Wednesday 2026-11-18 12:00 in Las Vegas.
+NOON_LA = dt.datetime(2026, 11, 18, 20, 0, tzinfo=dt.UTC)
+TABLE = EligibilityResult._meta.db_table
+
+
+def _index_and_constraint_definitions() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass
+            UNION ALL
+            SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass
+            ORDER BY 1
+            """,
+            [TABLE, TABLE],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.postgres
+def test_first_full_recompute_on_an_empty_table_keeps_every_index_and_constraint():
+    store = make_store()
+    listings = [make_listing(seller=store.seller) for _ in range(3)]
+    for listing in listings:
+        make_stock(store=store, listing=listing, on_hand=1)
+    before = _index_and_constraint_definitions()
+    assert any("eligibility_one_row_per_listing_mall UNIQUE (listing_id, mall_id)" in d for d in before)
+    assert any("INDEX eligibility_feed ON" in d for d in before)
+
+    written = eligibility_recompute(now=NOON_LA, driver_markets={store.mall.market_id})
+
+    assert written == 3
+    assert _index_and_constraint_definitions() == before
+    duplicate = EligibilityResult.objects.get(listing=listings[0])
+    duplicate.pk = None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        duplicate.save()
+
+
+def test_full_recompute_after_changes_updates_inserts_and_deletes_only_what_differs():
+    store = make_store(name="Kiosk")
+    gone = make_store(seller=store.seller)
+    kept, restocked = make_listing(seller=store.seller), make_listing(seller=store.seller)
+    make_stock(store=store, listing=kept, on_hand=2)
+    stock = make_stock(store=store, listing=restocked, on_hand=0)
+    markets = {store.mall.market_id, gone.mall.market_id}
+    eligibility_recompute(now=NOON_LA, driver_markets=markets)
+    later = NOON_LA + dt.timedelta(minutes=5)
+    stock.on_hand = 3
+    stock.save()
+    added = make_listing(seller=store.seller)
+    Store.objects.filter(pk=gone.pk).update(mall=store.mall)
+
+    written = eligibility_recompute(now=later, driver_markets=markets)
+
+    assert written == 2
+    assert [
+        (r.listing_id, r.mall_id, r.eligible, r.hint, r.computed_at)
+        for r in EligibilityResult.objects.order_by("listing_id", "mall_id")
+    ] == [
+        (kept.pk, store.mall_id, True, "", NOON_LA),
+        (restocked.pk, store.mall_id, True, "", later),
+        (added.pk, store.mall_id, False, "restock 1 unit at Kiosk", later),
+    ]
+
+
+def test_mall_recompute_leaves_other_malls_rows_alone():
+    store = make_store()
+    other = make_store(seller=store.seller)
+    listing = make_listing(seller=store.seller)
+    make_stock(store=store, listing=listing, on_hand=1)
+    make_stock(store=other, listing=listing, on_hand=1)
+    markets = {store.mall.market_id, other.mall.market_id}
+    eligibility_recompute(now=NOON_LA, driver_markets=markets)
+    Store.objects.filter(pk__in=[store.pk, other.pk]).update(status="suspended")
+    later = NOON_LA + dt.timedelta(minutes=5)
+
+    written = eligibility_recompute(mall_ids=[store.mall_id], now=later, driver_markets=markets)
+
+    assert written == 1
+    assert {
+        r.mall_id: (r.eligible, r.reasons, r.computed_at) for r in EligibilityResult.objects.filter(listing=listing)
+    } == {
+        store.mall_id: (False, ["no_live_store"], later),
+        other.mall_id: (True, [], NOON_LA),
+    }
