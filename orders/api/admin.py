@@ -3,6 +3,7 @@ the webhook outbox (failed deliveries and their replay). A secret is shown once,
 that answers its creation or rotation, and never stored in plain form."""
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -107,6 +108,8 @@ class WebhookEndpointAdmin(OperatorAdmin):
     list_filter = ["is_active", "client"]
     fields = ["client", "url", "is_active"]
     actions = ["rotate_secret"]
+    # A URL typed without a scheme means https: webhooks carry signed order data.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
         if not change:

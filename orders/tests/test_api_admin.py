@@ -72,6 +72,17 @@ def test_webhook_endpoint_add_shows_its_secret_once(client, operator):
     assert decrypt_secret(endpoint.encrypted_secret) == _shown(response, "Webhook secret")
 
 
+def test_webhook_endpoint_url_typed_without_scheme_is_https(client, operator):
+    issued = make_api_client()
+
+    client.post(
+        reverse("admin:orders_webhookendpoint_add"),
+        {"client": issued.client.pk, "url": "hooks.example/mallrun", "is_active": "on"},
+    )
+
+    assert WebhookEndpoint.objects.get().url == "https://hooks.example/mallrun"
+
+
 def test_webhook_delivery_replay_action_requeues_failed_deliveries(client, operator):
     make_world()
     issued = make_api_client(webhook_url="http://127.0.0.1:9/hooks")
