@@ -4,12 +4,18 @@ surname, phone or location ever appears here."""
 import datetime as dt
 import zoneinfo
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Max, OuterRef, Prefetch, QuerySet, Subquery
 
+from drivers.models import RouteStatus, RouteStop
+from orders.api.proof import proof_photo_url
 from orders.lifecycle import OrderStatus
 from orders.models import FeedEvent, Order, OrderEvent, OrderLine, Package
 from retailers.models import Listing
+
+# A route's driver shows from their acceptance of it (an offering or at-risk route has none).
+ACCEPTED_ROUTE = (RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY, RouteStatus.DONE)
 
 
 def rfc3339(value: dt.datetime, tz: dt.tzinfo | None = None) -> str:
@@ -19,7 +25,7 @@ def rfc3339(value: dt.datetime, tz: dt.tzinfo | None = None) -> str:
 
 
 def orders_for_representation(queryset: QuerySet[Order]) -> QuerySet[Order]:
-    """Everything the representation reads: one query for the orders, three prefetches."""
+    """Everything the representation reads: one query for the orders, four prefetches."""
     # MAX over the order's own events (its FK index): "ORDER BY seq DESC LIMIT 1" would walk the
     # global seq index instead.
     last_seq = (
@@ -31,6 +37,20 @@ def orders_for_representation(queryset: QuerySet[Order]) -> QuerySet[Order]:
     )
     status_changes = OrderEvent.objects.exclude(to_status="").only("order_id", "from_status", "to_status", "at")
     lines = OrderLine.objects.select_related("listing").only("order_id", "quantity", "picked", "listing__seller_sku")
+    # The order's current stop, with only the driver's first name: never surname, phone or position.
+    stops = (
+        RouteStop.objects.filter(is_current=True)
+        .select_related("route__driver__user")
+        .only(
+            "order_id",
+            "eta",
+            "photo",
+            "pin_verified",
+            "finished_at",
+            "route__status",
+            "route__driver__user__first_name",
+        )
+    )
     return (
         queryset.select_related("store__mall")
         .annotate(last_event_seq=Subquery(last_seq))
@@ -39,11 +59,52 @@ def orders_for_representation(queryset: QuerySet[Order]) -> QuerySet[Order]:
             # Package's default ordering goes through the order: not needed within one order.
             Prefetch("packages", queryset=Package.objects.order_by("sequence")),
             Prefetch("events", queryset=status_changes, to_attr="status_events"),
+            Prefetch("route_stops", queryset=stops, to_attr="current_stops"),
         )
     )
 
 
-def _document(order: Order, *, lines: list[dict], packages: list[dict], timeline: list[dict], seq) -> dict:
+def driver_and_proof(
+    *,
+    status: str,
+    route_status: str | None,
+    first_name: str | None,
+    eta: dt.datetime | None,
+    photo: str | None,
+    pin_verified: bool | None,
+    finished_at: dt.datetime | None,
+    tz: dt.tzinfo,
+) -> dict:
+    """The representation's `driver` (from the route's acceptance) and `proof` (after delivery)
+    keys, from the order's current route stop; absent keys when they do not apply."""
+    parts = {}
+    if route_status in ACCEPTED_ROUTE and first_name is not None:
+        parts["driver"] = {"first_name": first_name, "eta": rfc3339(eta, tz) if eta is not None else None}
+    if status == OrderStatus.DELIVERED and photo and finished_at is not None:
+        parts["proof"] = {"photo_url": proof_photo_url(photo, finished_at), "pin_verified": bool(pin_verified)}
+    return parts
+
+
+def _stop_parts(order: Order) -> dict:
+    stop = order.current_stops[0] if order.current_stops else None
+    if stop is None:
+        return {}
+    driver = stop.route.driver
+    return driver_and_proof(
+        status=order.status,
+        route_status=stop.route.status,
+        first_name=driver.user.first_name if driver is not None else None,
+        eta=stop.eta,
+        photo=stop.photo.name,
+        pin_verified=stop.pin_verified,
+        finished_at=stop.finished_at,
+        tz=order.store.mall.tz,
+    )
+
+
+def _document(
+    order: Order, *, lines: list[dict], packages: list[dict], timeline: list[dict], seq, extra: dict | None = None
+) -> dict:
     return {
         "marketplace_order_id": order.marketplace_order_id,
         "status": order.status,
@@ -53,6 +114,7 @@ def _document(order: Order, *, lines: list[dict], packages: list[dict], timeline
         "lines": lines,
         "packages": packages,
         "timeline": timeline,
+        **(extra or {}),
         # The order's last numbered event: answers that follow a write number it first
         # (orders.outbox.sequence_events_for_answer).
         "last_event_seq": seq,
@@ -75,6 +137,7 @@ def order_representation(order: Order) -> dict:
             if event.to_status != event.from_status
         ],
         seq=order.last_event_seq,
+        extra=_stop_parts(order),
     )
 
 
@@ -108,12 +171,19 @@ SELECT o.api_client_id AS owner, o.api_body_sha256 AS sha256, o.marketplace_orde
        (SELECT coalesce(json_agg(json_build_array(e.to_status, floor(extract(epoch FROM e.at))::bigint)
                                  ORDER BY e.at, e.id), '[]')
           FROM orders_orderevent e
-         WHERE e.order_id = o.id AND e.to_status <> '' AND e.to_status <> e.from_status) AS timeline
+         WHERE e.order_id = o.id AND e.to_status <> '' AND e.to_status <> e.from_status) AS timeline,
+       (SELECT json_build_array(r.status, u.first_name, floor(extract(epoch FROM rs.eta))::bigint, rs.photo,
+                                rs.pin_verified, floor(extract(epoch FROM rs.finished_at))::bigint)
+          FROM drivers_routestop rs
+          JOIN drivers_route r ON r.id = rs.route_id
+          LEFT JOIN drivers_driver d ON d.id = r.driver_id
+          LEFT JOIN {user_table} u ON u.id = d.user_id
+         WHERE rs.order_id = o.id AND rs.is_current) AS stop
   FROM orders_order o
   JOIN retailers_store s ON s.id = o.store_id
   JOIN retailers_mall m ON m.id = s.mall_id
  WHERE o.marketplace_order_id = %s
-"""
+""".replace("{user_table}", get_user_model()._meta.db_table)
 
 
 def _from_unix(seconds: int) -> dt.datetime:
@@ -140,17 +210,47 @@ def replay_from_row(row: tuple | None, *, client_id: int, body_sha256: str) -> t
     """replay_representation's answer from a row of REPLAY_SQL (None, or all None, for no order)."""
     if row is None or row[2] is None:
         return False, None
-    owner, sha256, order_id, status, mall, time_zone, store_name, unit, deliver_by, seq, lines, labels, timeline = row
+    (
+        owner,
+        sha256,
+        order_id,
+        status,
+        mall,
+        time_zone,
+        store_name,
+        unit,
+        deliver_by,
+        seq,
+        lines,
+        labels,
+        timeline,
+        stop,
+    ) = row
     if owner != client_id or sha256 != body_sha256:
         return True, None
+    tz = zoneinfo.ZoneInfo(time_zone)
+    parts = {}
+    if stop is not None:
+        route_status, first_name, eta, photo, pin_verified, finished_at = stop
+        parts = driver_and_proof(
+            status=status,
+            route_status=route_status,
+            first_name=first_name,
+            eta=_from_unix(eta) if eta is not None else None,
+            photo=photo,
+            pin_verified=pin_verified,
+            finished_at=_from_unix(finished_at) if finished_at is not None else None,
+            tz=tz,
+        )
     return True, {
         "marketplace_order_id": order_id,
         "status": status,
         "mall": mall,
         "store": {"name": store_name, "unit": unit},
-        "deliver_by": rfc3339(_from_unix(deliver_by), zoneinfo.ZoneInfo(time_zone)),
+        "deliver_by": rfc3339(_from_unix(deliver_by), tz),
         "lines": [{"sku": sku, "quantity": quantity, "picked": picked} for sku, quantity, picked in lines],
         "packages": [{"label": label, "status": status} for label in labels],
         "timeline": [{"status": to_status, "at": rfc3339(_from_unix(at))} for to_status, at in timeline],
+        **parts,
         "last_event_seq": seq,
     }

@@ -116,13 +116,21 @@ class TimelineEntry(Schema):
 
 
 class DriverOut(Schema):
+    """The driver of the order's route, from their acceptance of it: first name only (never
+    surname, phone or location)."""
+
     first_name: str
-    eta: dt.datetime | None
+    eta: dt.datetime | None = Field(description="Expected arrival at the address, in the mall's local time.")
 
 
 class ProofOut(Schema):
-    photo_url: str
-    pin_verified: bool
+    """Proof of delivery, once the order is delivered."""
+
+    photo_url: str = Field(
+        json_schema_extra={"format": "uri"},
+        description="The delivery photo: a signed link that stops working 30 days after the delivery.",
+    )
+    pin_verified: bool = Field(description="Whether the shopper's PIN was checked at the door.")
 
 
 class OrderOut(Schema):

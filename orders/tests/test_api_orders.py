@@ -2,6 +2,7 @@ import datetime as dt
 import json
 
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
@@ -11,7 +12,7 @@ from orders.api.secrets import decrypt_secret
 from orders.lifecycle import OrderStatus
 from orders.models import ApiClient, FeedEvent, Order, OrderEvent
 from orders.tests.api_helpers import make_api_client, make_world, order_document, signed
-from portal.tests.factories import make_listing, make_mall, make_stock, make_store
+from portal.tests.factories import make_listing, make_mall, make_stock, make_store, make_user
 from retailers.models import StoreStatus
 
 pytestmark = pytest.mark.django_db
@@ -554,3 +555,179 @@ def test_create_order_hazmat_heavy_listing_answers_not_eligible_with_every_reaso
     assert response.status_code == 422
     assert response.json()["reasons"] == ["hazmat", "too_heavy"]
     assert Order.objects.count() == 0
+
+
+# --- driver and proof in the representation -----------------------------------------------------
+
+PHOTO = b"\xff\xd8\xff\xe0proof-photo"
+
+
+@pytest.fixture
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.PORTAL_BASE_URL = "https://portal.example"
+
+
+def _to_route(world, issued, document=None, **changes):
+    """An API order taken by the store to ready, its route built; the online driver Ana Quintero."""
+    from drivers import services as dispatch
+    from drivers.tests.factories import make_driver
+    from orders.services import order_accept, order_mark_ready, order_record_picked, order_start_picking
+
+    document = document or order_document(**changes)
+    assert signed(issued, "POST", "/api/v1/orders", document).status_code == 201
+    order = Order.objects.get(marketplace_order_id=document["marketplace_order_id"])
+    order_accept(order=order, acting_user=None)
+    order_start_picking(order=order, acting_user=None)
+    order_record_picked(order=order, acting_user=None, picked={line.pk: line.quantity for line in order.lines.all()})
+    order_mark_ready(order=order, acting_user=None, package_count=1)
+    driver = make_driver(
+        market=world["mall"].market,
+        online=True,
+        user=make_user(first_name="Ana", last_name="Quintero", email="ana@drivers.example"),
+        phone="+17025559876",
+        latitude=world["mall"].latitude,
+        longitude=world["mall"].longitude,
+    )
+    [route] = dispatch.routes_build_for_mall(mall=world["mall"], now=timezone.now(), time_limit_s=0.1)
+    return order, driver, route
+
+
+def _deliver(world, order, driver, route, pin: str = ""):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from drivers import services as dispatch
+
+    offer = route.offers.get()
+    dispatch.handoff_confirm_packages(
+        store=world["store"],
+        code=offer.pickup_code,
+        labels=[p.label_code for p in order.packages.all()],
+        acting_user=None,
+    )
+    dispatch.stop_deliver(stop=route.stops.get(), driver=driver, photo=SimpleUploadedFile("door.jpg", PHOTO), pin=pin)
+
+
+@pytest.mark.usefixtures("_media")
+def test_driver_appears_from_the_routes_acceptance_with_first_name_and_eta_only(world, issued):
+    from drivers import services as dispatch
+
+    order, driver, route = _to_route(world, issued)
+    offered = signed(issued, "GET", f"/api/v1/orders/{order.marketplace_order_id}")
+
+    dispatch.offer_accept(offer=route.offers.get(), driver=driver)
+    accepted = signed(issued, "GET", f"/api/v1/orders/{order.marketplace_order_id}")
+
+    stop = route.stops.get()
+    assert "driver" not in offered.json()
+    assert accepted.json()["driver"] == {
+        "first_name": "Ana",
+        "eta": stop.eta.astimezone(world["mall"].tz).isoformat(timespec="seconds"),
+    }
+    assert accepted.json()["driver"]["eta"].endswith(("-08:00", "-07:00"))
+    assert "proof" not in accepted.json()
+    text = accepted.content.decode()
+    assert "Quintero" not in text
+    assert "5559876" not in text
+    assert str(driver.latitude) not in text and str(driver.latitude).rstrip("0") not in text
+
+
+@pytest.mark.usefixtures("_media")
+def test_proof_appears_after_delivery_with_a_signed_photo_link_that_serves_the_photo(world, issued):
+    from orders.delivery import delivery_pin_for
+
+    order, driver, route = _to_route(world, issued, requires_pin=True)
+    from drivers import services as dispatch
+
+    dispatch.offer_accept(offer=route.offers.get(), driver=driver)
+    _deliver(world, order, driver, route, pin=delivery_pin_for(order))
+
+    body = signed(issued, "GET", f"/api/v1/orders/{order.marketplace_order_id}").json()
+    photo_url = body["proof"]["photo_url"]
+    served = Client().get(photo_url.removeprefix("https://portal.example"))
+
+    assert body["status"] == "delivered"
+    assert body["driver"]["first_name"] == "Ana"
+    assert body["proof"]["pin_verified"] is True
+    assert photo_url.startswith("https://portal.example/proof/")
+    assert served.status_code == 200
+    assert served["Content-Type"] == "image/jpeg"
+    assert b"".join(served.streaming_content) == PHOTO
+    # The same link in every answer: the feed's delivered event carries it too.
+    feed = signed(issued, "GET", "/api/v1/events?limit=500").json()["events"]
+    assert feed[-1]["type"] == "order.delivered"
+    assert feed[-1]["order"]["proof"] == body["proof"]
+
+
+@pytest.mark.usefixtures("_media")
+def test_proof_photo_link_refuses_a_changed_token_and_expires_after_30_days(world, issued):
+    from drivers import services as dispatch
+
+    order, driver, route = _to_route(world, issued)
+    dispatch.offer_accept(offer=route.offers.get(), driver=driver)
+    _deliver(world, order, driver, route)
+    path = signed(issued, "GET", f"/api/v1/orders/{order.marketplace_order_id}").json()["proof"]["photo_url"]
+    path = path.removeprefix("https://portal.example")
+    payload, signature = path.removeprefix("/proof/").split(":", 1)
+    forged = "/proof/" + payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB") + ":" + signature
+
+    assert Client().get(forged).status_code == 404
+    with time_machine.travel(timezone.now() + dt.timedelta(days=29), tick=False):
+        assert Client().get(path).status_code == 200
+    with time_machine.travel(timezone.now() + dt.timedelta(days=30, minutes=1), tick=False):
+        assert Client().get(path).status_code == 410
+
+
+@pytest.mark.usefixtures("_media")
+def test_get_and_feed_read_driver_and_proof_in_a_constant_number_of_queries(world, issued, django_assert_num_queries):
+    from drivers import services as dispatch
+
+    fresh = order_document(marketplace_order_id="113-0000000-0000009")
+    signed(issued, "POST", "/api/v1/orders", fresh)
+    order, driver, route = _to_route(world, issued)
+    dispatch.offer_accept(offer=route.offers.get(), driver=driver)
+    _deliver(world, order, driver, route)
+    signed(issued, "GET", "/api/v1/events")  # numbers every event
+
+    # The signature check, the order lookup, the order and its five prefetched parts.
+    with django_assert_num_queries(7):
+        plain = signed(issued, "GET", "/api/v1/orders/113-0000000-0000009")
+    with django_assert_num_queries(7):
+        delivered = signed(issued, "GET", f"/api/v1/orders/{order.marketplace_order_id}")
+    # The feed: the check, the numbering (in a test's transaction it runs in a savepoint, and
+    # PostgreSQL takes the sequencer's lock first), the page of events, the orders and their
+    # prefetches: for one order or two, the same.
+    from django.db import connection
+
+    feed_queries = 10 + (connection.vendor == "postgresql")
+    with django_assert_num_queries(feed_queries):
+        first = signed(issued, "GET", "/api/v1/events?limit=1")
+    with django_assert_num_queries(feed_queries):
+        feed = signed(issued, "GET", "/api/v1/events?limit=500")
+
+    assert "driver" not in plain.json() and "proof" in delivered.json()
+    assert len(first.json()["events"]) == 1
+    assert len({event["order"]["marketplace_order_id"] for event in feed.json()["events"]}) == 2
+    assert feed.json()["events"][-1]["order"]["proof"] == delivered.json()["proof"]
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("_media")
+def test_create_replay_on_postgresql_answers_driver_and_proof_exactly_like_get(world, issued):
+    from drivers import services as dispatch
+
+    document = order_document()
+    order, driver, route = _to_route(world, issued, document)
+    dispatch.offer_accept(offer=route.offers.get(), driver=driver)
+    accepted_replay = signed(issued, "POST", "/api/v1/orders", document)
+    accepted_get = signed(issued, "GET", f"/api/v1/orders/{order.marketplace_order_id}")
+    _deliver(world, order, driver, route)
+
+    replay = signed(issued, "POST", "/api/v1/orders", document)
+    read = signed(issued, "GET", f"/api/v1/orders/{order.marketplace_order_id}")
+
+    assert accepted_replay.json() == accepted_get.json()
+    assert "driver" in accepted_replay.json() and "proof" not in accepted_replay.json()
+    assert replay.status_code == 200
+    assert replay.json() == read.json()
+    assert set(replay.json()) >= {"driver", "proof"}
