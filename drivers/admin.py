@@ -226,7 +226,19 @@ class OfferAdmin(HistoryOnly, admin.ModelAdmin):
 class StopInline(HistoryOnly, admin.TabularInline):
     model = RouteStop
     extra = 0
-    fields = ["sequence", "order", "store", "status", "eta", "picked_up_at", "finished_at", "problem_reason"]
+    fields = [
+        "sequence",
+        "order",
+        "store",
+        "status",
+        "is_current",
+        "planned_packages",
+        "ready_expected_at",
+        "eta",
+        "picked_up_at",
+        "finished_at",
+        "problem_reason",
+    ]
     readonly_fields = fields
 
 
@@ -240,9 +252,20 @@ class OfferInline(HistoryOnly, admin.TabularInline):
 
 @admin.register(Route)
 class RouteAdmin(HistoryOnly, admin.ModelAdmin):
-    list_display = ["__str__", "mall", "status", "driver", "packages", "estimated_miles", "depart_at", "alert"]
+    list_display = [
+        "__str__",
+        "mall",
+        "status",
+        "driver",
+        "packages",
+        "estimated_miles",
+        "depart_at",
+        "replans",
+        "split_from",
+        "alert",
+    ]
     list_filter = ["status", "mall"]
-    list_select_related = ["mall", "driver__user"]
+    list_select_related = ["mall", "driver__user", "split_from"]
     inlines = [StopInline, OfferInline]
     actions = ["reoffer_selected"]
 
