@@ -9,6 +9,7 @@ from portal.admin import (
     is_operator,
 )
 from portal.errors import ActionRefused
+from retailers.admin_lifecycle import StoreLifecycleAdminMixin
 from retailers.models import (
     Listing,
     Mall,
@@ -26,6 +27,7 @@ from retailers.stock_services import stock_set_on_hand
 
 SETTINGS_FIELDS = ("same_day_cutoff", "prep_sla_minutes", "pickup_instructions")
 PAUSE_RESUME = {(StoreStatus.LIVE, StoreStatus.PAUSED), (StoreStatus.PAUSED, StoreStatus.LIVE)}
+PRE_ONBOARDING = frozenset({StoreStatus.APPLIED, StoreStatus.APPROVED, StoreStatus.REJECTED})
 
 
 class MallInline(admin.TabularInline):
@@ -122,20 +124,29 @@ class StoreAdminForm(forms.ModelForm):
             and (old, new) not in PAUSE_RESUME
         ):
             self.add_error("status", "Only an operator can change the onboarding status; you can pause or resume.")
+        elif (
+            self.instance.pk
+            and new is not None
+            and new != old
+            and (old, new) not in PAUSE_RESUME
+            and not (old in PRE_ONBOARDING and new in PRE_ONBOARDING | {StoreStatus.ONBOARDING})
+        ):
+            # Go live, suspend and reinstate check their rules and record who and why.
+            self.add_error("status", "Use Go live, Suspend or Reinstate at the top of this page to change the status.")
         if new == StoreStatus.PAUSED and not (cleaned.get("paused_reason") or "").strip():
             self.add_error("paused_reason", "Say why same-day is paused; everyone on the board will see it.")
         return cleaned
 
 
 @admin.register(Store)
-class StoreAdmin(SellerScopedAdmin):
+class StoreAdmin(StoreLifecycleAdminMixin, SellerScopedAdmin):
     form = StoreAdminForm
     manager_open_models = frozenset({"retailers.mall"})
     list_display = ["name", "seller", "mall", "unit", "status", "prep_sla_minutes", "hourly_capacity"]
     list_filter = ["status", "mall", "seller"]
     list_select_related = ["seller", "mall"]
     search_fields = ["name", "unit", "mall__name"]
-    readonly_fields = ["paused_at", "paused_by", "updated_at"]
+    readonly_fields = ["paused_at", "paused_by", "updated_at", "history"]
     inlines = [StoreHoursInline, StoreMembershipInline]
 
     def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):

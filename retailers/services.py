@@ -178,7 +178,9 @@ def _status_label(status: str) -> str:
 
 
 @transaction.atomic
-def store_go_live(*, store: Store, acting_user: AbstractBaseUser | None, automatic: bool = False) -> Store:
+def store_go_live(
+    *, store: Store, acting_user: AbstractBaseUser | None, automatic: bool = False, note: str = ""
+) -> Store:
     """onboarding → live, by an operator or (automatic) by the system when the checklist
     completes in a market with `auto_go_live`. Refused unless the store is in onboarding and its
     onboarding checklist (retailers.onboarding) is complete.
@@ -213,7 +215,10 @@ def store_go_live(*, store: Store, acting_user: AbstractBaseUser | None, automat
         at=now,
         from_status=SS.ONBOARDING,
         to_status=SS.LIVE,
-        reason="Onboarding checklist complete" + (": went live automatically." if automatic else "."),
+        reason=(
+            note.strip()[:REASON_MAX]
+            or "Onboarding checklist complete" + (": went live automatically." if automatic else ".")
+        ),
         data={"automatic": automatic},
     )
     eligibility_after_store_change(store_ids=[store.pk])
