@@ -7,6 +7,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import zipcodes
 from django.db.models import Count
@@ -15,6 +16,9 @@ from orders.lifecycle import OPEN
 from orders.models import Order
 from retailers.eligibility import ListingFacts, codes_from_bits, listing_reason_bits
 from retailers.models import Listing, Mall, ProgramLimits, Seller, Stock, Store, StoreStatus
+
+if TYPE_CHECKING:
+    from orders.api.reads import IntakeReads
 
 EARTH_RADIUS_MILES = 3958.8
 
@@ -44,10 +48,11 @@ def covers(mall: Mall, lat: float, lon: float) -> bool:
     return Decimal(str(distance)) <= mall.delivery_radius_miles
 
 
-def covering_malls(lat: float, lon: float) -> list[Mall]:
-    """Every mall whose delivery radius covers the point, nearest first."""
-    malls = [mall for mall in Mall.objects.all() if covers(mall, lat, lon)]
-    return sorted(malls, key=lambda mall: distance_miles(float(mall.latitude), float(mall.longitude), lat, lon))
+def covering_malls(lat: float, lon: float, malls: list[Mall] | None = None) -> list[Mall]:
+    """Every mall (of `malls`, already read, or in the database) whose delivery radius covers
+    the point, nearest first."""
+    covering = [mall for mall in (Mall.objects.all() if malls is None else malls) if covers(mall, lat, lon)]
+    return sorted(covering, key=lambda mall: distance_miles(float(mall.latitude), float(mall.longitude), lat, lon))
 
 
 def store_is_open(store: Store, local: dt.datetime) -> bool:
@@ -99,12 +104,20 @@ def store_reasons(store: Store, lines: list[tuple[Listing, int]], stock: dict[tu
     return reasons
 
 
-def candidate_stores(*, seller: Seller, malls: list[Mall], lines: list[tuple[Listing, int]], now: dt.datetime):
+def candidate_stores(
+    *,
+    seller: Seller,
+    malls: list[Mall],
+    lines: list[tuple[Listing, int]],
+    now: dt.datetime,
+    reads: "IntakeReads | None" = None,
+):
     """Stores of `seller` in the first of `malls` (nearest first) where the whole order can be
-    fulfilled same-day, fewest open orders first; with every reason when no mall has one."""
+    fulfilled same-day, fewest open orders first; with every reason when no mall has one.
+    `reads` (orders.api.reads) brings what this reads, already read in one round trip."""
     result = Candidates()
     # The program's limits on the listings themselves (issue 5's rules): no store can fix these.
-    limits = ProgramLimits.current().facts()
+    limits = (ProgramLimits.current() if reads is None else reads.limits).facts()
     for listing, _quantity in lines:
         facts = ListingFacts(
             weight_grams=listing.weight_grams,
@@ -114,16 +127,21 @@ def candidate_stores(*, seller: Seller, malls: list[Mall], lines: list[tuple[Lis
         )
         result.reasons.update(codes_from_bits(listing_reason_bits(facts, limits)))
     listing_blocked = bool(result.reasons)
-    stores = list(
-        Store.objects.filter(seller=seller, mall__in=malls)
-        .select_related("mall")
-        .prefetch_related("hours")
-        .order_by("pk")
-    )
-    stock = {
-        (row.store_id, row.listing_id): row.on_hand - row.reserved
-        for row in Stock.objects.filter(store__in=stores, listing__in=[listing for listing, _ in lines])
-    }
+    if reads is not None:
+        mall_ids = {mall.pk for mall in malls}
+        stores = [store for store in reads.stores if store.mall_id in mall_ids]
+        stock = reads.stock
+    else:
+        stores = list(
+            Store.objects.filter(seller=seller, mall__in=malls)
+            .select_related("mall")
+            .prefetch_related("hours")
+            .order_by("pk")
+        )
+        stock = {
+            (row.store_id, row.listing_id): row.on_hand - row.reserved
+            for row in Stock.objects.filter(store__in=stores, listing__in=[listing for listing, _ in lines])
+        }
     eligible_by_mall = []
     for mall in malls:
         in_mall = [store for store in stores if store.mall_id == mall.pk]
@@ -139,16 +157,19 @@ def candidate_stores(*, seller: Seller, malls: list[Mall], lines: list[tuple[Lis
         eligible_by_mall.append(eligible)
     contested = [store.pk for eligible in eligible_by_mall if len(eligible) > 1 for store in eligible]
     # Open orders are counted only where there is a choice to make.
-    open_orders = (
-        dict(
-            Order.objects.filter(store_id__in=contested, status__in=OPEN)
-            .values_list("store_id")
-            .annotate(count=Count("pk"))
-            .order_by()
+    if reads is not None:
+        open_orders = reads.open_orders
+    else:
+        open_orders = (
+            dict(
+                Order.objects.filter(store_id__in=contested, status__in=OPEN)
+                .values_list("store_id")
+                .annotate(count=Count("pk"))
+                .order_by()
+            )
+            if contested
+            else {}
         )
-        if contested
-        else {}
-    )
     if listing_blocked:
         return result
     for eligible in eligible_by_mall:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from orders.api.placement import candidate_stores, covering_malls, covers, zip_centroid
 from orders.api.problems import Problem, validation_error
+from orders.api.reads import IntakeReads, intake_reads
 from orders.api.representation import orders_for_representation
 from orders.api.schemas import OrderIn
 from orders.api.secrets import encrypt_secret, new_key_id, new_secret
@@ -18,7 +19,7 @@ from orders.models import ApiClient, ApiSecret, Order, WebhookEndpoint
 from orders.outbox import new_webhook_secret
 from orders.services import NewLine, order_cancel, order_receive
 from portal.errors import ActionRefused
-from retailers.models import Listing, Mall, Seller
+from retailers.models import Listing, Mall
 
 S = OrderStatus
 
@@ -94,21 +95,12 @@ def _existing(*, client: ApiClient, marketplace_order_id: str, body_sha256: str)
     return existing
 
 
-def _validate(payload: OrderIn, now: dt.datetime):
+def _validate(payload: OrderIn, now: dt.datetime, reads: IntakeReads):
     """Checks what the schema cannot: known seller, SKUs and mall, a deadline ahead, an address
     inside a delivery radius. Returns (seller, listings by line, malls to try, lat, lon)."""
     errors: list[dict[str, str]] = []
-    # The seller comes with its listings; it is looked up alone only when none of the SKUs is known.
-    listings = {
-        listing.seller_sku: listing
-        for listing in Listing.objects.filter(
-            seller__marketplace_seller_id=payload.seller_id, seller_sku__in=[line.sku for line in payload.lines]
-        ).select_related("seller")
-    }
-    if listings:
-        seller = next(iter(listings.values())).seller
-    else:
-        seller = Seller.objects.filter(marketplace_seller_id=payload.seller_id).first()
+    listings = reads.listings
+    seller = reads.seller
     if seller is None:
         errors.append({"field": "seller_id", "message": f"Unknown seller {payload.seller_id}."})
     lines: list[tuple[Listing, int]] = []
@@ -129,7 +121,7 @@ def _validate(payload: OrderIn, now: dt.datetime):
         errors.append({"field": "deliver_by", "message": "The delivery deadline must be after placed_at."})
     mall = None
     if payload.mall is not None:
-        mall = Mall.objects.filter(slug=payload.mall).first()
+        mall = reads.malls[0] if reads.malls else None
         if mall is None:
             errors.append({"field": "mall", "message": f"Unknown mall {payload.mall}."})
     address = payload.address
@@ -145,7 +137,7 @@ def _validate(payload: OrderIn, now: dt.datetime):
             errors.append({"field": "address.postal_code", "message": "Unknown ZIP code: send lat and lon."})
     malls: list[Mall] = []
     if point is not None and (mall is not None or payload.mall is None):
-        covering = [mall] if mall is not None else covering_malls(*point)
+        covering = [mall] if mall is not None else covering_malls(*point, malls=reads.malls)
         malls = [candidate for candidate in covering if covers(candidate, *point)]
         if not malls:
             where = f"the delivery radius of {mall.slug}" if mall else "every mall's delivery radius"
@@ -178,8 +170,9 @@ def api_order_create(*, client: ApiClient, payload: OrderIn, body_sha256: str, i
         if existing is not None:
             return Intake(existing, created=False)
     now = timezone.now()
-    seller, lines, malls, (lat, lon) = _validate(payload, now)
-    candidates = candidate_stores(seller=seller, malls=malls, lines=lines, now=now)
+    reads = intake_reads(seller_id=payload.seller_id, skus=[line.sku for line in payload.lines], mall_slug=payload.mall)
+    seller, lines, malls, (lat, lon) = _validate(payload, now, reads)
+    candidates = candidate_stores(seller=seller, malls=malls, lines=lines, now=now, reads=reads)
     for store in candidates.stores:
         try:
             # order_receive is one transaction: the order, its stock, events and outbox rows.

@@ -257,3 +257,28 @@ def test_order_receive_on_postgresql_outside_a_transaction_short_writes_nothing(
         _receive(world, second)
 
     _nothing_written(world, second)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_create_order_on_postgresql_reads_once_and_writes_once():
+    # Outside a test transaction, as a served request runs.
+    make_world()
+    issued = make_api_client()
+    # The first create of a database session prepares the statements it keeps.
+    assert signed(issued, "POST", "/api/v1/orders", order_document(marketplace_order_id="WARM-1")).status_code == 201
+
+    with CaptureQueriesContext(connection) as queries:
+        response = signed(issued, "POST", "/api/v1/orders", order_document(marketplace_order_id="113-1"))
+
+    assert response.status_code == 201
+    statements = [entry["sql"].split(None, 2)[:2] for entry in queries.captured_queries]
+    # The key with the order id's replay row; the intake's reads; its writes; the seq numbering
+    # of the new event (orders.outbox.sequence_events_for_answer).
+    assert statements == [
+        ["EXECUTE", "mallrun_secrets_and_replay"],
+        ["EXECUTE", "mallrun_intake_listings"],
+        ["WITH", "locked"],
+        ["SELECT", "pg_advisory_xact_lock(332093670737);"],
+    ]
+    assert Order.objects.get(marketplace_order_id="113-1").lines.get().reserved_quantity == 2
