@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -93,7 +93,11 @@ def _find_or_create_user(*, email: str, full_name: str) -> tuple[AbstractBaseUse
     first, _, last = full_name.partition(" ")
     user = User(username=email, email=email, first_name=first[:150], last_name=last[:150])
     user.set_unusable_password()
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # the same person invited twice at once: the other invitation made the account
+        return User.objects.get(username=email), False
     return user, True
 
 

@@ -3,12 +3,14 @@
 
 import datetime as dt
 import re
+import threading
 
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core import mail
+from django.db import connection
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -305,3 +307,31 @@ def test_invite_set_password_page_rejects_unknown_method(client):
     response = client.put("/accounts/invite/MQ/1-2/")
 
     assert response.status_code == 405
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_invite_to_store_same_new_person_to_two_stores_at_once_makes_one_account():
+    first, second = make_store(name="First"), make_store(name="Second")
+    inviter = make_user("rita")
+    barrier = threading.Barrier(2)
+    errors: list[Exception] = []
+
+    def invite(store) -> None:
+        try:
+            barrier.wait()
+            invite_to_store(store=store, email="new@example.com", role=StaffRole.ASSOCIATE, invited_by=inviter)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=invite, args=(store,)) for store in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert User.objects.filter(username="new@example.com").count() == 1
+    assert sorted(StoreMembership.objects.values_list("store__name", flat=True)) == ["First", "Second"]
