@@ -9,11 +9,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from drivers import routing, services
+from drivers import routing, services, tasks
 from drivers.lifecycle import OfferStatus
 from drivers.models import Answer, DriverEvent, Handoff, OfferRecipient, Route, RouteStatus, RouteStop, StopStatus
 from drivers.tests.factories import make_driver, make_ready_order
 from orders.lifecycle import OrderStatus
+from orders.models import Order
 from orders.services import (
     order_accept,
     order_cancel,
@@ -367,3 +368,30 @@ def test_route_page_shows_store_still_packing(mall, client):
 
     local = timezone.localtime(order.prep_due_at, mall.tz)
     assert "Still being packed: ready about " + local.strftime("%-I:%M %p") in page
+
+
+def test_build_routes_task_routes_packing_order_then_replans_when_packed(mall):
+    store = make_store(mall=mall)
+    make_ready_order(store=store, packages=10, **_near(mall, 2))
+    soon = _picking_order(store, ready_in=dt.timedelta(minutes=10), **_near(mall, 2.2))
+    make_driver(market=mall.market, online=True, **_near(mall, 8))
+    assert tasks.build_routes() == 1
+    first = RouteStop.objects.get(order=soon).route
+
+    _pack(soon, packages=5)
+    assert tasks.build_routes() == 1
+
+    first.refresh_from_db()
+    assert (first.packages, first.replans) == (10, 1)
+    assert RouteStop.objects.get(order=soon, is_current=True).route.packages == 5
+    assert tasks.build_routes() == 0
+
+
+def test_build_routes_task_never_routes_training_orders(mall):
+    order = make_ready_order(store=make_store(mall=mall), **_near(mall, 2))
+    # A store's onboarding test order (the flag is set by retailers' onboarding service).
+    Order.objects.filter(pk=order.pk).update(is_training=True)
+    make_driver(market=mall.market, online=True, **_near(mall, 8))
+
+    assert tasks.build_routes() == 0
+    assert not RouteStop.objects.exists()
