@@ -1222,6 +1222,9 @@ def offer_forfeit(*, offer: Offer, driver: Driver, reason: str = "", now: dt.dat
         at=now,
     )
     rest.refresh_from_db()
+    if rest.status == RouteStatus.CANCELLED:
+        # Nothing of it fits a typical car (the re-plan moved it off): the next build routes it.
+        return None
     return _reoffer_or_alert(route=rest, now=now, why=f"{driver} gave back part of route {route.pk}")
 
 

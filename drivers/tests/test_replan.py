@@ -11,7 +11,17 @@ from django.utils import timezone
 
 from drivers import routing, services, tasks
 from drivers.lifecycle import OfferStatus
-from drivers.models import Answer, DriverEvent, Handoff, OfferRecipient, Route, RouteStatus, RouteStop, StopStatus
+from drivers.models import (
+    Answer,
+    DriverEvent,
+    Handoff,
+    MarketPaySettings,
+    OfferRecipient,
+    Route,
+    RouteStatus,
+    RouteStop,
+    StopStatus,
+)
 from drivers.tests.factories import make_driver, make_ready_order
 from orders.lifecycle import OrderStatus
 from orders.models import Order
@@ -395,3 +405,17 @@ def test_build_routes_task_never_routes_training_orders(mall):
 
     assert tasks.build_routes() == 0
     assert not RouteStop.objects.exists()
+
+
+def test_offer_forfeit_part_too_big_for_a_typical_car_goes_to_the_next_build(mall):
+    _first, _second, _one, two, (driver, _other), _route, offer = _two_store_route(mall)
+    MarketPaySettings.objects.create(market=mall.market, route_capacity_units=1)
+
+    assert services.offer_forfeit(offer=offer, driver=driver) is None
+
+    assert not RouteStop.objects.filter(order=two, is_current=True).exists()
+    [flagged] = _build(mall)
+    assert (flagged.status, flagged.alert) == (
+        RouteStatus.AT_RISK,
+        f"Order {two.number} cannot be routed: it has more packages than a route may hold.",
+    )
