@@ -1,8 +1,19 @@
-"""drivers 0003 folds the drivers' own outbox into the one outbox: unsent rows move, none lost."""
+"""drivers 0003 folds the drivers' own outbox into the one outbox: unsent rows move, none lost;
+0004 gives the stops routed before it their real package count."""
+
+import importlib
+from decimal import Decimal
 
 import pytest
+from django.apps import apps
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from drivers import services
+from drivers.models import RouteStop
+from drivers.tests.factories import make_ready_order
+from portal.tests.factories import make_mall, make_store
 
 # retailers back to before its later Market columns, so the old Market model can be created.
 BEFORE = [("drivers", "0002_routes_offers"), ("notifications", "0001_outbox"), ("retailers", "0005_import_job")]
@@ -40,3 +51,16 @@ def test_unsent_driver_notifications_move_to_the_outbox(_back_to_latest):
         ("offer-1", "sms", "+17025550100", "pending"),
         ("offer-2", "email", "dana@example.com", "pending"),
     ]
+
+
+@pytest.mark.django_db
+def test_0004_gives_existing_stops_their_real_package_count():
+    migration = importlib.import_module("drivers.migrations.0004_replan_and_packing")
+    mall = make_mall()
+    make_ready_order(store=make_store(mall=mall), packages=3, latitude=Decimal("36.150000"), longitude=mall.longitude)
+    services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    RouteStop.objects.update(planned_packages=1)  # as the AddField default left them
+
+    migration.count_planned_packages(apps, None)
+
+    assert list(RouteStop.objects.values_list("planned_packages", flat=True)) == [3]
