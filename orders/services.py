@@ -3,6 +3,9 @@ a conditional UPDATE (… WHERE status = <expected>) so that two clicks, two sta
 workers cannot both win, and records an OrderEvent with the actor and the time."""
 
 import datetime as dt
+import functools
+import hashlib
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -294,6 +297,26 @@ def _values(obj: models.Model, params: list, sql: Mapping[str, tuple[str, list]]
 
 
 _STOCK_CONSTRAINT = "stock_reserved_within_on_hand"
+# The statement's text depends only on the number of lines and on whether there is a feed
+# event: prepared once per database session and shape, PostgreSQL parses and plans it once.
+_prepared_on: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+@functools.lru_cache(maxsize=64)
+def _statement_name(sql: str) -> str:
+    return "mallrun_receive_" + hashlib.sha256(sql.encode()).hexdigest()[:20]
+
+
+def _prepared(cursor, sql: str) -> str:
+    """The name of `sql` (with %s placeholders), prepared on this database session."""
+    name = _statement_name(sql)
+    prepared = _prepared_on.setdefault(connection.connection, set())
+    if name not in prepared:
+        parts = sql.split("%s")
+        numbered = parts[0] + "".join(f"${number}{part}" for number, part in enumerate(parts[1:], start=1))
+        cursor.execute(f"PREPARE {name} AS {numbered}")
+        prepared.add(name)
+    return name
 
 
 def _receive_in_one_statement(*, order: Order, lines: list[NewLine], actor_label: str, at: dt.datetime) -> None:
@@ -370,7 +393,8 @@ def _receive_in_one_statement(*, order: Order, lines: list[NewLine], actor_label
     sql = "WITH " + ",\n".join(ctes) + "\nSELECT id FROM new_order"
     try:
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            name = _prepared(cursor, sql)
+            cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
             order.pk = cursor.fetchone()[0]
     except IntegrityError as error:
         diag = getattr(error.__cause__, "diag", None)
