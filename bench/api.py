@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import re
+import shlex
 import socket
 import statistics
 import subprocess
@@ -199,6 +200,24 @@ def write_requests(folder: Path, name: str, lines: list[str]) -> Path:
     return target
 
 
+def production_gunicorn_options() -> list[str]:
+    """The gunicorn options of the Procfile's web process (workers, threads, keep-alive,
+    max-requests, access log…), with its ${NAME:-default} values expanded, so the benchmark
+    serves the way production does; only the application and the bind address are ours."""
+    web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    words = shlex.split(web.split("exec gunicorn", 1)[1])[1:]  # after the WSGI application
+    expand = re.compile(r"\$\{(\w+):-([^}]*)\}")
+    options, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--bind":
+            skip = True
+        else:
+            options.append(expand.sub(lambda match: os.environ.get(match[1], match[2]), word))
+    return options
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -235,8 +254,10 @@ def main() -> None:
     env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
     env["CACHE_KEY_PREFIX"] = "bench-api"
     command = [sys.executable, "-m", "gunicorn", "bench.api:application", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", "2", "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603
+    command += [*production_gunicorn_options(), "--log-level", "warning"]
+    print("gunicorn", " ".join(command[4:]), flush=True)
+    # The access log goes to stdout as in production (written, then dropped here).
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
     rounds: list[dict[str, tuple[float, int, int]]] = []
     try:
         for _ in range(100):
