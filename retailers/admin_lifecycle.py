@@ -6,16 +6,17 @@ a StoreEvent with the operator). The store's events are listed on its admin page
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods
 
-from portal.admin import is_operator
+from portal.admin import OperatorAdmin, is_operator
 from portal.errors import ActionRefused
 from retailers import services
-from retailers.models import Store, StoreEvent, StoreStatus
+from retailers.models import ProgramAgreement, Store, StoreEvent, StoreStatus
 
 REASON_MAX = services.REASON_MAX
 
@@ -177,3 +178,30 @@ class StoreLifecycleAdminMixin:
             "change_url": change_url,
         }
         return render(request, "admin/retailers/store/lifecycle.html", context, status=422 if form.errors else 200)
+
+
+@admin.register(ProgramAgreement)
+class ProgramAgreementAdmin(OperatorAdmin):
+    """Operators publish agreement versions. A version some store accepted is frozen: publish a
+    new version instead, and every store accepts that one."""
+
+    list_display = ["version", "published_at", "acceptance_count"]
+    search_fields = ["version"]
+    ordering = ["-published_at", "-pk"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).annotate(accepted=Count("acceptances"))
+
+    @admin.display(description="Stores that accepted it", ordering="accepted")
+    def acceptance_count(self, obj: ProgramAgreement) -> int:
+        return obj.accepted
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        if obj is not None and obj.acceptances.exists():
+            return ["version", "text", "published_at"]
+        return []
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and obj.acceptances.exists():
+            return False
+        return super().has_delete_permission(request, obj)

@@ -412,3 +412,34 @@ def test_two_operators_suspending_at_once_one_wins() -> None:
 
     assert sorted(outcomes) in (["conflict", "won"], ["illegal-transition", "won"])
     assert StoreEvent.objects.filter(type="store.suspended").count() == 1
+
+
+def test_operator_publishes_agreement_version_and_accepted_one_is_frozen(client, agreement, operator) -> None:
+    store = _onboarding_store()
+    manager = make_staff(store=store, role=StaffRole.MANAGER).user
+    onboarding.agreement_accept(store=store, agreement=agreement, acting_user=manager)
+    client.force_login(operator)
+
+    listing = client.get(reverse("admin:retailers_programagreement_changelist")).content.decode()
+    frozen = client.get(reverse("admin:retailers_programagreement_change", args=[agreement.pk]))
+    delete = client.post(reverse("admin:retailers_programagreement_delete", args=[agreement.pk]), {"post": "yes"})
+    added = client.post(
+        reverse("admin:retailers_programagreement_add"),
+        {"version": "2026.2", "text": "New terms.", "published_at_0": "2026-11-01", "published_at_1": "09:00:00"},
+    )
+
+    assert "2026.1" in listing
+    assert frozen.context["adminform"].form.fields == {}  # every field read-only once accepted
+    assert delete.status_code == 403
+    assert added.status_code == 302
+    assert ProgramAgreement.current().version == "2026.2"
+    assert onboarding.checklist_for(store).items[3].done is False
+
+
+def test_seller_manager_cannot_see_agreements_or_market_settings(client) -> None:
+    from portal.tests.factories import make_seller, make_seller_manager
+
+    client.force_login(make_seller_manager(seller=make_seller()).user)
+
+    assert client.get(reverse("admin:retailers_programagreement_changelist")).status_code == 403
+    assert client.get(reverse("admin:retailers_market_changelist")).status_code == 403
