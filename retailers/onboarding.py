@@ -417,8 +417,14 @@ def training_order_call_driver(*, order: Order, acting_user: AbstractBaseUser | 
         created_at=now,
         updated_at=now,
     )
+    # The real package count: a stop whose planned count differs is re-planned by dispatch.
     RouteStop.objects.create(
-        route=route, order=order, store=order.store, sequence=1, eta=now + dt.timedelta(minutes=15)
+        route=route,
+        order=order,
+        store=order.store,
+        sequence=1,
+        eta=now + dt.timedelta(minutes=15),
+        planned_packages=packages,
     )
     for _attempt in range(5):
         try:

@@ -213,3 +213,22 @@ def test_training_orders_sweep_calls_demo_driver_for_ready_training_order() -> N
     assert route.status == RouteStatus.ASSIGNED
     assert offer.driver == onboarding.training_driver_for(store.mall.market)
     assert onboarding.training_orders_sweep() == 0
+
+
+def test_dispatch_sweeps_leave_the_training_route_alone() -> None:
+    store = _onboarding_store()
+    make_driver(market=store.mall.market, online=True)
+    order = _take_to_ready(onboarding.training_order_create(store=store, acting_user=None), None)  # 2 packages
+    offer = onboarding.training_order_call_driver(order=order)
+
+    replanned = driver_services.routes_replan_packed_orders(now=timezone.now())
+    built = build_routes()
+    swept = driver_services.offers_sweep(now=timezone.now())
+
+    route, after = onboarding.training_route(order)
+    assert (replanned, built, swept) == (0, 0, 0)
+    assert after == offer
+    assert (after.status, after.pickup_code) == (OfferStatus.ACCEPTED, offer.pickup_code)
+    assert route.status == RouteStatus.ASSIGNED
+    assert list(RouteStop.objects.filter(order=order).values_list("is_current", "planned_packages")) == [(True, 2)]
+    assert Route.objects.count() == 1
