@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portal.errors import ActionRefused
@@ -54,7 +55,20 @@ def _other_active_managers(store: Store, membership: StoreMembership) -> int:
 def team_invite(
     *, store: Store, email: str, role: str, acting_user: AbstractBaseUser, full_name: str = ""
 ) -> StoreMembership:
-    """Invites a person by email (see `invite_to_store` for the email and its side effects)."""
+    """Invites a person by email (see `invite_to_store` for the email and its side effects), or
+    brings back a deactivated member. Someone already active on the team is refused: their role
+    changes through `team_change_role`, which keeps the last manager."""
+    address = (email or "").strip()
+    current = (
+        StoreMembership.objects.filter(store=store, is_active=True)
+        .filter(Q(user__email__iexact=address) | Q(user__username__iexact=address))
+        .select_related("user")
+        .first()
+    )
+    if address and current is not None:
+        raise ActionRefused(
+            f"{_label(current)} is already on the team; change their role in the list below.", code="already-member"
+        )
     return invite_to_store(store=store, email=email, role=role, invited_by=acting_user, full_name=full_name)
 
 

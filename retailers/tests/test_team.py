@@ -292,3 +292,29 @@ def test_invite_existing_member_of_another_store(client, store, manager) -> None
         ("Sole Mates", "associate"),
     ]
     assert Notification.objects.filter(kind="store.added").count() == 1
+
+
+def test_inviting_someone_already_on_the_team_is_refused(client, store, manager_membership) -> None:
+    manager = manager_membership.user
+    manager.email = "mia@example.com"
+    manager.save()
+    client.force_login(manager)
+
+    response = client.post(INVITE, {"email": "MIA@example.com", "role": "associate"}, **HTMX)
+
+    assert response.status_code == 422
+    assert "Mia Lee is already on the team; change their role in the list below." in response.content.decode()
+    manager_membership.refresh_from_db()
+    assert (manager_membership.role, manager_membership.is_active) == (StaffRole.MANAGER, True)
+
+
+def test_inviting_a_deactivated_member_brings_them_back(client, store, manager, associate_membership) -> None:
+    associate_membership.user.email = "ari@example.com"
+    associate_membership.user.save()
+    client.force_login(manager)
+    client.post(deactivate_url(associate_membership))
+
+    client.post(INVITE, {"email": "ari@example.com", "role": "associate"})
+
+    associate_membership.refresh_from_db()
+    assert associate_membership.is_active is True
