@@ -146,7 +146,13 @@ def build_world():
         cursor.execute(f"INSERT INTO {FLOOR_TABLE} (key, body) VALUES ('replay', %s)", [json.dumps(order_body("X"))])
     seller = make_seller(marketplace_seller_id="A2SUNSETAPPAREL")
     mall = make_mall(slug="fashion-show", latitude="36.127300", longitude="-115.170700")
-    store = make_store(seller=seller, mall=mall, same_day_cutoff=dt.time(0, 0))
+    # Same-day eligible at any hour under the eligibility rules the intake applies: an
+    # around-the-clock store open to the day's last instant, no practical hourly capacity limit,
+    # and a driver online in the market.
+    store = make_store(seller=seller, mall=mall, same_day_cutoff=dt.time.max, hourly_capacity=2_000_000_000)
+    from drivers.tests.factories import make_driver
+
+    make_driver(market=mall.market, online=True)
     listing = make_listing(seller=seller, seller_sku="SA-TEE-001")
     make_stock(store=store, listing=listing, on_hand=2_000_000_000)
     return [api_client_create(name=f"bench-{n}") for n in range(KEYS)]

@@ -1,10 +1,12 @@
 """Where a marketplace order goes (PRODUCT.md, "Order placement"): the mall given, or the nearest
 mall whose radius covers the address; there a live store with every line in stock, fewest open
-orders first. One function, `candidate_stores`, so the eligibility engine can plug in its
-reasons (weight, size, hazmat, capacity) later."""
+orders first. Whether a store may take the order same-day is decided by the eligibility
+engine's rules (retailers.eligibility: status, hours, cutoff, hourly capacity, program limits,
+driver supply), not a copy of them: the `not-eligible` reasons are the eligibility feed's codes."""
 
 import datetime as dt
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -14,8 +16,15 @@ from django.db.models import Count
 
 from orders.lifecycle import OPEN
 from orders.models import Order
-from retailers.eligibility import ListingFacts, codes_from_bits, listing_reason_bits
-from retailers.models import Listing, Mall, ProgramLimits, Seller, Stock, Store, StoreStatus
+from retailers.eligibility import (
+    CANDIDATE_STATUSES,
+    ListingFacts,
+    codes_from_bits,
+    listing_reason_bits,
+    store_reason_bits,
+)
+from retailers.eligibility_sql import markets_with_driver_supply, orders_last_hour_by_store, store_facts
+from retailers.models import Listing, Mall, ProgramLimits, Seller, Stock, Store
 
 if TYPE_CHECKING:
     from orders.api.reads import IntakeReads
@@ -55,31 +64,6 @@ def covering_malls(lat: float, lon: float, malls: list[Mall] | None = None) -> l
     return sorted(covering, key=lambda mall: distance_miles(float(mall.latitude), float(mall.longitude), lat, lon))
 
 
-def store_is_open(store: Store, local: dt.datetime) -> bool:
-    """Opening hours in mall local time; a row whose closing time is at or before its opening
-    time runs past midnight, equal times mean around the clock."""
-    hours = {row.weekday: row for row in store.hours.all()}
-    today = hours.get(local.weekday())
-    now = local.time()
-    if today is not None:
-        if today.opens_at == today.closes_at:
-            return True
-        if today.opens_at < today.closes_at and today.opens_at <= now < today.closes_at:
-            return True
-        if today.closes_at < today.opens_at and now >= today.opens_at:
-            return True
-    yesterday = hours.get((local.weekday() - 1) % 7)
-    return bool(yesterday is not None and yesterday.closes_at < yesterday.opens_at and now < yesterday.closes_at)
-
-
-def before_cutoff(store: Store, local: dt.datetime) -> bool:
-    # A cutoff at midnight would end the day before it starts: it means "no cutoff" (the
-    # around-the-clock stores).
-    if store.same_day_cutoff == dt.time(0, 0):
-        return True
-    return local.time() < store.same_day_cutoff
-
-
 @dataclass
 class Candidates:
     """The stores that can take the order, best first, and the reasons when there are none."""
@@ -88,20 +72,42 @@ class Candidates:
     reasons: set[str] = field(default_factory=set)
 
 
-def store_reasons(store: Store, lines: list[tuple[Listing, int]], stock: dict[tuple[int, int], int], now: dt.datetime):
-    reasons = set()
-    if store.status == StoreStatus.PAUSED:
-        reasons.add("store_paused")
-    elif store.status != StoreStatus.LIVE:
-        reasons.add("no_live_store")
-    local = store.local_now(now)
-    if not store_is_open(store, local):
-        reasons.add("store_closed")
-    elif not before_cutoff(store, local):
-        reasons.add("after_cutoff")
+def store_reasons(
+    store: Store,
+    lines: list[tuple[Listing, int]],
+    stock: dict[tuple[int, int], int],
+    now: dt.datetime,
+    *,
+    orders_last_hour: int = 0,
+) -> set[str]:
+    """Why `store` cannot take these lines now: the eligibility engine's own store rules
+    (retailers.eligibility.store_reason_bits: paused, closed, after the cutoff, at hourly
+    capacity, in the mall's time zone), `no_live_store` for a store that is neither live nor
+    paused, and `out_of_stock` when a line's quantity is not available there. Empty: it can."""
+    if store.status not in CANDIDATE_STATUSES:
+        return {"no_live_store"}
+    facts = store_facts(store, orders_last_hour=orders_last_hour)
+    reasons = set(codes_from_bits(store_reason_bits(facts, now=now)))
     if any(stock.get((store.pk, listing.pk), 0) < quantity for listing, quantity in lines):
         reasons.add("out_of_stock")
     return reasons
+
+
+def orders_last_hour(*, stores: list[Store], now: dt.datetime, reads: object = None) -> dict[int, int]:
+    """Each store's orders of the last hour (its hourly capacity), counted as the eligibility
+    engine counts them; from `reads` when the intake's reads brought them
+    (an `orders_last_hour` attribute), else one query."""
+    counts = getattr(reads, "orders_last_hour", None)
+    if counts is not None:
+        return counts
+    return orders_last_hour_by_store(store_ids=[store.pk for store in stores], now=now) if stores else {}
+
+
+def markets_with_drivers(*, now: dt.datetime, reads: object = None) -> set[int]:
+    """The markets with driver supply now, asked where the eligibility engine asks it; from
+    `reads` when the intake's reads brought them (a `driver_markets` attribute)."""
+    markets = getattr(reads, "driver_markets", None)
+    return set(markets) if markets is not None else markets_with_driver_supply(now=now)
 
 
 def candidate_stores(
@@ -111,10 +117,14 @@ def candidate_stores(
     lines: list[tuple[Listing, int]],
     now: dt.datetime,
     reads: "IntakeReads | None" = None,
+    driver_markets: Collection[int] | None = None,
 ):
     """Stores of `seller` in the first of `malls` (nearest first) where the whole order can be
     fulfilled same-day, fewest open orders first; with every reason when no mall has one.
-    `reads` (orders.api.reads) brings what this reads, already read in one round trip."""
+    `reads` (orders.api.reads) brings what this reads, already read in one round trip.
+    `driver_markets` (see markets_with_drivers): the intake passes the markets with driver
+    supply, so a mall whose market has no driver online answers `no_driver_supply`; None leaves
+    driver supply out (a question about the stores alone)."""
     result = Candidates()
     # The program's limits on the listings themselves (issue 5's rules): no store can fix these.
     limits = (ProgramLimits.current() if reads is None else reads.limits).facts()
@@ -143,16 +153,23 @@ def candidate_stores(
             for row in Stock.objects.filter(store__in=stores, listing__in=[listing for listing, _ in lines])
         }
     eligible_by_mall = []
+    capacity_used = orders_last_hour(stores=stores, now=now, reads=reads)
     for mall in malls:
-        in_mall = [store for store in stores if store.mall_id == mall.pk]
-        if not in_mall:
+        # As the eligibility engine judges a listing in a mall: only live and paused stores
+        # are candidates, their reasons count when none passes, and a market without drivers
+        # online blocks every store of the mall.
+        candidates = [store for store in stores if store.mall_id == mall.pk and store.status in CANDIDATE_STATUSES]
+        if not candidates:
             result.reasons.add("no_live_store")
+        supplied = driver_markets is None or mall.market_id in driver_markets
+        if not supplied:
+            result.reasons.add("no_driver_supply")
         eligible = []
-        for store in in_mall:
-            reasons = store_reasons(store, lines, stock, now)
+        for store in candidates:
+            reasons = store_reasons(store, lines, stock, now, orders_last_hour=capacity_used.get(store.pk, 0))
             if reasons:
                 result.reasons |= reasons
-            else:
+            elif supplied:
                 eligible.append(store)
         eligible_by_mall.append(eligible)
     contested = [store.pk for eligible in eligible_by_mall if len(eligible) > 1 for store in eligible]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orders.api.placement import candidate_stores, covering_malls, covers, zip_centroid
+from orders.api.placement import candidate_stores, covering_malls, covers, markets_with_drivers, zip_centroid
 from orders.api.problems import Problem, validation_error
 from orders.api.reads import IntakeReads, intake_reads
 from orders.api.representation import orders_for_representation
@@ -172,7 +172,15 @@ def api_order_create(*, client: ApiClient, payload: OrderIn, body_sha256: str, i
     now = timezone.now()
     reads = intake_reads(seller_id=payload.seller_id, skus=[line.sku for line in payload.lines], mall_slug=payload.mall)
     seller, lines, malls, (lat, lon) = _validate(payload, now, reads)
-    candidates = candidate_stores(seller=seller, malls=malls, lines=lines, now=now, reads=reads)
+    candidates = candidate_stores(
+        seller=seller,
+        malls=malls,
+        lines=lines,
+        now=now,
+        reads=reads,
+        # A mall whose market has no driver online cannot deliver same-day (PRODUCT.md's rule).
+        driver_markets=markets_with_drivers(now=now, reads=reads),
+    )
     for store in candidates.stores:
         try:
             # order_receive is one transaction: the order, its stock, events and outbox rows.

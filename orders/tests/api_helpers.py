@@ -11,21 +11,38 @@ from django.utils import timezone
 
 from orders.api.client import signed_headers
 from orders.api.services import api_client_create
-from portal.tests.factories import make_listing, make_mall, make_seller, make_stock, make_store
+from portal.tests.factories import make_listing, make_mall, make_seller, make_stock, make_store, make_user
 
 FASHION_SHOW = {"latitude": Decimal("36.127300"), "longitude": Decimal("-115.170700")}
 
 
 def make_world(*, on_hand: int = 10):
+    """Same-day eligible at any hour, as the eligibility rules judge it: an around-the-clock store
+    whose cutoff is the day's last instant, room for many orders an hour, and a driver (Ana
+    Quintero) online in the market."""
+    from drivers.tests.factories import make_driver
+
     seller = make_seller(marketplace_seller_id="A2SUNSETAPPAREL")
     mall = make_mall(slug="fashion-show", time_zone="America/Los_Angeles", **FASHION_SHOW)
-    # A midnight cutoff on an around-the-clock store means no cutoff: the tests run at any hour.
     store = make_store(
-        seller=seller, mall=mall, name="Sunset Apparel — Fashion Show", unit="L2-214", same_day_cutoff=dt.time(0, 0)
+        seller=seller,
+        mall=mall,
+        name="Sunset Apparel — Fashion Show",
+        unit="L2-214",
+        same_day_cutoff=dt.time.max,
+        hourly_capacity=500,
     )
     listing = make_listing(seller=seller, seller_sku="SA-TEE-001")
     stock = make_stock(store=store, listing=listing, on_hand=on_hand)
-    return {"seller": seller, "mall": mall, "store": store, "listing": listing, "stock": stock}
+    driver = make_driver(
+        market=mall.market,
+        online=True,
+        user=make_user(first_name="Ana", last_name="Quintero", email="ana@drivers.example"),
+        phone="+17025559876",
+        latitude=mall.latitude,
+        longitude=mall.longitude,
+    )
+    return {"seller": seller, "mall": mall, "store": store, "listing": listing, "stock": stock, "driver": driver}
 
 
 def make_api_client(name: str = "marketplace", webhook_url: str | None = None):

@@ -12,7 +12,8 @@ from orders.api.secrets import decrypt_secret
 from orders.lifecycle import OrderStatus
 from orders.models import ApiClient, FeedEvent, Order, OrderEvent
 from orders.tests.api_helpers import make_api_client, make_world, order_document, signed
-from portal.tests.factories import make_listing, make_mall, make_stock, make_store, make_user
+from portal.tests.factories import make_listing, make_mall, make_stock, make_store
+from retailers.eligibility import codes_from_bits
 from retailers.models import StoreStatus
 
 pytestmark = pytest.mark.django_db
@@ -269,6 +270,82 @@ def test_create_order_paused_store_answers_not_eligible_with_reasons(world, issu
     assert Order.objects.count() == 0
 
 
+def _not_eligible(response) -> list[str]:
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == PROBLEM + "not-eligible"
+    return response.json()["reasons"]
+
+
+def test_create_order_at_a_store_at_its_hourly_capacity_answers_store_at_capacity(world, issued):
+    from portal.tests.factories import make_order
+
+    world["store"].hourly_capacity = 2
+    world["store"].save(update_fields=["hourly_capacity"])
+    make_order(store=world["store"], lines=[(world["listing"], 1)])
+    make_order(store=world["store"], lines=[(world["listing"], 1)])
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document())
+
+    assert _not_eligible(response) == ["store_at_capacity"]
+    assert Order.objects.count() == 2
+
+
+def test_create_order_in_a_market_with_no_driver_online_answers_no_driver_supply(world, issued):
+    from drivers.services import driver_go_offline
+
+    driver_go_offline(driver=world["driver"], acting_user=None)
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document())
+
+    assert _not_eligible(response) == ["no_driver_supply"]
+    world["stock"].refresh_from_db()
+    assert world["stock"].reserved == 0
+
+
+def test_create_order_at_a_store_not_live_answers_no_live_store(world, issued):
+    world["store"].status = StoreStatus.ONBOARDING
+    world["store"].save(update_fields=["status"])
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document())
+
+    assert _not_eligible(response) == ["no_live_store"]
+
+
+def test_create_order_after_the_stores_cutoff_in_mall_time_answers_after_cutoff(world, issued):
+    world["store"].same_day_cutoff = dt.time(17, 0)
+    world["store"].save(update_fields=["same_day_cutoff"])
+    # 17:30 in Las Vegas (UTC-8 in November).
+    evening = dt.datetime(2026, 11, 23, 1, 30, tzinfo=dt.UTC)
+
+    with time_machine.travel(evening, tick=False):
+        late = signed(issued, "POST", "/api/v1/orders", order_document())
+    with time_machine.travel(evening - dt.timedelta(hours=1), tick=False):
+        in_time = signed(issued, "POST", "/api/v1/orders", order_document())
+
+    assert _not_eligible(late) == ["after_cutoff"]
+    assert in_time.status_code == 201
+
+
+def test_create_order_gives_every_reason_as_the_eligibility_engine_would(world, issued):
+    """The eligibility feed and the intake agree: the same codes for the same listing and mall."""
+    from drivers.services import driver_go_offline
+    from retailers.eligibility_sql import eligibility_recompute
+    from retailers.models import EligibilityResult
+
+    world["store"].status = StoreStatus.PAUSED
+    world["store"].paused_reason = "Stocktake"
+    world["store"].save()
+    driver_go_offline(driver=world["driver"], acting_user=None)
+    eligibility_recompute(now=timezone.now())
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document())
+
+    result = EligibilityResult.objects.get(listing=world["listing"], mall=world["mall"])
+    assert _not_eligible(response) == ["no_driver_supply", "store_paused"]
+    assert sorted(codes_from_bits(result.reason_bits)) == ["no_driver_supply", "store_paused"]
+
+
 def test_create_order_out_of_stock_answers_not_eligible_and_reserves_nothing(issued):
     world = make_world(on_hand=1)
 
@@ -282,7 +359,7 @@ def test_create_order_out_of_stock_answers_not_eligible_and_reserves_nothing(iss
 
 def test_create_order_picks_the_store_with_fewest_open_orders(world, issued):
     busy = world["store"]
-    quiet = make_store(seller=world["seller"], mall=world["mall"], same_day_cutoff=dt.time(0, 0))
+    quiet = make_store(seller=world["seller"], mall=world["mall"], same_day_cutoff=dt.time.max)
     make_stock(store=quiet, listing=world["listing"], on_hand=5)
     other = make_listing(seller=world["seller"])
     make_stock(store=busy, listing=other)
@@ -297,8 +374,8 @@ def test_create_order_picks_the_store_with_fewest_open_orders(world, issued):
 
 
 def test_create_order_without_mall_goes_to_the_nearest_covering_mall(world, issued):
-    near = make_mall(slug="near", latitude=36.1210, longitude=-115.1690)
-    store = make_store(seller=world["seller"], mall=near, same_day_cutoff=dt.time(0, 0))
+    near = make_mall(slug="near", market=world["mall"].market, latitude=36.1210, longitude=-115.1690)
+    store = make_store(seller=world["seller"], mall=near, same_day_cutoff=dt.time.max)
     make_stock(store=store, listing=world["listing"])
 
     response = signed(issued, "POST", "/api/v1/orders", order_document(mall=None))
@@ -571,7 +648,6 @@ def _media(settings, tmp_path):
 def _to_route(world, issued, document=None, **changes):
     """An API order taken by the store to ready, its route built; the online driver Ana Quintero."""
     from drivers import services as dispatch
-    from drivers.tests.factories import make_driver
     from orders.services import order_accept, order_mark_ready, order_record_picked, order_start_picking
 
     document = document or order_document(**changes)
@@ -581,14 +657,7 @@ def _to_route(world, issued, document=None, **changes):
     order_start_picking(order=order, acting_user=None)
     order_record_picked(order=order, acting_user=None, picked={line.pk: line.quantity for line in order.lines.all()})
     order_mark_ready(order=order, acting_user=None, package_count=1)
-    driver = make_driver(
-        market=world["mall"].market,
-        online=True,
-        user=make_user(first_name="Ana", last_name="Quintero", email="ana@drivers.example"),
-        phone="+17025559876",
-        latitude=world["mall"].latitude,
-        longitude=world["mall"].longitude,
-    )
+    driver = world["driver"]
     [route] = dispatch.routes_build_for_mall(mall=world["mall"], now=timezone.now(), time_limit_s=0.1)
     return order, driver, route
 
