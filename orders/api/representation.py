@@ -69,7 +69,7 @@ def driver_and_proof(
     status: str,
     route_status: str | None,
     first_name: str | None,
-    eta: dt.datetime | None,
+    eta: dt.datetime,
     photo: str | None,
     pin_verified: bool | None,
     finished_at: dt.datetime | None,
@@ -79,7 +79,7 @@ def driver_and_proof(
     keys, from the order's current route stop; absent keys when they do not apply."""
     parts = {}
     if route_status in ACCEPTED_ROUTE and first_name is not None:
-        parts["driver"] = {"first_name": first_name, "eta": rfc3339(eta, tz) if eta is not None else None}
+        parts["driver"] = {"first_name": first_name, "eta": rfc3339(eta, tz)}
     if status == OrderStatus.DELIVERED and photo and finished_at is not None:
         parts["proof"] = {"photo_url": proof_photo_url(photo, finished_at), "pin_verified": bool(pin_verified)}
     return parts
@@ -236,7 +236,7 @@ def replay_from_row(row: tuple | None, *, client_id: int, body_sha256: str) -> t
             status=status,
             route_status=route_status,
             first_name=first_name,
-            eta=_from_unix(eta) if eta is not None else None,
+            eta=_from_unix(eta),
             photo=photo,
             pin_verified=pin_verified,
             finished_at=_from_unix(finished_at) if finished_at is not None else None,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from ninja import Schema
 from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic.json_schema import SkipJsonSchema
 
 from orders.lifecycle import OrderStatus
 
@@ -120,7 +121,7 @@ class DriverOut(Schema):
     surname, phone or location)."""
 
     first_name: str
-    eta: dt.datetime | None = Field(description="Expected arrival at the address, in the mall's local time.")
+    eta: dt.datetime = Field(description="Expected arrival at the address, in the mall's local time.")
 
 
 class ProofOut(Schema):
@@ -142,8 +143,11 @@ class OrderOut(Schema):
     lines: list[LineOut]
     packages: list[PackageOut]
     timeline: list[TimelineEntry]
-    driver: DriverOut | None = Field(default=None, description="Present from the driver's acceptance of the route.")
-    proof: ProofOut | None = Field(default=None, description="Present after delivery.")
+    # Absent until they apply, never null.
+    driver: DriverOut | SkipJsonSchema[None] = Field(
+        default=None, description="Present from the driver's acceptance of the route."
+    )
+    proof: ProofOut | SkipJsonSchema[None] = Field(default=None, description="Present after delivery.")
     last_event_seq: int = Field(
         description="The seq of the order's last event in the feed. An answer to a create or a cancel "
         "carries the seq of the event that write caused; 0 for an order with no event in the feed."

@@ -54,6 +54,21 @@ def test_openapi_document_describes_every_operation_with_problem_responses():
     assert list(create["201"]["content"]) == ["application/json"]
 
 
+def test_openapi_order_schema_has_driver_and_proof_as_the_contract_states():
+    schemas = Client().get("/api/v1/openapi.json").json()["components"]["schemas"]
+
+    order = schemas["OrderOut"]
+    assert "driver" not in order["required"] and "proof" not in order["required"]
+    assert order["properties"]["driver"]["allOf"] == [{"$ref": "#/components/schemas/DriverOut"}]
+    assert order["properties"]["proof"]["allOf"] == [{"$ref": "#/components/schemas/ProofOut"}]
+    assert order["properties"]["last_event_seq"]["type"] == "integer"
+    assert "last_event_seq" in order["required"]
+    assert schemas["DriverOut"]["properties"].keys() == {"first_name", "eta"}
+    assert schemas["DriverOut"]["required"] == ["first_name", "eta"]
+    assert schemas["ProofOut"]["properties"]["photo_url"]["format"] == "uri"
+    assert schemas["ProofOut"]["required"] == ["photo_url", "pin_verified"]
+
+
 def test_create_order_answers_201_and_reserves_stock(world, issued):
     document = order_document()
 
