@@ -318,3 +318,16 @@ def test_inviting_a_deactivated_member_brings_them_back(client, store, manager, 
 
     associate_membership.refresh_from_db()
     assert associate_membership.is_active is True
+
+
+def test_manager_who_makes_themself_associate_leaves_the_team_page(client, store, manager_membership) -> None:
+    make_staff(store=store, role=StaffRole.MANAGER)
+    client.force_login(manager_membership.user)
+
+    response = client.post(role_url(manager_membership), {"role": "associate"}, **HTMX)
+
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == reverse("store:board")
+    manager_membership.refresh_from_db()
+    assert manager_membership.role == StaffRole.ASSOCIATE
+    assert client.get(PAGE).status_code == 403
