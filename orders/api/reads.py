@@ -6,14 +6,18 @@ listings and, where a mall has more than one of the seller's stores, their open 
 On PostgreSQL that is one round trip: prepared statements (planned once per database session)
 executed together in one simple-protocol message. Elsewhere (SQLite) plain ORM queries."""
 
+import datetime as dt
 import weakref
 from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import Count
+from django.utils import timezone
 
+from drivers.selectors import drivers_available, markets_with_driver_supply
 from orders.lifecycle import OPEN
 from orders.models import Order
+from retailers.eligibility_sql import _NOT_COUNTED_FOR_CAPACITY, CAPACITY_WINDOW, orders_last_hour_by_store
 from retailers.models import Listing, Mall, ProgramLimits, Seller, Stock, Store, StoreHours
 
 
@@ -32,12 +36,20 @@ class IntakeReads:
     # Open orders by store pk, for the stores that share their mall with another store of the
     # seller (the only ones placement compares); a store without open orders is missing.
     open_orders: dict[int, int] = field(default_factory=dict)
+    # Each store's orders of the last hour, as the eligibility engine counts them for hourly
+    # capacity (retailers.eligibility_sql.orders_last_hour_by_store); missing means none.
+    orders_last_hour: dict[int, int] = field(default_factory=dict)
+    # The markets with driver supply now (drivers.selectors.markets_with_driver_supply).
+    driver_markets: set[int] = field(default_factory=set)
 
 
-def intake_reads(*, seller_id: str, skus: list[str], mall_slug: str | None) -> IntakeReads:
+def intake_reads(
+    *, seller_id: str, skus: list[str], mall_slug: str | None, now: dt.datetime | None = None
+) -> IntakeReads:
+    now = timezone.now() if now is None else now
     if connection.vendor == "postgresql":
-        return _reads_in_one_round_trip(seller_id=seller_id, skus=skus, mall_slug=mall_slug)
-    return _reads_with_orm(seller_id=seller_id, skus=skus, mall_slug=mall_slug)
+        return _reads_in_one_round_trip(seller_id=seller_id, skus=skus, mall_slug=mall_slug, now=now)
+    return _reads_with_orm(seller_id=seller_id, skus=skus, mall_slug=mall_slug, now=now)
 
 
 def _with_hours(stores: list[Store], malls: dict[int, Mall], hours: list[StoreHours]) -> list[Store]:
@@ -55,7 +67,7 @@ def _with_hours(stores: list[Store], malls: dict[int, Mall], hours: list[StoreHo
     return stores
 
 
-def _reads_with_orm(*, seller_id: str, skus: list[str], mall_slug: str | None) -> IntakeReads:
+def _reads_with_orm(*, seller_id: str, skus: list[str], mall_slug: str | None, now: dt.datetime) -> IntakeReads:
     listings = {
         listing.seller_sku: listing
         for listing in Listing.objects.filter(seller__marketplace_seller_id=seller_id, seller_sku__in=skus)
@@ -67,7 +79,14 @@ def _reads_with_orm(*, seller_id: str, skus: list[str], mall_slug: str | None) -
     else:
         seller = Seller.objects.filter(marketplace_seller_id=seller_id).first()
     malls = list(Mall.objects.filter(slug=mall_slug) if mall_slug is not None else Mall.objects.order_by("pk"))
-    reads = IntakeReads(seller=seller, listings=listings, malls=malls, limits=ProgramLimits.current(), stores=[])
+    reads = IntakeReads(
+        seller=seller,
+        listings=listings,
+        malls=malls,
+        limits=ProgramLimits.current(),
+        stores=[],
+        driver_markets=markets_with_driver_supply(now=now),
+    )
     if seller is None or not malls:
         return reads
     stores = list(Store.objects.filter(seller=seller, mall__in=malls).order_by("pk"))
@@ -77,6 +96,8 @@ def _reads_with_orm(*, seller_id: str, skus: list[str], mall_slug: str | None) -
         (row.store_id, row.listing_id): row.on_hand - row.reserved
         for row in Stock.objects.filter(store__in=stores, listing__in=list(listings.values()))
     }
+    if stores:
+        reads.orders_last_hour = orders_last_hour_by_store(store_ids=[store.pk for store in stores], now=now)
     shared = [store.pk for store in stores if any(o.mall_id == store.mall_id and o.pk != store.pk for o in stores)]
     if shared:
         reads.open_orders = dict(
@@ -104,6 +125,7 @@ def _statements() -> dict[str, tuple[str, str]]:
           JOIN retailers_seller s ON s.id = st.seller_id JOIN retailers_mall m ON m.id = st.mall_id
          WHERE s.marketplace_seller_id = $1 AND ($2::text IS NULL OR m.slug = $2)"""
     open_statuses = ", ".join(f"'{status}'" for status in sorted(OPEN))
+    not_counted = ", ".join(f"'{status}'" for status in _NOT_COUNTED_FOR_CAPACITY)
     return {
         # The seller, once per listing of the order's SKUs (with NULLs when it has none of them).
         "mallrun_intake_listings": (
@@ -132,6 +154,14 @@ def _statements() -> dict[str, tuple[str, str]]:
             f"""SELECT k.store_id, k.listing_id, k.on_hand - k.reserved
                   FROM retailers_stock k JOIN retailers_listing l ON l.id = k.listing_id
                  WHERE k.store_id IN ({seller_stores}) AND l.seller_sku = ANY($3)""",  # noqa: S608 - model columns, constants and $n parameters
+        ),
+        # As retailers.eligibility_sql.orders_last_hour_by_store counts them: $3 now, $4 the window.
+        "mallrun_intake_orders_last_hour": (
+            "text, text, timestamptz, interval",
+            f"""SELECT o.store_id, count(*) FROM orders_order o
+                 WHERE o.store_id IN ({seller_stores}) AND o.placed_at > $3 - $4 AND o.placed_at <= $3
+                   AND o.status NOT IN ({not_counted})
+                 GROUP BY o.store_id""",  # noqa: S608 - model columns, constants and $n parameters
         ),
         # Counted only where a mall has more than one of the seller's stores.
         "mallrun_intake_open_orders": (
@@ -168,28 +198,53 @@ def _rows(cursor) -> list[tuple]:
     return rows
 
 
-def _reads_in_one_round_trip(*, seller_id: str, skus: list[str], mall_slug: str | None) -> IntakeReads:
-    malls_sql = (
-        "EXECUTE mallrun_intake_mall (%(mall)s)" if mall_slug is not None else "EXECUTE mallrun_intake_every_mall"
-    )
-    sql = "; ".join(
-        [
-            "EXECUTE mallrun_intake_listings (%(seller)s, %(skus)s)",
-            malls_sql,
-            "EXECUTE mallrun_intake_limits",
-            "EXECUTE mallrun_intake_stores (%(seller)s, %(mall)s)",
-            "EXECUTE mallrun_intake_hours (%(seller)s, %(mall)s)",
-            "EXECUTE mallrun_intake_stock (%(seller)s, %(mall)s, %(skus)s)",
-            "EXECUTE mallrun_intake_open_orders (%(seller)s, %(mall)s)",
-        ]
-    )
+# The drivers' own query for driver supply, compiled once per process with a stand-in clock that
+# each intake replaces by its own: the drivers app decides what supply is, this only runs it.
+_STAND_IN_NOW = dt.datetime(2999, 12, 31, 23, 59, 58, 123456, tzinfo=dt.UTC)
+_driver_supply_sql: tuple[str, tuple] | None = None
+
+
+def _driver_supply(now: dt.datetime) -> tuple[str, list]:
+    global _driver_supply_sql  # noqa: PLW0603 - compiled once per process
+    if _driver_supply_sql is None:
+        queryset = drivers_available(now=_STAND_IN_NOW).values_list("online_market_id", flat=True).distinct()
+        _driver_supply_sql = queryset.query.sql_with_params()
+    sql, stand_in_params = _driver_supply_sql
+    stand_ins = {_STAND_IN_NOW: now, _STAND_IN_NOW.date(): now.date()}
+    params = [stand_ins.get(param, param) if isinstance(param, dt.date) else param for param in stand_in_params]
+    if any(isinstance(param, dt.date) and param.year == _STAND_IN_NOW.year for param in params):
+        raise RuntimeError("drivers_available() reads the clock in a form the intake cannot replace")
+    return sql, params
+
+
+def _reads_in_one_round_trip(
+    *, seller_id: str, skus: list[str], mall_slug: str | None, now: dt.datetime
+) -> IntakeReads:
+    skus = list(skus)
+    statements: list[tuple[str, list]] = [
+        ("EXECUTE mallrun_intake_listings (%s, %s)", [seller_id, skus]),
+        ("EXECUTE mallrun_intake_mall (%s)", [mall_slug])
+        if mall_slug is not None
+        else ("EXECUTE mallrun_intake_every_mall", []),
+        ("EXECUTE mallrun_intake_limits", []),
+        ("EXECUTE mallrun_intake_stores (%s, %s)", [seller_id, mall_slug]),
+        ("EXECUTE mallrun_intake_hours (%s, %s)", [seller_id, mall_slug]),
+        ("EXECUTE mallrun_intake_stock (%s, %s, %s)", [seller_id, mall_slug, skus]),
+        ("EXECUTE mallrun_intake_open_orders (%s, %s)", [seller_id, mall_slug]),
+        ("EXECUTE mallrun_intake_orders_last_hour (%s, %s, %s, %s)", [seller_id, mall_slug, now, CAPACITY_WINDOW]),
+        _driver_supply(now),
+    ]
+    sql = "; ".join(statement for statement, _ in statements)
+    params = [param for _, statement_params in statements for param in statement_params]
     alias = connection.alias
     with connection.cursor() as cursor:
         _prepare_once(cursor)
         # Client-side parameters, one simple-protocol message: every result comes back at once.
-        cursor.execute(sql, {"seller": seller_id, "skus": list(skus), "mall": mall_slug})
-        seller_rows, mall_rows, limit_rows, store_rows, hour_rows, stock_rows = (_rows(cursor) for _ in range(6))
-        open_rows = cursor.fetchall()
+        cursor.execute(sql, params)
+        seller_rows, mall_rows, limit_rows, store_rows, hour_rows, stock_rows, open_rows, hour_counts = (
+            _rows(cursor) for _ in range(8)
+        )
+        supply_rows = cursor.fetchall()
     seller_width = len(Seller._meta.concrete_fields)
     seller = Seller.from_db(alias, None, seller_rows[0][:seller_width]) if seller_rows else None
     listings = {}
@@ -210,4 +265,6 @@ def _reads_in_one_round_trip(*, seller_id: str, skus: list[str], mall_slug: str 
         stores=_with_hours(stores, {mall.pk: mall for mall in malls}, hours),
         stock={(store_id, listing_id): available for store_id, listing_id, available in stock_rows},
         open_orders=dict(open_rows),
+        orders_last_hour=dict(hour_counts),
+        driver_markets={row[0] for row in supply_rows},
     )

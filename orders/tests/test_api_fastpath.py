@@ -286,3 +286,49 @@ def test_create_order_on_postgresql_reads_once_and_writes_once():
     assert reads[0] < writes[0]
     assert not any(sql.startswith(("BEGIN", "SAVEPOINT", "INSERT", "UPDATE")) for sql in statements)
     assert Order.objects.get(marketplace_order_id="113-1").lines.get().reserved_quantity == 2
+
+
+# --- The intake's reads give placement what the eligibility engine and the drivers app read.
+
+
+def test_intake_reads_count_capacity_and_driver_supply_as_their_owners_do():
+    from drivers.selectors import markets_with_driver_supply
+    from drivers.tests.factories import make_driver
+    from orders.api.reads import intake_reads
+    from portal.tests.factories import make_mall, make_order, make_store
+    from retailers.eligibility_sql import orders_last_hour_by_store
+
+    world = make_world(on_hand=50)
+    second_store = make_store(seller=world["seller"], mall=world["mall"], unit="L1-100")
+    make_stock(store=second_store, listing=world["listing"], on_hand=5)
+    other_mall = make_mall(slug="other-mall")
+    make_driver(market=other_mall.market, online=False)
+    expired = make_driver(market=other_mall.market, online=True, documents_valid_until=dt.date(2026, 1, 1))
+    with time_machine.travel(dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.UTC), tick=False):
+        now = timezone.now()
+        for minutes_ago in (5, 30, 59, 61, 120):
+            order = make_order(store=world["store"], lines=[(world["listing"], 1)])
+            Order.objects.filter(pk=order.pk).update(placed_at=now - dt.timedelta(minutes=minutes_ago))
+        cancelled = make_order(store=second_store, lines=[(world["listing"], 1)])
+        Order.objects.filter(pk=cancelled.pk).update(status="cancelled", placed_at=now - dt.timedelta(minutes=10))
+        make_order(store=second_store, lines=[(world["listing"], 1)])
+
+        reads = intake_reads(seller_id="A2SUNSETAPPAREL", skus=["SA-TEE-001"], mall_slug="fashion-show", now=now)
+        everywhere = intake_reads(seller_id="A2SUNSETAPPAREL", skus=["SA-TEE-001"], mall_slug=None, now=now)
+
+        expected_counts = orders_last_hour_by_store(store_ids=[world["store"].pk, second_store.pk], now=now)
+        expected_markets = markets_with_driver_supply(now=now)
+    assert expected_counts == {world["store"].pk: 3, second_store.pk: 1}
+    assert expected_markets == {world["mall"].market_id}
+    assert expired.online_market_id == other_mall.market_id
+    for got in (reads, everywhere):
+        assert got.orders_last_hour == expected_counts
+        assert got.driver_markets == expected_markets
+        assert [store.pk for store in got.stores] == [world["store"].pk, second_store.pk]
+        assert got.stock == {(world["store"].pk, world["listing"].pk): 45, (second_store.pk, world["listing"].pk): 3}
+        # Both stores share the mall: their open orders are counted (the cancelled one is not open).
+        assert got.open_orders == {world["store"].pk: 5, second_store.pk: 1}
+        assert [hours.weekday for hours in got.stores[0].hours.all()] == list(range(7))
+        assert got.stores[0].mall == world["mall"]
+    assert [mall.slug for mall in reads.malls] == ["fashion-show"]
+    assert [mall.slug for mall in everywhere.malls] == ["fashion-show", "other-mall"]
