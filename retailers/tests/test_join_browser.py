@@ -20,6 +20,7 @@ from portal.tests.browser.conftest import (  # noqa: F401
     width,
 )
 from portal.tests.factories import PASSWORD, make_mall, make_market, make_store, make_user
+from retailers.applications import application_approve, application_reject, application_submit
 from retailers.invitations import invite_to_store
 from retailers.join_forms import JoinForm
 from retailers.models import StaffRole, Store, StoreApplication, StoreStatus, Weekday
@@ -134,7 +135,10 @@ def test_join_and_invite_pages_pass_the_nu_html_checker() -> None:
     invalid = Client().get("/accounts/invite/MQ/not-a-token/").content.decode()
 
     assert fragment.lstrip().startswith('<form id="join-form"')
+    emails = [(f"{row.kind} email", row.html_body) for row in Notification.objects.order_by("pk")]
+    assert [name for name, _ in emails] == ["store.invitation email"]
     assert_valid_html(
+        *emails,
         ("join", blank),
         ("join with errors", errors),
         ("join done", done),
@@ -144,17 +148,15 @@ def test_join_and_invite_pages_pass_the_nu_html_checker() -> None:
     )
 
 
-def _application():
-    from retailers.applications import application_submit
-
-    mall = make_mall(name="Fashion Show", market=make_market(name="Las Vegas"))
+def _application(mall=None, unit: str = "L2-214"):
+    mall = mall or make_mall(name="Fashion Show", market=make_market(name="Las Vegas"))
     hours = {day.value: (dt.time(10), dt.time(21)) for day in Weekday}
     return application_submit(
         marketplace_seller_id="A1B2C3D4E5",
         seller_name="Sunset Retail LLC",
         store_name="Sunset Shoes",
         mall=mall,
-        unit="L2-214",
+        unit=unit,
         contact_name="Pat Lee",
         email="pat@example.com",
         phone="(702) 555-0134",
@@ -198,6 +200,18 @@ def test_application_admin_pages_pass_the_nu_html_checker() -> None:
         ("approve", client.get(f"{base}{application.pk}/approve/").content.decode()),
         ("reject with error", client.post(f"{base}{application.pk}/reject/", {"reason": ""}).content.decode()),
     ]
+    application_reject(application=application, acting_user=make_user("ops2"), reason="Mall not in the program")
+    approved = _application(application.mall, unit="L2-215")
+    application_approve(application=approved, acting_user=make_user("ops3"), reason="Welcome")
+    emails = [(f"{row.kind} email", row.html_body) for row in Notification.objects.order_by("pk")]
+    pages += emails
+    assert [name for name, _ in emails] == [
+        "application.received email",
+        "application.rejected email",
+        "application.received email",
+        "store.invitation email",
+        "application.approved email",
+    ]
 
-    assert "Say why the application is rejected; the applicant reads it." in pages[-1][1]
+    assert "Say why the application is rejected; the applicant reads it." in pages[3][1]
     assert_valid_html(*pages)
