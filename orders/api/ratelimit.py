@@ -88,11 +88,25 @@ def retry_after_if_limited(key_id: str) -> int | None:
 _script: Script | None = None
 
 
+_clients: dict = {}
+
+
+def _client(backend: RedisCache, key: str):
+    """A redis client on the cache's write pool, made once per pool: Django's get_client()
+    builds a new client object (with its table of response callbacks) on every call, which cost
+    more than the script's round trip. Clients are thread-safe; the pool owns the connections."""
+    pool = backend._cache._get_connection_pool(write=True)
+    client = _clients.get(pool)
+    if client is None:
+        client = _clients.setdefault(pool, backend._cache.get_client(key, write=True))
+    return client
+
+
 def redis_take(backend: RedisCache, key_id: str, *, now: float | None = None) -> int | None:
     """The Redis bucket. `now` (seconds) replaces the server's clock: for tests only."""
     global _script  # noqa: PLW0603 - one registered script per process
     key = backend.make_and_validate_key(_bucket_key(key_id))
-    client = backend._cache.get_client(key, write=True)
+    client = _client(backend, key)
     if _script is None:
         # register_script keeps the script's SHA: EVALSHA each time, EVAL only on a server that
         # does not know it yet (after a restart or SCRIPT FLUSH).
