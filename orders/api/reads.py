@@ -189,6 +189,11 @@ def _prepare_once(cursor) -> None:
     for name, (types, sql) in _statements().items():
         prepares.append(f"PREPARE {name}{f' ({types})' if types else ''} AS {sql}")
     cursor.execute("; ".join(prepares))
+    # The drivers' query comes compiled with %s placeholders (and literal %% for a percent sign).
+    sql, _params = _driver_supply_query()
+    parts = sql.split("%s")
+    numbered = parts[0] + "".join(f"${number}{part}" for number, part in enumerate(parts[1:], start=1))
+    cursor.execute(f"PREPARE mallrun_intake_driver_supply AS {numbered.replace('%%', '%')}")
     _prepared_on.add(raw)
 
 
@@ -204,17 +209,22 @@ _STAND_IN_NOW = dt.datetime(2999, 12, 31, 23, 59, 58, 123456, tzinfo=dt.UTC)
 _driver_supply_sql: tuple[str, tuple] | None = None
 
 
-def _driver_supply(now: dt.datetime) -> tuple[str, list]:
+def _driver_supply_query() -> tuple[str, tuple]:
     global _driver_supply_sql  # noqa: PLW0603 - compiled once per process
     if _driver_supply_sql is None:
         queryset = drivers_available(now=_STAND_IN_NOW).values_list("online_market_id", flat=True).distinct()
         _driver_supply_sql = queryset.query.sql_with_params()
-    sql, stand_in_params = _driver_supply_sql
+    return _driver_supply_sql
+
+
+def _driver_supply(now: dt.datetime) -> tuple[str, list]:
+    """EXECUTE of the prepared driver supply query with `now`'s clock."""
+    _sql, stand_in_params = _driver_supply_query()
     stand_ins = {_STAND_IN_NOW: now, _STAND_IN_NOW.date(): now.date()}
     params = [stand_ins.get(param, param) if isinstance(param, dt.date) else param for param in stand_in_params]
     if any(isinstance(param, dt.date) and param.year == _STAND_IN_NOW.year for param in params):
         raise RuntimeError("drivers_available() reads the clock in a form the intake cannot replace")
-    return sql, params
+    return f"EXECUTE mallrun_intake_driver_supply ({', '.join(['%s'] * len(params))})", params
 
 
 def _reads_in_one_round_trip(
