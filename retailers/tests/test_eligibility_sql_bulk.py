@@ -3,6 +3,7 @@ and the later runs' single pass that finds new, changed and orphaned rows."""
 
 import datetime as dt
 
+import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -30,6 +31,14 @@ def _index_and_constraint_definitions() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _exclusive_locks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM pg_locks WHERE relation = %s::regclass AND mode = 'AccessExclusiveLock'", [TABLE]
+        )
+        return cursor.fetchone()[0]
+
+
 @pytest.mark.postgres
 def test_first_full_recompute_on_an_empty_table_keeps_every_index_and_constraint():
     store = make_store()
@@ -43,11 +52,44 @@ def test_first_full_recompute_on_an_empty_table_keeps_every_index_and_constraint
     written = eligibility_recompute(now=NOON_LA, driver_markets={store.mall.market_id})
 
     assert written == 3
+    # The indexes were dropped and built again (under the table's exclusive lock, which this
+    # test's surrounding transaction still holds), and came back exactly as they were.
+    assert _exclusive_locks() == 1
     assert _index_and_constraint_definitions() == before
     duplicate = EligibilityResult.objects.get(listing=listings[0])
     duplicate.pk = None
     with pytest.raises(IntegrityError), transaction.atomic():
         duplicate.save()
+
+
+@pytest.mark.postgres
+def test_first_full_recompute_while_another_session_reads_the_table_inserts_without_touching_indexes():
+    store = make_store(name="Kiosk")
+    listing = make_listing(seller=store.seller)
+    before = _index_and_constraint_definitions()
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname=settings["NAME"],
+    )
+    try:
+        # A feed reader in the middle of its transaction: the index rebuild must not wait for it.
+        other.execute(f"LOCK TABLE {TABLE} IN ACCESS SHARE MODE")
+        written = eligibility_recompute(now=NOON_LA, driver_markets={store.mall.market_id})
+        exclusive_locks = _exclusive_locks()
+    finally:
+        other.rollback()
+        other.close()
+
+    assert written == 1
+    assert exclusive_locks == 0
+    assert _index_and_constraint_definitions() == before
+    assert [(r.listing_id, r.hint) for r in EligibilityResult.objects.all()] == [
+        (listing.pk, "restock 1 unit at Kiosk")
+    ]
 
 
 def test_full_recompute_after_changes_updates_inserts_and_deletes_only_what_differs():
