@@ -26,7 +26,7 @@ from orders.models import (
     WebhookDelivery,
     new_label_code,
 )
-from orders.outbox import FEED_TYPES, new_event_id, record_feed_event
+from orders.outbox import _SEQUENCE_LOCK, _SEQUENCE_SQL, FEED_TYPES, new_event_id, record_feed_event
 from portal.actors import actor_label_for
 from portal.errors import ActionRefused
 from retailers.eligibility_hooks import eligibility_after_order_change
@@ -162,9 +162,13 @@ def order_receive(
     actor_label: str = "marketplace",
     api_client: ApiClient | None = None,
     api_body_sha256: str = "",
+    number_feed_event: bool = False,
 ) -> Order:
     """Creates a received order and reserves its stock in the same transaction.
     An order from a marketplace client (`api_client`) also gets its feed event and webhook rows.
+    `number_feed_event` (the API's create, which answers with the event's seq): on PostgreSQL
+    the feed's numbering (orders.outbox.sequence_events_for_answer) runs in the same round trip
+    and transaction, and `order.feed_seq` is the order's last seq (None when not numbered here).
 
     Side effects: Stock.reserved grows by each line's quantity; one `order.received` event; the
     eligibility recompute of its listings after commit.
@@ -199,14 +203,16 @@ def order_receive(
         status_changed_at=now,
         updated_at=now,
     )
+    order.feed_seq = None
     if connection.vendor == "postgresql":
+        number = number_feed_event and api_client is not None
         if connection.in_atomic_block:
             # Inside a caller's transaction a savepoint keeps a refused intake from aborting it.
             with transaction.atomic():
-                _receive_in_one_statement(order=order, lines=lines, actor_label=actor_label, at=now)
+                _receive_in_one_statement(order=order, lines=lines, actor_label=actor_label, at=now, number=number)
         else:
-            # On its own the statement is its own transaction: no BEGIN and COMMIT round trips.
-            _receive_in_one_statement(order=order, lines=lines, actor_label=actor_label, at=now)
+            # On its own the message is its own transaction: no BEGIN and COMMIT round trips.
+            _receive_in_one_statement(order=order, lines=lines, actor_label=actor_label, at=now, number=number)
     else:
         with transaction.atomic():
             _receive_with_orm(order=order, lines=lines, actor_label=actor_label, at=now)
@@ -319,7 +325,9 @@ def _prepared(cursor, sql: str) -> str:
     return name
 
 
-def _receive_in_one_statement(*, order: Order, lines: list[NewLine], actor_label: str, at: dt.datetime) -> None:
+def _receive_in_one_statement(
+    *, order: Order, lines: list[NewLine], actor_label: str, at: dt.datetime, number: bool = False
+) -> None:
     """order_receive's writes as the data-modifying CTEs of one statement: the stock
     reservations (rows locked in id order, so two intakes never wait for each other in a
     circle), the order, its lines, the `order.received` event and, for a marketplace order, its
@@ -327,7 +335,13 @@ def _receive_in_one_statement(*, order: Order, lines: list[NewLine], actor_label
     orders.outbox.record_feed_event write). Reserving beyond what is on hand breaks the stock
     table's reserved ≤ on_hand check; a stock row that is gone leaves the order's status NULL
     (the count of reserved rows falls short), which breaks NOT NULL: either way the statement
-    is undone as a whole and ActionRefused(out_of_stock) is raised. Sets the order's pk."""
+    is undone as a whole and ActionRefused(out_of_stock) is raised. Sets the order's pk.
+
+    `number`: the feed's numbering follows in the same message, so in the same (implicit)
+    transaction: the sequencer's advisory lock is taken after the writes and held to the commit,
+    as sequence_events_for_answer holds it, so seq values still become visible in increasing
+    order; the order's new event is numbered with the committed ones. One commit (one WAL
+    flush) instead of two. Sets order.feed_seq."""
     params: list = []
     by_listing = sorted(lines, key=lambda line: line.listing.pk)
     params += [order.store_id, [line.listing.pk for line in by_listing]]
@@ -394,8 +408,22 @@ def _receive_in_one_statement(*, order: Order, lines: list[NewLine], actor_label
     try:
         with connection.cursor() as cursor:
             name = _prepared(cursor, sql)
-            cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
+            message = f"EXECUTE {name} ({', '.join(['%s'] * len(params))})"
+            if number:
+                message += (
+                    f"; SELECT pg_advisory_xact_lock({_SEQUENCE_LOCK}); {_SEQUENCE_SQL};"  # noqa: S608 - constants
+                    " SELECT o.id, MAX(f.seq) FROM orders_order o LEFT JOIN orders_feedevent f ON f.order_id = o.id"
+                    " WHERE o.marketplace_order_id = %s GROUP BY o.id"
+                )
+                params = [*params, order.marketplace_order_id]
+            cursor.execute(message, params)
             order.pk = cursor.fetchone()[0]
+            if number:
+                cursor.nextset()
+                cursor.nextset()
+                cursor.nextset()
+                order_id, order.feed_seq = cursor.fetchone()
+                assert order_id == order.pk  # noqa: S101 - the same order, read back
     except IntegrityError as error:
         diag = getattr(error.__cause__, "diag", None)
         short = diag is not None and (

@@ -207,6 +207,7 @@ def api_order_create(*, client: ApiClient, payload: OrderIn, body_sha256: str, i
                 actor_label=f"marketplace ({client.name})",
                 api_client=client,
                 api_body_sha256=body_sha256,
+                number_feed_event=True,
             )
             return Intake(order, created=True, lines=lines)
         except ActionRefused as refused:

@@ -187,8 +187,11 @@ def create_order(request: HttpRequest, payload: OrderIn = Body(...)):  # noqa: B
         id_unused=getattr(request, "api_order_id_unused", None) == payload.marketplace_order_id,
     )
     if intake.created:
-        # The answer carries the seq of the order.received event it just committed.
-        seq = sequence_events_for_answer(intake.order.pk)
+        # The answer carries the seq of the order.received event it just committed (numbered
+        # with the intake's writes on PostgreSQL, see order_receive's number_feed_event).
+        seq = intake.order.feed_seq
+        if seq is None:
+            seq = sequence_events_for_answer(intake.order.pk)
         return Status(201, new_order_representation(intake.order, lines=intake.lines, seq=seq))
     document = order_representation(intake.order)
     if document["last_event_seq"] is None:  # a concurrent twin created it a moment ago

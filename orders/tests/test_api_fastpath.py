@@ -285,6 +285,13 @@ def test_create_order_on_postgresql_reads_once_and_writes_once():
     assert (len(reads), len(writes)) == (1, 1)
     assert reads[0] < writes[0]
     assert not any(sql.startswith(("BEGIN", "SAVEPOINT", "INSERT", "UPDATE")) for sql in statements)
+    # The feed's numbering goes with the writes: three round trips in all, and the answer
+    # carries the seq the new event got.
+    assert len(statements) == 3
+    assert "pg_advisory_xact_lock" in statements[writes[0]]
+    event = FeedEvent.objects.get(order__marketplace_order_id="113-1")
+    assert event.seq is not None
+    assert response.json()["last_event_seq"] == event.seq
     assert Order.objects.get(marketplace_order_id="113-1").lines.get().reserved_quantity == 2
 
 
