@@ -4,6 +4,7 @@ from django.http import HttpRequest
 
 from portal.admin import is_operator
 from portal.notifications import services
+from portal.notifications.kinds import KINDS
 from portal.notifications.models import Notification, NotificationStatus
 
 
@@ -16,6 +17,25 @@ class NotificationAdmin(admin.ModelAdmin):
     search_fields = ["to", "dedupe_key", "subject"]
     date_hierarchy = "created_at"
     actions = ["send_again"]
+    # The bodies through methods, so a message that carries a credential (a set-password link)
+    # is not readable here: whoever opened it could take over the account.
+    exclude = ["body", "html_body"]
+    readonly_fields = ["message", "html_message"]
+
+    @admin.display(description="Body")
+    def message(self, obj: Notification) -> str:
+        return self._unless_secret(obj, obj.body)
+
+    @admin.display(description="HTML body")
+    def html_message(self, obj: Notification) -> str:
+        return self._unless_secret(obj, obj.html_body)
+
+    @staticmethod
+    def _unless_secret(obj: Notification, text: str) -> str:
+        kind = KINDS.get(obj.kind)
+        if kind is not None and kind.secret:
+            return "Hidden: this message carries a one-time set-password link."
+        return text
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_operator(request.user)

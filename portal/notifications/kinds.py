@@ -13,6 +13,8 @@ class Kind:
     # when set, and the HTML part is sent as the email's alternative.
     text_template: str = ""
     html_template: str = ""
+    # The message carries a credential (a set-password link): the outbox admin hides its body.
+    secret: bool = False
 
 
 KINDS: dict[str, Kind] = {
@@ -70,6 +72,7 @@ KINDS: dict[str, Kind] = {
         body="",
         text_template="emails/store_invitation.txt",
         html_template="emails/store_invitation.html",
+        secret=True,
     ),
     "store.added": Kind(
         subject="You were added to {{ store }} on Mallrun",

@@ -71,3 +71,22 @@ def test_operator_sends_dead_message_again_from_the_changelist():
     dead.refresh_from_db()
     sent.refresh_from_db()
     assert (dead.status, dead.attempts, sent.status) == (NotificationStatus.PENDING, 0, NotificationStatus.SENT)
+
+
+def test_operator_sees_a_message_body_but_not_an_invitation_link():
+    client = Client()
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    offer = _row(body="New route: $24.00, 3 stops")
+    link = "https://mallrun.example/accounts/invite/MQ/set-password-token/"
+    invitation = _row(
+        kind="store.invitation", channel="email", to="ana@example.com", dedupe_key="k2", body=link, html_body=link
+    )
+
+    offer_page = client.get(reverse("admin:notifications_notification_change", args=[offer.pk])).content.decode()
+    invitation_page = client.get(
+        reverse("admin:notifications_notification_change", args=[invitation.pk])
+    ).content.decode()
+
+    assert "New route: $24.00, 3 stops" in offer_page
+    assert "set-password-token" not in invitation_page
+    assert invitation_page.count("Hidden: this message carries a one-time set-password link.") == 2
