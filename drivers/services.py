@@ -915,6 +915,10 @@ def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
     within_ids = {candidate.driver.pk for candidate in within}
     offered = 0
     stops = route.stops.filter(is_current=True).count()
+    # One INSERT for the new rows and one UPDATE for the changed ones: a wave considers every
+    # online driver in the market, and a 200-order build opens a wave per route.
+    new_rows: list[OfferRecipient] = []
+    changed_rows: list[OfferRecipient] = []
     for rank, candidate in enumerate(candidates, start=1):
         row = existing.get(candidate.driver.pk)
         distance = Decimal(f"{candidate.distance_miles:.2f}") if candidate.distance_miles is not None else None
@@ -950,7 +954,18 @@ def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
             }
         else:
             fields = {"rank": None, "distance_miles": distance, "not_offered_reason": candidate.reason}
-        OfferRecipient.objects.update_or_create(offer=offer, driver=candidate.driver, defaults=fields)
+        if row is None:
+            new_rows.append(OfferRecipient(offer=offer, driver=candidate.driver, **fields))
+        else:
+            for name, value in fields.items():
+                setattr(row, name, value)
+            changed_rows.append(row)
+    OfferRecipient.objects.bulk_create(new_rows)
+    # Rows offered in an earlier wave were skipped above; the rest still hold their defaults
+    # for the fields a not-offered row does not set, so writing all six is exact.
+    OfferRecipient.objects.bulk_update(
+        changed_rows, fields=["rank", "distance_miles", "wave", "offered_at", "answer", "not_offered_reason"]
+    )
     window = dt.timedelta(seconds=market_settings.offer_window_seconds)
     Offer.objects.filter(pk=offer.pk).update(wave=wave, due_at=now + window)
     offer.wave, offer.due_at = wave, now + window
