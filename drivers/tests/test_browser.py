@@ -1,6 +1,7 @@
 """Driver pages in a real browser at 390 and 1280 px: the driver takes an offer through to
 delivery, and every driver page passes axe-core and the Nu HTML checker."""
 
+import datetime as dt
 import io
 from decimal import Decimal
 
@@ -12,8 +13,9 @@ from playwright.sync_api import Page, expect
 
 from drivers import services
 from drivers.tests.factories import make_driver, make_ready_order
+from orders.services import order_accept, order_start_picking
 from portal.tests.browser.conftest import assert_accessible, assert_valid_html, log_in
-from portal.tests.factories import PASSWORD, make_mall, make_store, make_user
+from portal.tests.factories import PASSWORD, make_mall, make_order, make_store, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -99,5 +101,61 @@ def test_driver_pages_pass_nu_html_checker() -> None:
     documents.append(
         ("deliver form errors", client.post(f"/driver/stops/{stop.pk}/deliver/", {"photo": buffer}).content.decode())
     )
+
+    assert_valid_html(*documents)
+
+
+def test_packing_stops_and_partial_forfeit_pass_axe_and_nu_checker(page: Page) -> None:
+    mall = make_mall(name="Fashion Show", time_zone="America/Phoenix")
+    zara, nike = make_store(mall=mall, name="Zara"), make_store(mall=mall, name="Nike")
+    ready = make_ready_order(store=zara, latitude=Decimal("36.150000"), longitude=mall.longitude)
+    # Nike is still picking its order, due packed in 10 minutes.
+    packing = make_order(
+        store=nike,
+        placed_at=timezone.now() - dt.timedelta(minutes=20),
+        deliver_in=dt.timedelta(hours=4),
+        latitude=Decimal("36.152000"),
+        longitude=mall.longitude,
+    )
+    order_accept(order=packing, acting_user=None)
+    order_start_picking(order=packing, acting_user=None)
+    # Eight miles out: the driver cannot be at the mall before Nike is done.
+    driver = make_driver(
+        market=mall.market,
+        online=True,
+        user=make_user("driver-lv-1", first_name="Ana"),
+        latitude=mall.latitude + Decimal("0.116000"),
+        longitude=mall.longitude,
+    )
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    client = Client()
+    client.force_login(driver.user)
+    documents = [("offer with a store still packing", client.get("/driver/").content.decode())]
+
+    log_in(page, "driver-lv-1", PASSWORD)
+    page.goto("/driver/")
+    offers = page.get_by_role("region", name="Offers")
+    expect(offers.locator("article")).to_contain_text("Still being packed: Nike (ready about ")
+    assert_accessible(page)
+    _fits(page)
+    offers.get_by_role("button", name="Accept").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Route at Fashion Show")
+    expect(page.locator(".offer-packing")).to_contain_text("Still being packed: ready about ")
+    assert_accessible(page)
+    _fits(page)
+    documents.append(("route with a store still packing", client.get(f"/driver/routes/{route.pk}/").content.decode()))
+
+    _hand_over(zara, ready, route)
+    page.reload()
+    give_back = page.get_by_role("button", name="Give back the stores not yet visited")
+    expect(give_back).to_be_visible()
+    assert_accessible(page)
+    _fits(page)
+    documents.append(("route under way, part to give back", client.get(f"/driver/routes/{route.pk}/").content.decode()))
+    give_back.click()
+    expect(page.get_by_role("status").first).to_contain_text("You gave back the stores you had not visited.")
+    expect(page.get_by_role("heading", name="Nike")).to_have_count(0)
+    assert_accessible(page)
+    documents.append(("route after giving part back", client.get(f"/driver/routes/{route.pk}/").content.decode()))
 
     assert_valid_html(*documents)
