@@ -106,7 +106,8 @@ def _notify_store_staff(*, route: Route, store_ids: Iterable[int], kind: str, dr
     packages = dict(
         route.stops.filter(is_current=True, store_id__in=list(store_ids), status=StopStatus.PENDING)
         .values_list("store_id")
-        .annotate(n=Count("order__packages"))
+        # Planned units: the real count once packed, the estimate while the store still packs.
+        .annotate(n=Sum("planned_packages"))
     )
     for store in Store.objects.filter(pk__in=list(packages)):
         staff = StoreMembership.objects.filter(store=store, is_active=True, user__is_active=True).select_related("user")

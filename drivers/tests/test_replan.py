@@ -35,7 +35,16 @@ from orders.services import (
 )
 from portal.errors import ActionRefused
 from portal.notifications.models import Channel, Notification
-from portal.tests.factories import make_listing, make_mall, make_market, make_order, make_stock, make_store
+from portal.tests.factories import (
+    make_listing,
+    make_mall,
+    make_market,
+    make_order,
+    make_staff,
+    make_stock,
+    make_store,
+    make_user,
+)
 from retailers.models import SizeClass
 
 pytestmark = pytest.mark.django_db
@@ -419,3 +428,18 @@ def test_offer_forfeit_part_too_big_for_a_typical_car_goes_to_the_next_build(mal
         RouteStatus.AT_RISK,
         f"Order {two.number} cannot be routed: it has more packages than a route may hold.",
     )
+
+
+def test_arriving_email_counts_estimated_packages_of_store_still_packing(mall):
+    store = make_store(mall=mall)
+    listing = make_listing(seller=store.seller, size_class=SizeClass.MEDIUM)
+    make_stock(store=store, listing=listing, on_hand=5)
+    _picking_order(store, ready_in=dt.timedelta(minutes=10), lines=[(listing, 3)], **_near(mall, 2))
+    staff = make_staff(store=store, user=make_user(email="counter@store.example"))
+    driver = make_driver(market=mall.market, online=True, **_near(mall, 8))
+    [route] = _build(mall)
+
+    services.offer_accept(offer=route.offers.get(), driver=driver)
+
+    [message] = Notification.objects.filter(kind="driver.arriving", to=staff.user.email)
+    assert "collect 3 packages" in message.body
