@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from retailers.models import Store, StoreEvent, StoreHours, Weekday
 
 _EVENT_TITLES = {
+    "store.applied": "Applied to join Mallrun",
+    "store.approved": "Application approved",
+    "store.onboarding_started": "Onboarding started",
     "store.paused": "Paused same-day",
     "store.resumed": "Resumed same-day",
     "store.settings_changed": "Changed settings",
@@ -27,7 +30,7 @@ _SETTING_NAMES = {
 
 
 # Event data kept for the record but meaningless on the store's page.
-_HIDDEN_DATA = frozenset({"user_id", "automatic", "new_account"})
+_HIDDEN_DATA = frozenset({"user_id", "automatic", "new_account", "application"})
 
 
 @dataclass(frozen=True)

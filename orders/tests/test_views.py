@@ -110,6 +110,26 @@ def test_board_shows_pause_banner(client, shop):
     assert "Stocktake until 3 PM" in html
 
 
+@pytest.mark.parametrize(
+    ("status", "banner"),
+    [
+        ("onboarding", "Sunglass Spot is not live yet."),
+        ("suspended", "Mallrun has suspended same-day orders at Sunglass Spot."),
+        ("live", None),
+    ],
+)
+def test_board_says_when_the_store_takes_no_marketplace_orders(client, shop, status, banner):
+    store, staff, _, _, _ = shop
+    store.status = status
+    store.save()
+    client.force_login(staff)
+
+    html = client.get(reverse("store:board")).content.decode()
+
+    banners = ["Sunglass Spot is not live yet.", "Mallrun has suspended same-day orders at Sunglass Spot."]
+    assert [text for text in banners if text in html] == ([banner] if banner else [])
+
+
 def test_board_times_in_mall_zone():
     mall = make_mall(time_zone="America/Phoenix")
     store = make_store(mall=mall, prep_sla_minutes=30)

@@ -442,3 +442,20 @@ def test_application_four_operators_approve_or_reject_at_once_exactly_one_decide
         assert (Store.objects.count(), Seller.objects.count(), StoreMembership.objects.count()) == (0, 0, 0)
     decided = Notification.objects.filter(kind__in=["application.approved", "application.rejected"]).count()
     assert decided == 1
+
+
+def test_approved_store_history_names_application_steps_for_its_manager(client, mall, operator):
+    application = submit(mall)
+    application_approve(application=application, acting_user=operator)
+    manager = StoreMembership.objects.get(store=Store.objects.get()).user
+    client.force_login(manager)
+
+    html = client.get(reverse("store:store-settings")).content.decode()
+
+    assert [title in html for title in ("Applied to join Mallrun", "Application approved", "Onboarding started")] == [
+        True,
+        True,
+        True,
+    ]
+    assert "store.applied" not in html
+    assert f"application: {application.pk}" not in html
