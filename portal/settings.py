@@ -210,6 +210,11 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 PORTAL_BASE_URL = envstr("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Store applications on the public /join/ page per client address per hour.
 JOIN_RATE_LIMIT_PER_HOUR = envint("JOIN_RATE_LIMIT_PER_HOUR", 5)
+# Password reset (/accounts/password_reset/): requests per client address and per email address
+# per hour, and how long the emailed link works (Django's token machinery; used once).
+PASSWORD_RESET_RATE_LIMIT_PER_HOUR = envint("PASSWORD_RESET_RATE_LIMIT_PER_HOUR", 10)
+PASSWORD_RESET_RATE_LIMIT_PER_EMAIL = envint("PASSWORD_RESET_RATE_LIMIT_PER_EMAIL", 3)
+PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT_HOURS", 2) * 3600
 
 # Celery: Redis in production; with no REDIS_URL a filesystem broker in var/ that needs no
 # service, so `make run` runs a real worker and beat on its own.

@@ -2,12 +2,22 @@ from django.contrib import admin
 from django.urls import include, path
 
 from orders.api.proof import proof_photo
+from portal import accounts_views
 from portal.env import envbool
 from portal.views import home
 
 urlpatterns = [
     path("", home, name="home"),
     path("", include("retailers.join_urls")),
+    # Password reset with our pages and the outbox email; before auth.urls, which has the same names.
+    path("accounts/password_reset/", accounts_views.PasswordResetView.as_view(), name="password_reset"),
+    path("accounts/password_reset/done/", accounts_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        accounts_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("accounts/reset/done/", accounts_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("orders.api.views")),

@@ -92,6 +92,14 @@ KINDS: dict[str, Kind] = {
         text_template="emails/application_approved.txt",
         html_template="emails/application_approved.html",
     ),
+    # Password reset (portal/accounts_forms.py): the link is a credential.
+    "account.password_reset": Kind(
+        subject="Reset your Mallrun password",
+        body="",
+        text_template="emails/password_reset.txt",
+        html_template="emails/password_reset.html",
+        secret=True,
+    ),
     "application.rejected": Kind(
         subject="Your Mallrun application for {{ store_name }}",
         body="",

@@ -1,0 +1,66 @@
+"""Password reset forms: Django's PasswordResetForm, with its email sent through our outbox.
+
+Django finds the accounts (active, with a usable password, email matching case-insensitively) and
+builds the token; `send_mail` here writes one `account.password_reset` outbox row per account
+instead of sending directly, so the email has text and HTML parts, is retried like every other
+message, and its body (a credential) is hidden in the outbox admin. An address with no account
+gets no row and the same answer, so the page tells nobody who has an account."""
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import PasswordResetForm
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.notifications.models import Channel
+from portal.notifications.services import Recipient, notify
+
+EMAIL_MAX = 254
+
+
+def reset_valid_hours() -> int:
+    return max(settings.PASSWORD_RESET_TIMEOUT // 3600, 1)
+
+
+class OutboxPasswordResetForm(PasswordResetForm):
+    email = forms.EmailField(
+        label="Email address",
+        max_length=EMAIL_MAX,
+        help_text="The address your Mallrun account uses: we email a link to choose a new password.",
+        error_messages={
+            "required": "Enter the email address of your account.",
+            "invalid": "Enter a valid email address, like name@example.com.",
+            "max_length": f"Keep the email address to {EMAIL_MAX} characters or fewer.",
+            "null_characters_not_allowed": "Enter a valid email address, like name@example.com.",
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "maxlength": EMAIL_MAX, "inputmode": "email"}),
+    )
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ) -> None:
+        """Writes the reset email to the outbox instead of sending it. The link is absolute on
+        PORTAL_BASE_URL (like invitations), not on the request's Host header, which a client
+        chooses. The dedupe key carries a time, never the token: operators can read keys."""
+        user = context["user"]
+        path = reverse("password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]})
+        with transaction.atomic():
+            notify(
+                recipients=[Recipient(user=user, email=to_email)],
+                channels=[Channel.EMAIL],
+                kind="account.password_reset",
+                context={
+                    "full_name": user.get_full_name(),
+                    "username": user.get_username(),
+                    "link": f"{settings.PORTAL_BASE_URL}{path}",
+                    "valid_hours": reset_valid_hours(),
+                },
+                dedupe_key=f"account.password_reset:{user.pk}:{timezone.now().isoformat()}",
+            )
