@@ -5,7 +5,6 @@ import urllib.error
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.core.cache import cache
 
 from orders.api.client import MallrunClient
 from orders.tests.api_helpers import make_api_client, make_world, order_document
@@ -14,7 +13,6 @@ from orders.tests.webhook_receiver import Receiver
 
 @pytest.mark.django_db(transaction=True)
 def test_reference_client_create_is_idempotent_over_the_real_api(live_server):
-    cache.clear()
     make_world()
     issued = make_api_client()
     client = MallrunClient(live_server.url, key_id=issued.client.key_id, secret=issued.secret)

@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-from django.core.cache import cache
 from django.db import close_old_connections, connection, transaction
 
 from orders.models import FeedEvent, Order
@@ -40,7 +39,6 @@ def _run_threads(target, count: int) -> list:
 
 
 def test_create_order_twenty_concurrent_identical_creates_give_one_201_and_nineteen_200():
-    cache.clear()
     world = make_world(on_hand=2)
     issued = make_api_client()
     document = order_document()
@@ -59,7 +57,6 @@ def test_create_order_twenty_concurrent_identical_creates_give_one_201_and_ninet
 
 
 def test_event_feed_poller_sees_every_committed_event_once_while_writers_commit_out_of_order():
-    cache.clear()
     world = make_world(on_hand=500)
     issued = make_api_client()
     orders = [make_order(store=world["store"], lines=[(world["listing"], 1)]) for _ in range(30)]
@@ -114,7 +111,6 @@ def test_create_answers_carry_their_seq_and_the_poller_still_sees_each_event_onc
     """Creates number their events at commit (the 201 carries the seq) while store actions on
     other orders commit out of order and leave theirs to the poll: the poller still sees every
     committed event exactly once, in seq order."""
-    cache.clear()
     world = make_world(on_hand=500)
     issued = make_api_client()
     orders = [make_order(store=world["store"], lines=[(world["listing"], 1)]) for _ in range(12)]

@@ -3,7 +3,6 @@ import json
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -18,11 +17,6 @@ from retailers.models import StoreStatus
 
 pytestmark = pytest.mark.django_db
 PROBLEM = "https://mallrun.example/problems/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    cache.clear()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ document's links (create → read → cancel). Example counts are bounded to kee
 import pytest
 import requests
 import schemathesis
-from django.core.cache import cache
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -49,7 +48,6 @@ class Signer(requests.auth.AuthBase):
 
 @pytest.fixture
 def signed_session(live_server, transactional_db):
-    cache.clear()
     make_world(on_hand=10_000)
     issued = make_api_client()
     session = requests.Session()

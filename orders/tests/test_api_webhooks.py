@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 from kombu import Connection
@@ -36,7 +35,6 @@ def receiver():
 
 
 def _create_order(receiver: Receiver):
-    cache.clear()
     make_world()
     issued = make_api_client(webhook_url=receiver.url)
     response = signed(issued, "POST", "/api/v1/orders", order_document())
@@ -227,7 +225,6 @@ def test_order_delayed_reaches_feed_and_webhooks_when_nobody_takes_the_route_bef
     from drivers import services as dispatch
     from drivers.models import RouteStatus
 
-    cache.clear()
     issued, mall, order = _ready_api_order(deliver_in=dt.timedelta(minutes=40))
     [route] = dispatch.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
     later = timezone.now() + dt.timedelta(minutes=30)
@@ -260,7 +257,6 @@ def test_order_delayed_reaches_feed_and_webhooks_when_nobody_takes_the_route_bef
 def test_order_delayed_is_recorded_once_while_the_order_stays_in_its_status():
     from orders.delivery import orders_flag_delayed
 
-    cache.clear()
     _issued, _mall, order = _ready_api_order(deliver_in=dt.timedelta(hours=3))
 
     first = orders_flag_delayed(order_ids=[order.pk], reason="Nobody took the route yet")
@@ -275,7 +271,6 @@ def test_order_delayed_when_dispatch_cannot_route_the_order_at_all():
     from drivers import services as dispatch
     from drivers.models import RouteStatus
 
-    cache.clear()
     issued, mall, order = _ready_api_order(deliver_in=dt.timedelta(hours=3), miles_north=15)
 
     [route] = dispatch.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
@@ -291,7 +286,6 @@ def test_order_delayed_when_dispatch_cannot_route_the_order_at_all():
 def test_order_undeliverable_and_returned_reach_the_feed_and_webhooks_but_returning_does_not():
     from orders.delivery import order_confirm_returned, order_mark_undeliverable, order_pick_up
 
-    cache.clear()
     issued, _mall, order = _ready_api_order(deliver_in=dt.timedelta(hours=3))
     order_pick_up(order=order, acting_user=None)
     order_mark_undeliverable(order=order, acting_user=None, reason="Nobody home")
