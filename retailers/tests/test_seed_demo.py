@@ -9,7 +9,9 @@ from django.urls import reverse
 
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent, OrderLine, Package
+from retailers.applications import application_approve
 from retailers.models import (
+    ApplicationStatus,
     EligibilityResult,
     Listing,
     Mall,
@@ -19,8 +21,10 @@ from retailers.models import (
     StaffRole,
     Stock,
     Store,
+    StoreApplication,
     StoreHours,
     StoreMembership,
+    StoreStatus,
 )
 
 pytestmark = pytest.mark.django_db
@@ -215,3 +219,32 @@ def test_seed_demo_computes_eligibility_for_every_stocked_listing_and_mall():
     stocked = set(Stock.objects.values_list("listing_id", "store__mall_id").distinct())
     computed = set(EligibilityResult.objects.values_list("listing_id", "mall_id"))
     assert computed == stocked
+
+
+def test_seed_demo_leaves_two_store_applications_for_review_and_a_rerun_keeps_decided_ones():
+    _seed()
+    waiting = list(
+        StoreApplication.objects.order_by("store_name").values_list(
+            "store_name", "mall__slug", "marketplace_seller_id", "status"
+        )
+    )
+    assert waiting == [
+        ("Canyon Candle Fashion Show", "fashion-show", "A6CANYONCANDLE", ApplicationStatus.APPLIED),
+        ("Gadget Garage Chandler", "chandler-fashion-center", "A4GADGETGARAGE", ApplicationStatus.APPLIED),
+    ]
+
+    gadget = StoreApplication.objects.get(store_name="Gadget Garage Chandler")
+    application_approve(application=gadget, acting_user=get_user_model().objects.get(username="ops"))
+    _seed()
+
+    statuses = dict(StoreApplication.objects.values_list("store_name", "status"))
+    assert statuses == {
+        "Canyon Candle Fashion Show": ApplicationStatus.APPLIED,
+        "Gadget Garage Chandler": ApplicationStatus.APPROVED,
+    }
+    store = Store.objects.get(name="Gadget Garage Chandler")
+    assert (store.status, store.seller.marketplace_seller_id, store.unit) == (
+        StoreStatus.ONBOARDING,
+        "A4GADGETGARAGE",
+        "1186",
+    )

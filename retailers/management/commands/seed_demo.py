@@ -52,6 +52,8 @@ from retailers.models import (
     StaffRole,
     Stock,
     Store,
+    StoreApplication,
+    StoreCategory,
     StoreHours,
     StoreMembership,
     StoreStatus,
@@ -213,6 +215,39 @@ SELLERS: dict[str, str] = {
     "A5PAGEANDPLAY": "Page & Play",
 }
 
+WEEK_10_TO_9 = {str(day): ["10:00", "21:00"] for day in range(6)}
+# Waiting for review in the demo (seed_demo's _applications); "mall" is a MALLS code.
+DEMO_APPLICATIONS: tuple[dict, ...] = (
+    {
+        "marketplace_seller_id": "A4GADGETGARAGE",
+        "seller_name": "Gadget Garage",
+        "store_name": "Gadget Garage Chandler",
+        "mall": "CF",
+        "unit": "1186",
+        "contact_name": "Jordan Reyes",
+        "email": "jordan.reyes@gadgetgarage.example",
+        "phone": "(480) 555-0142",
+        "hours": WEEK_10_TO_9 | {"6": ["11:00", "18:00"]},
+        "categories": [StoreCategory.ELECTRONICS.value],
+        "estimated_daily_orders": 18,
+        "hours_ago": 3,
+    },
+    {
+        "marketplace_seller_id": "A6CANYONCANDLE",
+        "seller_name": "Canyon Candle Co.",
+        "store_name": "Canyon Candle Fashion Show",
+        "mall": "FS",
+        "unit": "L3-322",
+        "contact_name": "Priya Shah",
+        "email": "priya@canyoncandle.example",
+        "phone": "(702) 555-0187",
+        "hours": WEEK_10_TO_9 | {"4": ["10:00", "23:00"], "5": ["10:00", "23:00"], "6": ["11:00", "19:00"]},
+        "categories": [StoreCategory.HOME.value, StoreCategory.STATIONERY.value],
+        "estimated_daily_orders": 12,
+        "hours_ago": 26,
+    },
+)
+
 COLOURS = ("White", "Black", "Heather Grey", "Navy", "Sunset Orange", "Sage")
 SHOE_SIZES = ("Men's 9", "Men's 10", "Men's 11", "Women's 7", "Women's 8", "Women's 9")
 M, SM, L, XL = SizeClass.MEDIUM, SizeClass.SMALL, SizeClass.LARGE, SizeClass.OVERSIZE
@@ -368,6 +403,7 @@ class Command(BaseCommand):
             listings = self._listings(sellers)
             self._stock(stores, listings)
             users = self._accounts(sellers, stores)
+            self._applications(malls)
             created = self._orders(stores, listings, users, now=started)
             call_command("seed_drivers", stdout=self.stdout)
             # Stock and hours were written in bulk (no per-row hooks): compute eligibility once, so
@@ -513,6 +549,22 @@ class Command(BaseCommand):
                 user=users[username], store=stores[store_key], defaults={"role": role, "is_active": True}
             )
         return users
+
+    def _applications(self, malls: dict[str, Mall]) -> None:
+        """Store applications waiting for an operator (admin → Store applications): one from a
+        seller already in the program, one from a new seller. Found by seller, mall and store
+        name, so a re-run neither duplicates them nor revives one an operator decided."""
+        now = timezone.now()
+        for spec in DEMO_APPLICATIONS:
+            StoreApplication.objects.get_or_create(
+                marketplace_seller_id=spec["marketplace_seller_id"],
+                mall=malls[spec["mall"]],
+                store_name=spec["store_name"],
+                defaults={
+                    **{key: value for key, value in spec.items() if key not in {"mall", "store_name", "hours_ago"}},
+                    "created_at": now - dt.timedelta(hours=spec["hours_ago"]),
+                },
+            )
 
     def _orders(self, stores: dict[str, Store], listings: dict[str, list[Listing]], users: dict, *, now) -> int:
         existing = set(
