@@ -4,10 +4,11 @@ workers cannot both win, and records an OrderEvent with the actor and the time."
 
 import datetime as dt
 import functools
-import hashlib
+import json
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, models, transaction
@@ -257,72 +258,99 @@ def _receive_with_orm(*, order: Order, lines: list[NewLine], actor_label: str, a
 
 
 # --- The same writes on PostgreSQL in one statement (one round trip, atomic by itself).
+#
+# Each row goes as one JSON document that jsonb_populate_record(set) turns into a row of its
+# table (keys are column names, values parsed by the column's type), built from an instance of
+# the model so every default applies: a handful of parameters however many lines, one statement
+# text for every order, prepared once per database session.
 
 
-@dataclass(frozen=True)
-class _InsertShape:
-    """The columns of a model's INSERT and a cast for each value, so that a row built by the
-    model's own constructor (with every default) goes into hand-written SQL unchanged."""
-
-    fields: tuple
-    columns: str
-    casts: tuple
-
-
-_insert_shapes: dict[type, _InsertShape] = {}
-
-
-def _insert_shape(model: type[models.Model]) -> _InsertShape:
-    shape = _insert_shapes.get(model)
-    if shape is None:
-        fields = tuple(field for field in model._meta.concrete_fields if not field.primary_key)
-        quote = connection.ops.quote_name
-        shape = _InsertShape(
-            fields=fields,
-            columns=", ".join(quote(field.column) for field in fields),
-            casts=tuple(field.cast_db_type(connection) for field in fields),
-        )
-        _insert_shapes[model] = shape
-    return shape
+def _row(obj: models.Model) -> dict:
+    """The column values of `obj`'s INSERT as JSON values (the primary key left out)."""
+    row = {}
+    for field in obj._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        value = getattr(obj, field.attname)
+        if isinstance(field, models.JSONField):
+            row[field.column] = value
+            continue
+        value = field.get_db_prep_save(value, connection)
+        if isinstance(value, dt.date | dt.time):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
+        row[field.column] = value
+    return row
 
 
-def _values(obj: models.Model, params: list, sql: Mapping[str, tuple[str, list]]) -> str:
-    """The parenthesised values of `obj`, its params appended to `params`; `sql` puts an SQL
-    expression (with its own params) in place of some columns' values."""
-    shape = _insert_shape(type(obj))
-    parts = []
-    for field, cast in zip(shape.fields, shape.casts, strict=True):
-        if field.attname in sql:
-            expression, expression_params = sql[field.attname]
-            params.extend(expression_params)
-        else:
-            params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
-            expression = f"%s::{cast}"
-        parts.append(expression)
-    return "(" + ", ".join(parts) + ")"
+def _columns(model: type[models.Model], values: Mapping[str, str] = {}) -> tuple[str, str]:  # noqa: B006 - read only
+    """(column list, select list from `r`) of `model`'s INSERT; `values` gives an SQL
+    expression instead of r's value for some columns."""
+    quote = connection.ops.quote_name
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(quote(field.column) for field in fields)
+    selected = ", ".join(values.get(field.column, f"r.{quote(field.column)}") for field in fields)
+    return columns, selected
+
+
+@functools.cache
+def _receive_sql() -> str:
+    """$1 store id, $2 the order, $3 its lines (an array), $4 its event, $5 its feed event or
+    null, $6 a webhook delivery (the endpoint, event and order filled in here), $7 the marketplace
+    client id or null."""
+    order_columns, order_values = _columns(
+        Order, {"status": "CASE WHEN (SELECT count(*) FROM reserved) = jsonb_array_length($3) THEN r.status END"}
+    )
+    new_id = {"order_id": "(SELECT id FROM new_order)"}
+    line_columns, line_values = _columns(OrderLine, new_id)
+    event_columns, event_values = _columns(OrderEvent, new_id)
+    feed_columns, feed_values = _columns(FeedEvent, new_id)
+    delivery_columns, delivery_values = _columns(WebhookDelivery, {**new_id, "event_id": "f.id", "endpoint_id": "e.id"})
+    return f"""WITH locked AS (
+    SELECT id FROM retailers_stock
+     WHERE store_id = $1 AND listing_id IN (
+           SELECT (line->>'listing_id')::bigint FROM jsonb_array_elements($3) AS line)
+     ORDER BY id FOR UPDATE
+), reserved AS (
+    UPDATE retailers_stock AS s SET reserved = s.reserved + v.quantity
+      FROM locked, jsonb_to_recordset($3) AS v (listing_id bigint, quantity integer)
+     WHERE s.id = locked.id AND s.listing_id = v.listing_id RETURNING s.id
+), new_order AS (
+    INSERT INTO orders_order ({order_columns})
+    SELECT {order_values} FROM jsonb_populate_record(NULL::orders_order, $2) AS r RETURNING id
+), new_lines AS (
+    INSERT INTO orders_orderline ({line_columns})
+    SELECT {line_values} FROM jsonb_populate_recordset(NULL::orders_orderline, $3) AS r
+), new_event AS (
+    INSERT INTO orders_orderevent ({event_columns})
+    SELECT {event_values} FROM jsonb_populate_record(NULL::orders_orderevent, $4) AS r
+), new_feed_event AS (
+    INSERT INTO orders_feedevent ({feed_columns})
+    SELECT {feed_values} FROM jsonb_populate_record(NULL::orders_feedevent, $5) AS r
+     WHERE $5 IS NOT NULL RETURNING id
+), new_deliveries AS (
+    INSERT INTO orders_webhookdelivery ({delivery_columns})
+    SELECT {delivery_values} FROM new_feed_event AS f
+      JOIN orders_webhookendpoint AS e ON e.client_id = $7 AND e.is_active
+     CROSS JOIN jsonb_populate_record(NULL::orders_webhookdelivery, $6) AS r
+)
+SELECT id FROM new_order"""  # noqa: S608 - model columns and $n parameters
 
 
 _STOCK_CONSTRAINT = "stock_reserved_within_on_hand"
-# The statement's text depends only on the number of lines and on whether there is a feed
-# event: prepared once per database session and shape, PostgreSQL parses and plans it once.
-_prepared_on: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_RECEIVE_STATEMENT = "mallrun_receive"
+_prepared_on: "weakref.WeakSet" = weakref.WeakSet()
 
 
-@functools.lru_cache(maxsize=64)
-def _statement_name(sql: str) -> str:
-    return "mallrun_receive_" + hashlib.sha256(sql.encode()).hexdigest()[:20]
-
-
-def _prepared(cursor, sql: str) -> str:
-    """The name of `sql` (with %s placeholders), prepared on this database session."""
-    name = _statement_name(sql)
-    prepared = _prepared_on.setdefault(connection.connection, set())
-    if name not in prepared:
-        parts = sql.split("%s")
-        numbered = parts[0] + "".join(f"${number}{part}" for number, part in enumerate(parts[1:], start=1))
-        cursor.execute(f"PREPARE {name} AS {numbered}")
-        prepared.add(name)
-    return name
+def _prepare_receive(cursor) -> None:
+    # Prepared once per database session (as long as its connection object lives): PostgreSQL
+    # parses and plans the statement once.
+    raw = connection.connection
+    if raw not in _prepared_on:
+        types = "bigint, jsonb, jsonb, jsonb, jsonb, jsonb, bigint"
+        cursor.execute(f"PREPARE {_RECEIVE_STATEMENT} ({types}) AS {_receive_sql()}")
+        _prepared_on.add(raw)
 
 
 def _receive_in_one_statement(
@@ -342,80 +370,49 @@ def _receive_in_one_statement(
     as sequence_events_for_answer holds it, so seq values still become visible in increasing
     order; the order's new event is numbered with the committed ones. One commit (one WAL
     flush) instead of two. Sets order.feed_seq."""
-    params: list = []
-    by_listing = sorted(lines, key=lambda line: line.listing.pk)
-    params += [order.store_id, [line.listing.pk for line in by_listing]]
-    locked = "SELECT id FROM retailers_stock WHERE store_id = %s AND listing_id = ANY(%s) ORDER BY id FOR UPDATE"
-    for line in by_listing:
-        params += [line.listing.pk, line.quantity]
-    quantities = ", ".join("(%s::bigint, %s::integer)" for _ in by_listing)
-    reserved = (
-        "UPDATE retailers_stock AS s SET reserved = s.reserved + v.quantity"  # noqa: S608 - model columns and placeholders
-        f" FROM locked, (VALUES {quantities}) AS v (listing_id, quantity)"
-        " WHERE s.id = locked.id AND s.listing_id = v.listing_id RETURNING s.id"
-    )
-    status = ("CASE WHEN (SELECT count(*) FROM reserved) = %s THEN %s END", [len(lines), S.RECEIVED])
-    new_order = (
-        f"INSERT INTO orders_order ({_insert_shape(Order).columns})"  # noqa: S608 - model columns and placeholders
-        f" VALUES {_values(order, params, {'status': status})} RETURNING id"
-    )
-    new_id = ("(SELECT id FROM new_order)", [])
     new_lines = [
-        OrderLine(
-            order=order,
-            listing=line.listing,
-            quantity=line.quantity,
-            reserved_quantity=line.quantity,
-            unit_price_cents=line.unit_price_cents,
+        _row(
+            OrderLine(
+                order=order,
+                listing=line.listing,
+                quantity=line.quantity,
+                reserved_quantity=line.quantity,
+                unit_price_cents=line.unit_price_cents,
+            )
         )
         for line in lines
     ]
-    line_rows = ", ".join(_values(line, params, {"order_id": new_id}) for line in new_lines)
     event = OrderEvent(
         order=order, type="order.received", from_status="", to_status=S.RECEIVED, actor_label=actor_label, at=at
     )
-    ctes = [
-        f"locked AS ({locked})",
-        f"reserved AS ({reserved})",
-        f"new_order AS ({new_order})",
-        f"new_lines AS (INSERT INTO orders_orderline ({_insert_shape(OrderLine).columns}) VALUES {line_rows})",  # noqa: S608 - model columns and placeholders
-        f"new_event AS (INSERT INTO orders_orderevent ({_insert_shape(OrderEvent).columns})"  # noqa: S608 - model columns and placeholders
-        f" VALUES {_values(event, params, {'order_id': new_id})})",
-    ]
+    feed_event = delivery = None
     if order.api_client_id is not None and event.type in FEED_TYPES:
-        feed_event = FeedEvent(
-            event_id=new_event_id(at), client_id=order.api_client_id, order=order, type=event.type, occurred_at=at
+        feed_event = _row(
+            FeedEvent(
+                event_id=new_event_id(at), client_id=order.api_client_id, order=order, type=event.type, occurred_at=at
+            )
         )
-        ctes.append(
-            f"new_feed_event AS (INSERT INTO orders_feedevent ({_insert_shape(FeedEvent).columns})"  # noqa: S608 - model columns and placeholders
-            f" VALUES {_values(feed_event, params, {'order_id': new_id})} RETURNING id)"
+        delivery = _row(WebhookDelivery(status=DeliveryStatus.PENDING, due_at=at))
+    params = [
+        order.store_id,
+        json.dumps(_row(order)),
+        json.dumps(new_lines),
+        json.dumps(_row(event)),
+        None if feed_event is None else json.dumps(feed_event),
+        None if delivery is None else json.dumps(delivery),
+        order.api_client_id,
+    ]
+    message = f"EXECUTE {_RECEIVE_STATEMENT} (%s, %s, %s, %s, %s, %s, %s)"
+    if number:
+        message += (
+            f"; SELECT pg_advisory_xact_lock({_SEQUENCE_LOCK}); {_SEQUENCE_SQL};"  # noqa: S608 - constants
+            " SELECT o.id, MAX(f.seq) FROM orders_order o LEFT JOIN orders_feedevent f ON f.order_id = o.id"
+            " WHERE o.marketplace_order_id = %s GROUP BY o.id"
         )
-        # One delivery per active endpoint of the client, as record_feed_event writes them.
-        delivery = WebhookDelivery(status=DeliveryStatus.PENDING, due_at=at)
-        endpoint_sql = {
-            "event_id": ("f.id", []),
-            "endpoint_id": ("e.id", []),
-            "order_id": ("(SELECT id FROM new_order)", []),
-        }
-        delivery_values = _values(delivery, params, endpoint_sql)[1:-1]
-        ctes.append(
-            f"new_deliveries AS (INSERT INTO orders_webhookdelivery ({_insert_shape(WebhookDelivery).columns})"  # noqa: S608 - model columns and placeholders
-            f" SELECT {delivery_values} FROM new_feed_event AS f"
-            " JOIN orders_webhookendpoint AS e ON e.client_id = %s AND e.is_active)"
-        )
-        params.append(order.api_client_id)
-    sql = "WITH " + ",\n".join(ctes) + "\nSELECT id FROM new_order"
+        params.append(order.marketplace_order_id)
     try:
         with connection.cursor() as cursor:
-            name = _prepared(cursor, sql)
-            message = f"EXECUTE {name} ({', '.join(['%s'] * len(params))})"
-            if number:
-                message += (
-                    f"; SELECT pg_advisory_xact_lock({_SEQUENCE_LOCK}); {_SEQUENCE_SQL};"  # noqa: S608 - constants
-                    " SELECT o.id, MAX(f.seq) FROM orders_order o LEFT JOIN orders_feedevent f ON f.order_id = o.id"
-                    " WHERE o.marketplace_order_id = %s GROUP BY o.id"
-                )
-                params = [*params, order.marketplace_order_id]
+            _prepare_receive(cursor)
             cursor.execute(message, params)
             order.pk = cursor.fetchone()[0]
             if number:
