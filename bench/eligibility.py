@@ -9,8 +9,11 @@ seller's listings (1,000,000 stock rows), then measures in one run:
 - the steady-state full recompute after 1 % of stock rows changed (what the nightly run does);
 - the incremental recompute after one stock change;
 - the peak memory of this process.
-Its last line: RESULT ratio=<steady/floor> first_ratio=<first/floor> incremental_ms=<n> peak_mb=<n>.
-The database is emptied and rebuilt on every run: never point it at real data.
+Its last line: RESULT ratio=<steady/floor> first_ratio=<first/floor> incremental_ms=<n> peak_mb=<n>
+(wall time). The line before it gives the same ratios in CPU time of this process and its
+PostgreSQL backend, which a loaded machine disturbs far less (informational).
+The database is emptied and rebuilt on every run (--reuse keeps an already built dataset and
+clears only the results): never point it at real data.
 """
 
 import os
@@ -120,10 +123,30 @@ def build() -> None:
         c.execute("ANALYZE")
 
 
-def timed(fn) -> float:
+def _backend_cpu() -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend (when the server runs on
+    this machine), for the informational CPU line: on a shared, loaded machine wall times swing
+    by a factor of two between runs while CPU times stay within a few percent."""
+    with connection.cursor() as c:
+        c.execute("SELECT pg_backend_pid()")
+        (pid,) = c.fetchone()
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(fn, *, cpu: list | None = None) -> float:
+    backend = _backend_cpu()
+    process = time.process_time()
     started = time.perf_counter()
     fn()
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    if cpu is not None and backend is not None:
+        cpu.append(_backend_cpu() - backend + time.process_time() - process)
+    return elapsed
 
 
 def floor() -> None:
@@ -162,11 +185,12 @@ def main() -> None:
     print(f"built {stock_rows:,} stock rows in {time.perf_counter() - started:.1f} s")
     markets = [1]
 
-    floors = [timed(floor) for _ in range(3)]
+    cpu_floor, cpu_first, cpu_steady = [], [], []
+    floors = [timed(floor, cpu=cpu_floor) for _ in range(3)]
     floor_s = statistics.median(floors)
     print(f"floor: {floor_s * 1000:.0f} ms (runs {', '.join(f'{f * 1000:.0f}' for f in floors)})")
 
-    first_s = timed(lambda: eligibility_recompute(driver_markets=markets))
+    first_s = timed(lambda: eligibility_recompute(driver_markets=markets), cpu=cpu_first)
     with connection.cursor() as c:
         c.execute("SELECT COUNT(*), SUM(CASE WHEN eligible THEN 1 ELSE 0 END) FROM retailers_eligibilityresult")
         rows, eligible = c.fetchone()
@@ -176,7 +200,7 @@ def main() -> None:
     steady = []
     for k in range(3):
         change_one_percent(k)
-        steady.append(timed(lambda: eligibility_recompute(driver_markets=markets)))
+        steady.append(timed(lambda: eligibility_recompute(driver_markets=markets), cpu=cpu_steady))
     steady_s = statistics.median(steady)
     print(
         f"steady full after 1 % changed: {steady_s * 1000:.0f} ms (runs {', '.join(f'{s * 1000:.0f}' for s in steady)})"
@@ -196,6 +220,13 @@ def main() -> None:
     incremental_ms = statistics.median(incremental) * 1000
     print(f"incremental after one stock change: {incremental_ms:.1f} ms (median of 20)")
 
+    if cpu_floor and cpu_first and cpu_steady:
+        floor_cpu, steady_cpu = statistics.median(cpu_floor), statistics.median(cpu_steady)
+        print(
+            f"cpu (this process + its backend): floor {floor_cpu * 1000:.0f} ms, first {cpu_first[0] * 1000:.0f} ms, "
+            f"steady {steady_cpu * 1000:.0f} ms; ratio {steady_cpu / floor_cpu:.2f} first_ratio "
+            f"{cpu_first[0] / floor_cpu:.2f}; load {os.getloadavg()[0]:.1f} (informational; RESULT is wall time)"
+        )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"RESULT ratio={steady_s / floor_s:.2f} first_ratio={first_s / floor_s:.2f} "
