@@ -1,4 +1,4 @@
-"""Every write to stores: status changes (pause/resume) and settings."""
+"""Every write to stores: status changes (pause/resume, go live, suspend/reinstate) and settings."""
 
 import datetime as dt
 from collections.abc import Mapping
@@ -11,6 +11,35 @@ from portal.actors import actor_label_for
 from portal.errors import ActionRefused
 from retailers.eligibility_hooks import eligibility_after_store_change
 from retailers.models import Store, StoreEvent, StoreHours, StoreStatus
+
+SS = StoreStatus
+# The store lifecycle of PRODUCT.md, declared once: applied → approved → onboarding → live ⇄
+# paused, suspended (and back), rejected. Every status change below goes through `_transition`.
+STORE_TRANSITIONS: dict[str, frozenset[str]] = {
+    SS.APPLIED: frozenset({SS.APPROVED, SS.ONBOARDING, SS.REJECTED}),
+    SS.APPROVED: frozenset({SS.ONBOARDING, SS.REJECTED}),
+    SS.ONBOARDING: frozenset({SS.LIVE, SS.SUSPENDED}),
+    SS.LIVE: frozenset({SS.PAUSED, SS.SUSPENDED}),
+    SS.PAUSED: frozenset({SS.LIVE, SS.SUSPENDED}),
+    # Reinstating returns a suspended store to where it was: live, or onboarding.
+    SS.SUSPENDED: frozenset({SS.LIVE, SS.ONBOARDING}),
+    SS.REJECTED: frozenset(),
+}
+SUSPENDABLE = frozenset(source for source, targets in STORE_TRANSITIONS.items() if SS.SUSPENDED in targets)
+REASON_MAX = 300
+
+
+def _clean_reason(reason: str, *, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ActionRefused(f"Say why the store is {what}; the store's staff will see it.", code="validation")
+    if len(reason) > REASON_MAX:
+        raise ActionRefused(f"Keep the reason to {REASON_MAX} characters or fewer.", code="validation")
+    return reason
+
+
+def _status_label(status: str) -> str:
+    return StoreStatus(status).label.lower()
 
 
 def _record_store_event(
@@ -37,6 +66,48 @@ def _record_store_event(
     )
 
 
+# Leaving `paused` (resume, suspend) clears what the pause recorded.
+_NOT_PAUSED = {"paused_reason": "", "paused_at": None, "paused_by": None}
+
+
+def _transition(
+    store: Store,
+    *,
+    seen: str,
+    to: str,
+    event: str,
+    acting_user: AbstractBaseUser | None,
+    at: dt.datetime | None = None,
+    reason: str = "",
+    data: Mapping | None = None,
+    **fields,
+) -> Store:
+    """The one write of a store status change, inside the caller's transaction: a conditional
+    UPDATE from the status the caller checked (someone else's change in between refuses it), one
+    StoreEvent, and the eligibility recompute of the store after commit."""
+    if to not in STORE_TRANSITIONS[seen]:
+        raise ActionRefused(
+            f"A store cannot go from {_status_label(seen)} to {_status_label(to)}.", code="illegal-transition"
+        )
+    at = at or timezone.now()
+    changed = Store.objects.filter(pk=store.pk, status=seen).update(status=to, updated_at=at, **fields)
+    if changed != 1:
+        raise ActionRefused(f"{store.name} was changed by someone else a moment ago.", code="conflict")
+    _record_store_event(
+        store=store,
+        type=event,
+        acting_user=acting_user,
+        at=at,
+        from_status=seen,
+        to_status=to,
+        reason=reason,
+        data=data,
+    )
+    eligibility_after_store_change(store_ids=[store.pk])
+    store.refresh_from_db()
+    return store
+
+
 @transaction.atomic
 def store_pause(*, store: Store, acting_user: AbstractBaseUser | None, reason: str) -> Store:
     """live → paused: the store takes no same-day orders until resumed.
@@ -47,51 +118,41 @@ def store_pause(*, store: Store, acting_user: AbstractBaseUser | None, reason: s
     reason = reason.strip()
     if not reason:
         raise ActionRefused("Say why same-day is paused; everyone on the board will see it.", code="validation")
-    now = timezone.now()
-    changed = Store.objects.filter(pk=store.pk, status=StoreStatus.LIVE).update(
-        status=StoreStatus.PAUSED, paused_reason=reason, paused_at=now, paused_by=acting_user, updated_at=now
-    )
-    if changed != 1:
-        current = Store.objects.get(pk=store.pk)
+    current = Store.objects.get(pk=store.pk)
+    if current.status != StoreStatus.LIVE:
         raise ActionRefused(
             f"{store.name} is {current.get_status_display().lower()}: only a live store can be paused.",
             code="illegal-transition",
         )
-    _record_store_event(
-        store=store,
-        type="store.paused",
+    now = timezone.now()
+    return _transition(
+        store,
+        seen=StoreStatus.LIVE,
+        to=StoreStatus.PAUSED,
+        event="store.paused",
         acting_user=acting_user,
         at=now,
-        from_status=StoreStatus.LIVE,
-        to_status=StoreStatus.PAUSED,
         reason=reason,
+        paused_reason=reason,
+        paused_at=now,
+        paused_by=acting_user,
     )
-    eligibility_after_store_change(store_ids=[store.pk])
-    store.refresh_from_db()
-    return store
 
 
 @transaction.atomic
 def store_resume(*, store: Store, acting_user: AbstractBaseUser | None) -> Store:
     """paused → live. Side effects: Store.status/paused_*; one `store.resumed` event; eligibility
     recompute of the store after commit."""
-    now = timezone.now()
-    changed = Store.objects.filter(pk=store.pk, status=StoreStatus.PAUSED).update(
-        status=StoreStatus.LIVE, paused_reason="", paused_at=None, paused_by=None, updated_at=now
-    )
-    if changed != 1:
+    if Store.objects.filter(pk=store.pk).values_list("status", flat=True).get() != StoreStatus.PAUSED:
         raise ActionRefused(f"{store.name} is not paused.", code="illegal-transition")
-    _record_store_event(
-        store=store,
-        type="store.resumed",
+    return _transition(
+        store,
+        seen=StoreStatus.PAUSED,
+        to=StoreStatus.LIVE,
+        event="store.resumed",
         acting_user=acting_user,
-        at=now,
-        from_status=StoreStatus.PAUSED,
-        to_status=StoreStatus.LIVE,
+        **_NOT_PAUSED,
     )
-    eligibility_after_store_change(store_ids=[store.pk])
-    store.refresh_from_db()
-    return store
 
 
 @transaction.atomic
@@ -145,38 +206,6 @@ def store_update_settings(
     return store
 
 
-# --- Onboarding lifecycle (issue 6): go live, suspend, reinstate -----------------------------------
-
-SS = StoreStatus
-# The store lifecycle of PRODUCT.md, declared once: applied → approved → onboarding → live ⇄
-# paused, suspended (and back), rejected. Pause/resume above and the services below check it.
-STORE_TRANSITIONS: dict[str, frozenset[str]] = {
-    SS.APPLIED: frozenset({SS.APPROVED, SS.ONBOARDING, SS.REJECTED}),
-    SS.APPROVED: frozenset({SS.ONBOARDING, SS.REJECTED}),
-    SS.ONBOARDING: frozenset({SS.LIVE, SS.SUSPENDED}),
-    SS.LIVE: frozenset({SS.PAUSED, SS.SUSPENDED}),
-    SS.PAUSED: frozenset({SS.LIVE, SS.SUSPENDED}),
-    # Reinstating returns a suspended store to where it was: live, or onboarding.
-    SS.SUSPENDED: frozenset({SS.LIVE, SS.ONBOARDING}),
-    SS.REJECTED: frozenset(),
-}
-SUSPENDABLE = frozenset(source for source, targets in STORE_TRANSITIONS.items() if SS.SUSPENDED in targets)
-REASON_MAX = 300
-
-
-def _clean_reason(reason: str, *, what: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ActionRefused(f"Say why the store is {what}; the store's staff will see it.", code="validation")
-    if len(reason) > REASON_MAX:
-        raise ActionRefused(f"Keep the reason to {REASON_MAX} characters or fewer.", code="validation")
-    return reason
-
-
-def _status_label(status: str) -> str:
-    return StoreStatus(status).label.lower()
-
-
 @transaction.atomic
 def store_go_live(
     *, store: Store, acting_user: AbstractBaseUser | None, automatic: bool = False, note: str = ""
@@ -204,26 +233,18 @@ def store_go_live(
             f"{checklist.total} done. Still to do: {missing}.",
             code="checklist-incomplete",
         )
-    now = timezone.now()
-    changed = Store.objects.filter(pk=store.pk, status=SS.ONBOARDING).update(status=SS.LIVE, updated_at=now)
-    if changed != 1:
-        raise ActionRefused(f"{current.name} was changed by someone else a moment ago.", code="conflict")
-    _record_store_event(
-        store=store,
-        type="store.went_live",
+    return _transition(
+        store,
+        seen=SS.ONBOARDING,
+        to=SS.LIVE,
+        event="store.went_live",
         acting_user=acting_user,
-        at=now,
-        from_status=SS.ONBOARDING,
-        to_status=SS.LIVE,
         reason=(
             note.strip()[:REASON_MAX]
             or "Onboarding checklist complete" + (": went live automatically." if automatic else ".")
         ),
         data={"automatic": automatic},
     )
-    eligibility_after_store_change(store_ids=[store.pk])
-    store.refresh_from_db()
-    return store
 
 
 @transaction.atomic
@@ -242,24 +263,15 @@ def store_suspend(*, store: Store, acting_user: AbstractBaseUser | None, reason:
             "can be suspended.",
             code="illegal-transition",
         )
-    now = timezone.now()
-    changed = Store.objects.filter(pk=store.pk, status=current.status).update(
-        status=SS.SUSPENDED, paused_reason="", paused_at=None, paused_by=None, updated_at=now
-    )
-    if changed != 1:
-        raise ActionRefused(f"{current.name} was changed by someone else a moment ago.", code="conflict")
-    _record_store_event(
-        store=store,
-        type="store.suspended",
+    return _transition(
+        store,
+        seen=current.status,
+        to=SS.SUSPENDED,
+        event="store.suspended",
         acting_user=acting_user,
-        at=now,
-        from_status=current.status,
-        to_status=SS.SUSPENDED,
         reason=reason,
+        **_NOT_PAUSED,
     )
-    eligibility_after_store_change(store_ids=[store.pk])
-    store.refresh_from_db()
-    return store
 
 
 @transaction.atomic
@@ -285,19 +297,6 @@ def store_reinstate(*, store: Store, acting_user: AbstractBaseUser | None, reaso
         .first()
     )
     target = SS.ONBOARDING if left == SS.ONBOARDING else SS.LIVE
-    now = timezone.now()
-    changed = Store.objects.filter(pk=store.pk, status=SS.SUSPENDED).update(status=target, updated_at=now)
-    if changed != 1:
-        raise ActionRefused(f"{current.name} was changed by someone else a moment ago.", code="conflict")
-    _record_store_event(
-        store=store,
-        type="store.reinstated",
-        acting_user=acting_user,
-        at=now,
-        from_status=SS.SUSPENDED,
-        to_status=target,
-        reason=reason,
+    return _transition(
+        store, seen=SS.SUSPENDED, to=target, event="store.reinstated", acting_user=acting_user, reason=reason
     )
-    eligibility_after_store_change(store_ids=[store.pk])
-    store.refresh_from_db()
-    return store
