@@ -5,15 +5,11 @@ with SIGKILL mid-dispatch loses nothing and duplicates nothing."""
 import collections
 import os
 import signal
-import subprocess
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Q
 
 from drivers import services
@@ -21,52 +17,8 @@ from drivers.models import MarketPaySettings, Offer, OfferRecipient, Route, Rout
 from drivers.tests.factories import make_driver, make_ready_order
 from portal.errors import ActionRefused
 from portal.notifications.models import Notification, NotificationStatus
+from portal.tests import celery_processes as celery
 from portal.tests.factories import make_mall, make_store
-
-BASE_DIR = Path(settings.BASE_DIR)
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    db = connection.settings_dict
-    url = (
-        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-    return {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "MALLRUN_VAR_DIR": str(tmp_path)}
-
-
-def _start(kind: str, env: dict[str, str], log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "celery", "-A", "portal", kind, "--loglevel", "INFO"]
-    if kind == "worker":
-        command += ["--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-    else:
-        command += ["--schedule", str(log.with_suffix(".db"))]
-    with log.open("a") as out:
-        return subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _purge(env: dict[str, str]) -> None:
-    subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "celery", "-A", "portal", "purge", "-f"], cwd=BASE_DIR, env=env, capture_output=True
-    )
-
-
-def _wait(condition, *, timeout: float, logs: list[Path]) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.1)
-    pytest.fail(f"not within {timeout}s; logs:\n" + "\n".join(log.read_text()[-3000:] for log in logs))
 
 
 @pytest.mark.postgres
@@ -76,23 +28,24 @@ def test_ready_order_becomes_sent_offer_within_5_seconds(tmp_path: Path) -> None
     mall = make_mall()
     make_driver(market=mall.market, online=True)
     store = make_store(mall=mall)
-    env = _env(tmp_path)
-    _purge(env)
+    env = celery.process_env(tmp_path)
+    celery.purge(env)
     logs = [tmp_path / "worker.log", tmp_path / "beat.log"]
-    worker, beat = _start("worker", env, logs[0]), _start("beat", env, logs[1])
+    worker, beat = celery.start("worker", env=env, log=logs[0]), celery.start("beat", env=env, log=logs[1])
     try:
-        _wait(lambda: "ready" in logs[0].read_text() and "beat: Starting" in logs[1].read_text(), timeout=60, logs=logs)
+        celery.wait_ready(logs[0])
+        celery.wait_for(lambda: "beat: Starting" in logs[1].read_text(), timeout=120, logs=logs)
         time.sleep(2.5)  # let beat's first round pass, so the clock starts with the beat running
 
         order = make_ready_order(store=store, latitude=Decimal("36.150000"), longitude=mall.longitude)
-        elapsed = _wait(
+        elapsed = celery.wait_for(
             lambda: Notification.objects.filter(kind="offer", status=NotificationStatus.SENT).exists(),
             timeout=15,
             logs=logs,
         )
     finally:
-        _stop(beat)
-        _stop(worker)
+        celery.stop(beat)
+        celery.stop(worker)
 
     assert elapsed <= 5, f"offer sent {elapsed:.1f}s after the order was ready"
     assert RouteStop.objects.get(order=order).route.offers.get().status == "open"
@@ -147,26 +100,26 @@ def test_worker_killed_mid_dispatch_loses_and_duplicates_nothing(tmp_path: Path)
     # A killed worker's claimed notifications come due again when their claim runs out (120 s by
     # default); 5 s here, so the resend happens within the test's wait even when the kill lands
     # in the middle of a send.
-    env = {**_env(tmp_path), "NOTIFICATIONS_CLAIM_SECONDS": "5"}
-    _purge(env)
+    env = celery.process_env(tmp_path, NOTIFICATIONS_CLAIM_SECONDS="5")
+    celery.purge(env)
     logs = [tmp_path / "worker.log", tmp_path / "beat.log"]
-    beat = _start("beat", env, logs[1])
-    worker = _start("worker", env, logs[0])
+    beat = celery.start("beat", env=env, log=logs[1])
+    worker = celery.start("worker", env=env, log=logs[0])
     try:
         # The build writes one route per transaction: kill the worker as soon as the first
         # routes are committed, while the rest of the build is still being written.
-        _wait(lambda: _routed(order_ids) > 0, timeout=90, logs=logs)
+        celery.wait_for(lambda: _routed(order_ids) > 0, timeout=90, logs=logs)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
         routed_at_kill = _routed(order_ids)
         print(f"SIGKILL landed with {routed_at_kill} of {len(order_ids)} orders routed")  # noqa: T201
         killed_with_offers = Offer.objects.count()
-        worker = _start("worker", env, logs[0])
+        worker = celery.start("worker", env=env, log=logs[0])
         # Generous: CI runs this on a loaded 2-core machine.
-        _wait(lambda: _settled(order_ids), timeout=240, logs=logs)
+        celery.wait_for(lambda: _settled(order_ids), timeout=240, logs=logs)
     finally:
-        _stop(beat)
-        _stop(worker)
+        celery.stop(beat)
+        celery.stop(worker)
 
     # Every order: exactly one current route, which a driver accepted or an operator was alerted to.
     per_order = (

@@ -37,6 +37,7 @@ def test_record_heartbeat_runs_in_real_worker_over_redis(tmp_path: Path) -> None
     env = celery.process_env()
     worker = celery.start("worker", env=env, log=tmp_path / "worker.log", queue=queue)
     try:
+        celery.wait_ready(tmp_path / "worker.log")
         record_heartbeat.apply_async(kwargs={"name": "redis-test"}, queue=queue)
 
         beat = _wait_for_heartbeat("redis-test", worker, tmp_path / "worker.log")
@@ -63,6 +64,7 @@ def test_record_heartbeat_runs_in_real_worker_over_filesystem_broker(tmp_path: P
     }
     worker = celery.start("worker", env=env, log=tmp_path / "worker.log", queue=queue)
     try:
+        celery.wait_ready(tmp_path / "worker.log")
         with Connection("filesystem://", transport_options=options) as broker:
             record_heartbeat.apply_async(kwargs={"name": "filesystem-test"}, queue=queue, connection=broker)
             record_heartbeat.apply_async(kwargs={"name": "filesystem-test"}, queue=queue, connection=broker)
