@@ -320,3 +320,19 @@ def test_login_page_links_to_password_reset_and_join(client):
 
     assert '<a href="/accounts/password_reset/">Forgot your password?</a>' in body
     assert 'Is your store not on Mallrun yet? <a href="/join/">Apply to join the program</a>' in body
+
+
+@pytest.mark.django_db
+def test_password_reset_outbox_admin_hides_the_link_from_operators(client, dana):
+    client.post(RESET, {"email": "Dana.Ortiz@example.com"})
+    row = Notification.objects.get()
+    token = _link(row.body).split("/")[-2]
+    operator = Client()
+    operator.force_login(make_user("olga", is_staff=True, is_superuser=True))
+
+    page = operator.get(f"/admin/notifications/notification/{row.pk}/change/")
+
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Hidden: this message carries a one-time set-password link." in body
+    assert token not in body
