@@ -8,7 +8,7 @@ gets no row and the same answer, so the page tells nobody who has an account."""
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -64,3 +64,13 @@ class OutboxPasswordResetForm(PasswordResetForm):
                 },
                 dedupe_key=f"account.password_reset:{user.pk}:{timezone.now().isoformat()}",
             )
+
+
+class ResetSetPasswordForm(SetPasswordForm):
+    """Django's SetPasswordForm (validators, both fields must match) with plainer messages."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["new_password1"].error_messages["required"] = "Enter a new password."
+        self.fields["new_password2"].error_messages["required"] = "Enter the new password again."
+        self.fields["new_password2"].help_text = "The same password again, so a typo cannot lock you out."

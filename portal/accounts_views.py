@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse_lazy
 from django_htmx.http import HttpResponseClientRedirect
 
-from portal.accounts_forms import OutboxPasswordResetForm, reset_valid_hours
+from portal.accounts_forms import OutboxPasswordResetForm, ResetSetPasswordForm, reset_valid_hours
 
 FORM_TEMPLATE = "registration/password_reset_form.html"
 WINDOW_SECONDS = 3600
@@ -101,6 +101,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     a clear page (200), never an error."""
 
     template_name = "registration/password_reset_confirm.html"
+    form_class = ResetSetPasswordForm
     success_url = reverse_lazy("password_reset_complete")
     http_method_names = ["get", "post"]
 

@@ -212,11 +212,15 @@ def test_password_reset_confirm_garbage_link_and_garbage_passwords(client, dana)
     mismatch = client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": "other-pass-77-q"})
     too_short = client.post(form_url, {"new_password1": "abc", "new_password2": "abc"})
     nul = client.post(form_url, {"new_password1": "a\x00b", "new_password2": "a\x00b"})
+    empty = client.post(form_url, {})
 
     assert [mismatch.status_code, too_short.status_code, nul.status_code] == [200, 200, 200]
     assert "The two password fields didn’t match." in mismatch.content.decode()
     assert "This password is too short." in too_short.content.decode()
     assert "Your password was not changed: correct the fields below." in nul.content.decode()
+    assert empty.status_code == 200
+    assert "Enter a new password." in empty.content.decode()
+    assert "Enter the new password again." in empty.content.decode()
     dana.refresh_from_db()
     assert dana.check_password(PASSWORD) is True
 
