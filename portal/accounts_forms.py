@@ -19,6 +19,15 @@ from portal.notifications.services import Recipient, notify
 EMAIL_MAX = 254
 
 
+def _focus_first_error(form: forms.Form) -> None:
+    """After a failed submit, the first field with an error takes the focus (htmx also honours
+    `autofocus` in swapped content), so a keyboard user lands where the fix goes."""
+    for name in form.fields:
+        if name in form.errors:
+            form.fields[name].widget.attrs["autofocus"] = True
+            return
+
+
 def reset_valid_hours() -> int:
     return max(settings.PASSWORD_RESET_TIMEOUT // 3600, 1)
 
@@ -36,6 +45,10 @@ class OutboxPasswordResetForm(PasswordResetForm):
         },
         widget=forms.EmailInput(attrs={"autocomplete": "email", "maxlength": EMAIL_MAX, "inputmode": "email"}),
     )
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        _focus_first_error(self)
 
     def send_mail(
         self,
@@ -74,3 +87,7 @@ class ResetSetPasswordForm(SetPasswordForm):
         self.fields["new_password1"].error_messages["required"] = "Enter a new password."
         self.fields["new_password2"].error_messages["required"] = "Enter the new password again."
         self.fields["new_password2"].help_text = "The same password again, so a typo cannot lock you out."
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        _focus_first_error(self)

@@ -184,6 +184,7 @@ def test_password_reset_garbage_is_a_form_error_never_a_500(client, dana, data, 
     assert message in body
     assert "Nothing was sent: correct the email address below." in body
     assert 'aria-invalid="true"' in body
+    assert re.search(r'<input type="email" name="email"[^>]* autofocus', body)
     assert Notification.objects.count() == 0
 
 
@@ -216,6 +217,9 @@ def test_password_reset_confirm_garbage_link_and_garbage_passwords(client, dana)
 
     assert [mismatch.status_code, too_short.status_code, nul.status_code] == [200, 200, 200]
     assert "The two password fields didn’t match." in mismatch.content.decode()
+    assert re.search(r'name="new_password2"[^>]* autofocus', mismatch.content.decode())
+    assert re.search(r'name="new_password1"[^>]* autofocus', empty.content.decode())
+    assert "autofocus" not in client.get(form_url).content.decode()
     assert "This password is too short." in too_short.content.decode()
     assert "Your password was not changed: correct the fields below." in nul.content.decode()
     assert empty.status_code == 200

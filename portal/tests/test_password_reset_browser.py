@@ -51,6 +51,7 @@ def test_password_reset_associate_resets_and_logs_in_every_page_passes_axe(page:
     expect(page.get_by_role("alert")).to_contain_text("Nothing was sent: correct the email address below.")
     email = page.get_by_label("Email address")
     expect(email).to_have_attribute("aria-invalid", "true")
+    expect(email).to_be_focused()
     expect(page.locator("#id_email_error")).to_have_text("Enter the email address of your account.")
     assert_accessible(page)
 
