@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StrictBo
 from pydantic.json_schema import SkipJsonSchema
 
 from orders.lifecycle import OrderStatus
+from retailers.eligibility import REASON_CODES
 
 E164 = r"^\+[1-9][0-9]{7,14}$"
 ORDER_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -183,8 +184,12 @@ class ValidationProblemOut(ProblemOut):
     errors: list[FieldError]
 
 
+# The eligibility engine's stable codes (PRODUCT.md): the `not-eligible` reasons and the feed's.
+EligibilityReason = Literal[tuple(REASON_CODES)]  # type: ignore[valid-type]
+
+
 class NotEligibleProblemOut(ProblemOut):
-    reasons: list[str]
+    reasons: list[EligibilityReason] = Field(min_length=1)
 
 
 class EligibilityItem(Schema):
@@ -192,7 +197,7 @@ class EligibilityItem(Schema):
     sku: str
     mall: str
     eligible: bool
-    reasons: list[str]
+    reasons: list[EligibilityReason]
     eligible_until: dt.datetime | None = Field(description="Mall-local cutoff that ends today's eligibility.")
     computed_at: dt.datetime
 

@@ -809,3 +809,14 @@ def test_create_replay_on_postgresql_answers_driver_and_proof_exactly_like_get(w
     assert replay.status_code == 200
     assert replay.json() == read.json()
     assert set(replay.json()) >= {"driver", "proof"}
+
+
+def test_openapi_not_eligible_and_feed_reasons_are_the_eligibility_codes():
+    from retailers.eligibility import REASON_CODES
+
+    schemas = Client().get("/api/v1/openapi.json").json()["components"]["schemas"]
+
+    not_eligible = schemas["NotEligibleProblemOut"]["properties"]["reasons"]
+    assert not_eligible["items"]["enum"] == list(REASON_CODES)
+    assert not_eligible["minItems"] == 1
+    assert schemas["EligibilityItem"]["properties"]["reasons"]["items"]["enum"] == list(REASON_CODES)
