@@ -105,7 +105,7 @@ REDIS_KEY_PREFIX = envstr("REDIS_KEY_PREFIX", "") or (f"test-{_xdist_worker}:" i
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.cache.PrefixedRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": REDIS_KEY_PREFIX + envstr("CACHE_KEY_PREFIX", "mallrun"),
         }

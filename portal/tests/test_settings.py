@@ -102,7 +102,7 @@ def test_production_settings_are_secure_and_use_services() -> None:
         "django.db.backends.postgresql",
         "db.internal",
         "redis://cache.internal:6379/0",
-        "django.core.cache.backends.redis.RedisCache",
+        "portal.cache.PrefixedRedisCache",
         "whitenoise.storage.CompressedManifestStaticFilesStorage",
     ]
 
