@@ -17,4 +17,5 @@ urlpatterns = [
     path("orders/<int:pk>/problem/", views.order_report_problem, name="order-report-problem"),
     path("orders/<int:pk>/send-rest/", views.order_send_rest, name="order-send-rest"),
     path("orders/<int:pk>/reject/", views.order_reject, name="order-reject"),
+    path("orders/<int:pk>/returned/", views.order_confirm_returned, name="order-confirm-returned"),
 ]

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from drivers.services import HandoffCheck, handoff_confirm_packages, handoff_verify_code
-from orders import services
+from orders import delivery, services
 from orders.access import get_order_for_staff
 from orders.board import build_board, iso, local_datetime, poll_is_unchanged
 from orders.forms import (
@@ -96,6 +96,7 @@ def _order_context(order: Order, *, bound: dict[str, forms.Form] | None = None, 
         "is_picking": status == S.PICKING,
         "can_send_rest": status == S.SHORT and order.allows_partial,
         "can_reject": can_transition(status, S.REJECTED),
+        "can_confirm_returned": status == S.RETURNING,
         "labels_url": labels_url(order) if order.packages.all() else None,
         "picked_form": PickedForm(order=order),
         "ready_form": PackageCountForm(auto_id="ready-%s"),
@@ -281,6 +282,18 @@ def order_reject(request: HttpRequest, pk: int) -> HttpResponse:
         form_key="reject_form",
         run=lambda: services.order_reject(order=order, acting_user=request.user, reason=form.cleaned_data["reason"]),
         done=f"Order {order.number} rejected.",
+    )
+
+
+@require_POST
+@login_required
+def order_confirm_returned(request: HttpRequest, pk: int) -> HttpResponse:
+    order = get_order_for_staff(request, pk)
+    return _act(
+        request,
+        order,
+        run=lambda: delivery.order_confirm_returned(order=order, acting_user=request.user),
+        done=f"Return of order {order.number} confirmed. Check the items and restock what can be sold.",
     )
 
 

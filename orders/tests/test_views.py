@@ -700,3 +700,56 @@ def test_done_today_column_uses_mall_date(client):
 
     assert f'id="card-{today_order.pk}"' in html
     assert f'id="card-{yesterday_order.pk}"' not in html
+
+
+# Returns ------------------------------------------------------------------------------------
+
+
+def _returning_order(store):
+    from drivers.tests.factories import make_ready_order
+    from orders.delivery import order_mark_undeliverable, order_pick_up
+
+    order = make_ready_order(store=store)
+    order_pick_up(order=order, acting_user=None)
+    order_mark_undeliverable(order=order, acting_user=None, reason="Nobody at the door")
+    return order
+
+
+def test_order_returning_staff_confirms_packages_are_back(client, shop):
+    store, staff, _, _, _ = shop
+    order = _returning_order(store)
+    client.force_login(staff)
+
+    panel = client.get(_url("order-detail", order)).content.decode()
+    response = client.post(_url("order-confirm-returned", order), headers={"HX-Request": "true"})
+
+    order.refresh_from_db()
+    assert "Packages are back" in panel
+    assert response.status_code == 200
+    assert f"Return of order {order.number} confirmed." in response.content.decode()
+    assert order.status == OrderStatus.RETURNED
+    assert order.events.last().actor == staff
+
+
+def test_order_confirm_returned_refused_unless_returning(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    response = client.post(_url("order-confirm-returned", order), headers={"HX-Request": "true"})
+
+    order.refresh_from_db()
+    assert response.status_code == 409
+    assert order.status == OrderStatus.RECEIVED
+    assert f"Order {order.number} is received: it cannot be moved to returned." in response.content.decode()
+    assert "Packages are back" not in response.content.decode()
+
+
+def test_order_confirm_returned_of_other_store_is_404(client, shop):
+    store, _, _, other_staff, _ = shop
+    order = _returning_order(store)
+    client.force_login(other_staff)
+
+    response = client.post(_url("order-confirm-returned", order))
+
+    order.refresh_from_db()
+    assert (response.status_code, order.status) == (404, OrderStatus.RETURNING)
