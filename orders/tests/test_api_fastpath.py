@@ -334,3 +334,17 @@ def test_intake_reads_count_capacity_and_driver_supply_as_their_owners_do():
         assert got.stores[0].mall == world["mall"]
     assert [mall.slug for mall in reads.malls] == ["fashion-show"]
     assert [mall.slug for mall in everywhere.malls] == ["fashion-show", "other-mall"]
+
+
+def test_create_order_answer_is_the_representation_a_read_gives_right_after():
+    make_world()
+    issued = make_api_client()
+    document = order_document()
+
+    created = signed(issued, "POST", "/api/v1/orders", document)
+    read = signed(issued, "GET", f"/api/v1/orders/{document['marketplace_order_id']}")
+
+    assert created.status_code == 201
+    assert created["Content-Type"] == read["Content-Type"] == "application/json; charset=utf-8"
+    assert created.json() == read.json()
+    assert created.json()["last_event_seq"] == FeedEvent.objects.get().seq
