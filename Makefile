@@ -71,6 +71,13 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@# The API intake and the eligibility recompute have a separate path for the embedded default
+	@# (SQLite): when the run above used PostgreSQL, their tests run again on SQLite.
+	@if [ -n "$$DATABASE_URL" ]; then \
+	  echo "== again on the embedded default (SQLite): orders and eligibility"; \
+	  env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest $(PYTEST_ARGS) -m "not postgres and not redis and not browser" \
+	    orders/tests retailers/tests/test_eligibility_sql.py retailers/tests/test_eligibility_sql_bulk.py; \
+	fi
 
 check: test
 
