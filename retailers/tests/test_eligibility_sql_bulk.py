@@ -63,6 +63,31 @@ def test_first_full_recompute_on_an_empty_table_keeps_every_index_and_constraint
 
 
 @pytest.mark.postgres
+def test_first_full_recompute_numbers_ids_in_listing_mall_order_and_moves_the_sequence_past_them():
+    store = make_store()
+    other = make_store(seller=store.seller)
+    listings = [make_listing(seller=store.seller) for _ in range(3)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [TABLE])
+        (taken,) = cursor.fetchone()
+
+    written = eligibility_recompute(now=NOON_LA, driver_markets={store.mall.market_id})
+
+    assert written == 6
+    pairs = sorted((listing.pk, mall_id) for listing in listings for mall_id in (store.mall_id, other.mall_id))
+    assert list(EligibilityResult.objects.order_by("pk").values_list("pk", "listing_id", "mall_id")) == [
+        (taken + 1 + n, listing_id, mall_id) for n, (listing_id, mall_id) in enumerate(pairs)
+    ]
+    # The next row the sequence gives out follows them (an incremental run's insert).
+    added = make_listing(seller=store.seller)
+    eligibility_recompute(listing_ids=[added.pk], now=NOON_LA, driver_markets={store.mall.market_id})
+    assert list(EligibilityResult.objects.filter(listing=added).order_by("pk").values_list("pk", flat=True)) == [
+        taken + 7,
+        taken + 8,
+    ]
+
+
+@pytest.mark.postgres
 def test_first_full_recompute_while_another_session_reads_the_table_inserts_without_touching_indexes():
     store = make_store(name="Kiosk")
     listing = make_listing(seller=store.seller)
