@@ -12,7 +12,8 @@ Requests are signed beforehand (wrk's Lua has no HMAC) and spread over 64 keys s
 per-key rate limit is not what is measured. Its last line:
 RESULT ratio=<create/insert floor> replay_ratio=<replay/select floor> create_rps=<n>, each the
 median over BENCH_ROUNDS rounds (3) of BENCH_SECONDS (5) per measurement, floor and subject
-alternating. Creates run from new signed orders (more than the run can send), so none is a replay.
+alternating. Creates run from new signed orders (more than the run can send), so none is a replay;
+each has two lines, of two of the store's 400 listings in turn.
 The database is emptied and rebuilt on every run: never point it at real data.
 """
 
@@ -56,6 +57,10 @@ KEYS = 64
 DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 THREADS, CONNECTIONS = 2, 16
+# The store's listings. Orders spread over them as a marketplace's orders do over a catalogue:
+# with one listing, every create would wait for the previous one's commit to release its stock
+# row, and the bench would measure that one row's lock rather than the intake.
+SKUS = [f"SA-TEE-{n:03d}" for n in range(400)]
 
 
 @csrf_exempt
@@ -153,12 +158,13 @@ def build_world():
     from drivers.tests.factories import make_driver
 
     make_driver(market=mall.market, online=True)
-    listing = make_listing(seller=seller, seller_sku="SA-TEE-001")
-    make_stock(store=store, listing=listing, on_hand=2_000_000_000)
+    for sku in SKUS:
+        make_stock(store=store, listing=make_listing(seller=seller, seller_sku=sku), on_hand=2_000_000_000)
     return [api_client_create(name=f"bench-{n}") for n in range(KEYS)]
 
 
-def order_body(order_id: str) -> dict:
+def order_body(order_id: str, n: int = 0) -> dict:
+    """Order n of the run: two lines, of two of the store's listings in turn."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return {
         "marketplace_order_id": order_id,
@@ -177,7 +183,10 @@ def order_body(order_id: str) -> dict:
             "lon": -115.1697,
             "instructions": "Front desk",
         },
-        "lines": [{"sku": "SA-TEE-001", "quantity": 1, "unit_price_cents": 2999}],
+        "lines": [
+            {"sku": SKUS[(2 * n) % len(SKUS)], "quantity": 1, "unit_price_cents": 2999},
+            {"sku": SKUS[(2 * n + 1) % len(SKUS)], "quantity": 2, "unit_price_cents": 1499},
+        ],
         "requires_pin": False,
     }
 
@@ -281,7 +290,7 @@ def main() -> None:
 
             replay_documents = []
             for n, issued in enumerate(clients):
-                document = order_body(f"REPLAY-{n:03d}")
+                document = order_body(f"REPLAY-{n:03d}", n)
                 MallrunClient(base, key_id=issued.client.key_id, secret=issued.secret).create_order(document)
                 replay_documents.append((issued, json.dumps(document, separators=(",", ":")).encode()))
 
@@ -297,7 +306,7 @@ def main() -> None:
             def creates(label: str, count: int) -> Path:
                 lines = []
                 for n in range(count):
-                    body = json.dumps(order_body(f"{label}-{n:07d}"), separators=(",", ":")).encode()
+                    body = json.dumps(order_body(f"{label}-{n:07d}", n), separators=(",", ":")).encode()
                     lines.append(signed_line(clients[n % KEYS], "POST", "/api/v1/orders", body))
                 return write_requests(folder, label, lines)
 
