@@ -9,6 +9,7 @@ from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.core.cache import cache
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse_lazy
@@ -82,7 +83,8 @@ class PasswordResetView(auth_views.PasswordResetView):
             return self._render(form, status=429, refused=ADDRESS_LIMIT_MESSAGE)
         if _count(_email_key(form.cleaned_data["email"])) > settings.PASSWORD_RESET_RATE_LIMIT_PER_EMAIL:
             return self._render(form, status=429, refused=EMAIL_LIMIT_MESSAGE)
-        response = self.form_valid(form)
+        with transaction.atomic():  # one email per account sharing the address: all rows or none
+            response = self.form_valid(form)
         return HttpResponseClientRedirect(response.url) if request.htmx else response
 
 
