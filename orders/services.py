@@ -31,7 +31,7 @@ from orders.outbox import _SEQUENCE_LOCK, _SEQUENCE_SQL, FEED_TYPES, new_event_i
 from portal.actors import actor_label_for
 from portal.errors import ActionRefused
 from retailers.eligibility_hooks import eligibility_after_order_change
-from retailers.models import Listing, Stock, Store
+from retailers.models import EligibilityRequestKind, Listing, Stock, Store
 
 S = OrderStatus
 MAX_PACKAGES = 20
@@ -171,8 +171,8 @@ def order_receive(
     the feed's numbering (orders.outbox.sequence_events_for_answer) runs in the same round trip
     and transaction, and `order.feed_seq` is the order's last seq (None when not numbered here).
 
-    Side effects: Stock.reserved grows by each line's quantity; one `order.received` event; the
-    eligibility recompute of its listings after commit.
+    Side effects: Stock.reserved grows by each line's quantity; one `order.received` event; an
+    EligibilityRequest row per listing (the recompute's outbox, retailers.eligibility_hooks).
     Raises ActionRefused(code="out_of_stock") and writes nothing when a line cannot be reserved;
     IntegrityError when the marketplace order id is taken.
     """
@@ -217,9 +217,10 @@ def order_receive(
     else:
         with transaction.atomic():
             _receive_with_orm(order=order, lines=lines, actor_label=actor_label, at=now)
-    # The reservation (and a slot of the store's hourly capacity) can end same-day eligibility.
-    # Queued after commit (at once when there is no surrounding transaction any more).
-    eligibility_after_order_change(store_id=store.pk, listing_ids=[line.listing.pk for line in lines])
+            # The reservation (and a slot of the store's hourly capacity) can end same-day
+            # eligibility: the recompute request is written with the order (on PostgreSQL by
+            # the statement's new_requests).
+            eligibility_after_order_change(store_id=store.pk, listing_ids=[line.listing.pk for line in lines])
     return order
 
 
@@ -334,6 +335,12 @@ def _receive_sql() -> str:
     SELECT {delivery_values} FROM new_feed_event AS f
       JOIN orders_webhookendpoint AS e ON e.client_id = $7 AND e.is_active
      CROSS JOIN jsonb_populate_record(NULL::orders_webhookdelivery, $6) AS r
+), new_requests AS (
+    INSERT INTO retailers_eligibilityrequest AS q (kind, object_id, created_at)
+    SELECT DISTINCT {EligibilityRequestKind.LISTING.value}, (line->>'listing_id')::bigint,
+           ($2->>'created_at')::timestamptz
+      FROM jsonb_array_elements($3) AS line ORDER BY 2
+        ON CONFLICT (kind, object_id) DO UPDATE SET created_at = EXCLUDED.created_at
 )
 SELECT id FROM new_order"""  # noqa: S608 - model columns and $n parameters
 
@@ -360,7 +367,9 @@ def _receive_in_one_statement(
     reservations (rows locked in id order, so two intakes never wait for each other in a
     circle), the order, its lines, the `order.received` event and, for a marketplace order, its
     feed event with one webhook delivery per active endpoint (what _record_event and
-    orders.outbox.record_feed_event write). Reserving beyond what is on hand breaks the stock
+    orders.outbox.record_feed_event write), and the eligibility recompute request of each
+    listing (what retailers.eligibility_hooks writes: sorted, and a conflict updates the row so
+    it stays locked to the commit, see there). Reserving beyond what is on hand breaks the stock
     table's reserved ≤ on_hand check; a stock row that is gone leaves the order's status NULL
     (the count of reserved rows falls short), which breaks NOT NULL: either way the statement
     is undone as a whole and ActionRefused(out_of_stock) is raised. Sets the order's pk.

@@ -251,6 +251,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "drivers-build-routes": {"task": "drivers.build_routes", "schedule": 2.0},
     "drivers-sweep-offers": {"task": "drivers.sweep_offers", "schedule": 2.0},
     "drivers-sweep-documents": {"task": "drivers.sweep_documents", "schedule": 600.0},
+    # The eligibility outbox (EligibilityRequest rows the hooks write with each change).
+    "eligibility-requests-sweep": {"task": "retailers.eligibility_requests_sweep", "schedule": 2.0},
     # Stores whose opening, cutoff or hourly capacity just moved; the nightly full run is the safety
     # net (10:15 UTC is 02:15-05:15 across the US malls).
     "eligibility-sweep": {"task": "retailers.eligibility_sweep", "schedule": 60.0},

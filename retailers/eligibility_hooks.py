@@ -1,22 +1,35 @@
-"""What services call after a change that can move same-day eligibility. Each hook queues the
-recompute of the affected rows once the surrounding transaction commits, so the worker reads
-committed data and a rolled-back change queues nothing."""
+"""What services call after a change that can move same-day eligibility. Each hook writes an
+EligibilityRequest row per affected listing, store or mall IN the caller's transaction (an
+outbox: a commit always leaves the request, a rollback never does, and a process that dies after
+the commit loses nothing); the beat sweeper (retailers.eligibility_requests) recomputes them
+within seconds. No broker publish on the caller's path.
+
+One row per (kind, object): a burst of changes to one listing is one row. A conflict UPDATEs
+the row rather than doing nothing, so the writer holds the row's lock until it commits: the
+sweeper's SKIP LOCKED passes over it until then, and never deletes a request it read before the
+change that merged into it was committed (with DO NOTHING, a sweep claiming the row between the
+writer's insert and its commit would recompute stale data and drop the request)."""
 
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.utils import timezone
 
 
 def _enqueue(*, listing_ids: Iterable[int] = (), store_ids: Iterable[int] = (), mall_ids: Iterable[int] = ()) -> None:
-    from retailers.tasks import eligibility_recompute_task
+    from retailers.models import EligibilityRequest
+    from retailers.models import EligibilityRequestKind as Kind
 
-    kwargs = {
-        "listing_ids": sorted(set(listing_ids)),
-        "store_ids": sorted(set(store_ids)),
-        "mall_ids": sorted(set(mall_ids)),
-    }
-    if any(kwargs.values()):
-        transaction.on_commit(lambda: eligibility_recompute_task.delay(**kwargs))
+    now = timezone.now()
+    # Sorted, kind by kind: every writer locks conflicting rows in the same order.
+    rows = [
+        EligibilityRequest(kind=kind, object_id=object_id, created_at=now)
+        for kind, ids in ((Kind.LISTING, listing_ids), (Kind.STORE, store_ids), (Kind.MALL, mall_ids))
+        for object_id in sorted(set(ids))
+    ]
+    if rows:
+        EligibilityRequest.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["kind", "object_id"], update_fields=["created_at"]
+        )
 
 
 def eligibility_after_stock_change(*, listing_ids: Iterable[int]) -> None:

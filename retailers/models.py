@@ -563,3 +563,29 @@ class StoreApplication(models.Model):
     def category_labels(self) -> list[str]:
         labels = dict(StoreCategory.choices)
         return [labels.get(code, code) for code in self.categories or []]
+
+
+class EligibilityRequestKind(models.IntegerChoices):
+    LISTING = 1, "listing"
+    STORE = 2, "store"
+    MALL = 3, "mall"
+
+
+class EligibilityRequest(models.Model):
+    """An outbox row: the eligibility of this listing, store or mall must be recomputed. Written
+    by retailers.eligibility_hooks in the transaction of the change (so a commit always leaves
+    it and a rollback never does), claimed and deleted by the beat sweeper in the transaction of
+    the recompute's writes (retailers.eligibility_requests). One row per (kind, object): a burst
+    of changes to one listing is one row."""
+
+    kind = models.PositiveSmallIntegerField(choices=EligibilityRequestKind.choices)
+    object_id = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "object_id"], name="eligibility_request_one_per_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.object_id}"

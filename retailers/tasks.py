@@ -11,10 +11,21 @@ from retailers.eligibility_sql import eligibility_recompute, eligibility_sweep_r
 def eligibility_recompute_task(
     listing_ids: list[int] | None = None, store_ids: list[int] | None = None, mall_ids: list[int] | None = None
 ) -> None:
-    """Recomputes the rows affected by a change (ids that are gone are simply not found)."""
+    """Recomputes the rows affected by a change (ids that are gone are simply not found). The
+    hooks no longer publish it (they write EligibilityRequest rows); kept for messages already
+    queued and for operators."""
     if not (listing_ids or store_ids or mall_ids):
         return
     eligibility_recompute(listing_ids=listing_ids or [], store_ids=store_ids or [], mall_ids=mall_ids or [])
+
+
+@shared_task(name="retailers.eligibility_requests_sweep", ignore_result=True)
+def eligibility_requests_sweep() -> None:
+    """Beat, every 2 s: recomputes what the hooks' outbox rows (EligibilityRequest) ask for and
+    deletes them with the recompute's writes (retailers.eligibility_requests)."""
+    from retailers.eligibility_requests import eligibility_requests_run
+
+    eligibility_requests_run()
 
 
 @shared_task(name="retailers.eligibility_sweep", ignore_result=True)

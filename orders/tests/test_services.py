@@ -15,7 +15,8 @@ from orders.services import (
 )
 from portal.errors import ActionRefused
 from portal.tests.factories import make_listing, make_order, make_staff, make_stock, make_store
-from retailers.models import Stock
+from retailers.models import EligibilityRequest, Stock
+from retailers.models import EligibilityRequestKind as Kind
 
 S = OrderStatus
 pytestmark = pytest.mark.django_db
@@ -249,23 +250,42 @@ def test_order_concurrent_accepts_one_wins_on_postgres():
     assert order.status == S.ACCEPTED
 
 
-def test_order_receive_and_reject_queue_the_eligibility_recompute_after_commit(django_capture_on_commit_callbacks):
+def test_order_receive_and_reject_write_the_listings_eligibility_requests():
     store = make_store()
+    first, second = make_listing(seller=store.seller), make_listing(seller=store.seller)
+    make_stock(store=store, listing=first, on_hand=5)
+    make_stock(store=store, listing=second, on_hand=5)
+    EligibilityRequest.objects.all().delete()
 
-    with django_capture_on_commit_callbacks(execute=False) as received:
-        order = make_order(store=store)
-    with django_capture_on_commit_callbacks(execute=False) as rejected:
-        order_reject(order=order, acting_user=None, reason="Damaged")
+    order = make_order(store=store, lines=[(second, 1), (first, 2)])
+    received = sorted(EligibilityRequest.objects.values_list("kind", "object_id"))
+    EligibilityRequest.objects.all().delete()
+    order_reject(order=order, acting_user=None, reason="Damaged")
+    rejected = sorted(EligibilityRequest.objects.values_list("kind", "object_id"))
 
-    assert (len(received), len(rejected)) == (1, 1)
+    expected = [(Kind.LISTING, first.pk), (Kind.LISTING, second.pk)]
+    assert (received, rejected) == (expected, expected)
 
 
-def test_order_refused_for_stock_queues_no_recompute(django_capture_on_commit_callbacks):
+def test_order_receive_burst_on_one_listing_is_one_request_row():
+    store = make_store()
+    listing = make_listing(seller=store.seller)
+    make_stock(store=store, listing=listing, on_hand=5)
+    EligibilityRequest.objects.all().delete()
+
+    for _ in range(3):
+        make_order(store=store, lines=[(listing, 1)])
+
+    assert list(EligibilityRequest.objects.values_list("kind", "object_id")) == [(Kind.LISTING, listing.pk)]
+
+
+def test_order_refused_for_stock_requests_no_recompute():
     store = make_store()
     listing = make_listing(seller=store.seller)
     make_stock(store=store, listing=listing, on_hand=0)
+    EligibilityRequest.objects.all().delete()
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks, pytest.raises(ActionRefused):
+    with pytest.raises(ActionRefused):
         make_order(store=store, lines=[(listing, 1)])
 
-    assert callbacks == []
+    assert EligibilityRequest.objects.count() == 0

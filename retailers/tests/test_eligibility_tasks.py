@@ -1,4 +1,5 @@
-"""Keeping eligibility current: hooks after commit, the beat sweeper, the nightly run."""
+"""Keeping eligibility current: hooks writing recompute requests in the change's transaction, the
+beat sweepers, the nightly run."""
 
 import datetime as dt
 
@@ -9,7 +10,8 @@ from django.db import transaction
 from portal.errors import ActionRefused
 from portal.tests.factories import make_listing, make_order, make_stock, make_store
 from retailers.eligibility_sql import eligibility_recompute, eligibility_sweep_run
-from retailers.models import EligibilityResult, Stock, StoreEvent, StoreHours
+from retailers.models import EligibilityRequest, EligibilityResult, Stock, StoreEvent, StoreHours
+from retailers.models import EligibilityRequestKind as Kind
 from retailers.stock_services import stock_set_on_hand
 from retailers.tasks import eligibility_recompute_all, eligibility_recompute_task
 
@@ -84,48 +86,47 @@ def test_recompute_by_listing_widens_to_the_store_when_its_hour_fills():
     assert [r.reasons for r in EligibilityResult.objects.order_by("listing_id")] == [["store_at_capacity"]] * 2
 
 
-def test_stock_set_on_hand_queues_the_recompute_after_commit(django_capture_on_commit_callbacks):
+def _requests() -> list[tuple[int, int]]:
+    return sorted(EligibilityRequest.objects.values_list("kind", "object_id"))
+
+
+def test_stock_set_on_hand_writes_the_listing_request():
     store = make_store()
     listing = make_listing(seller=store.seller)
     make_stock(store=store, listing=listing, on_hand=3)
+    EligibilityRequest.objects.all().delete()
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        stock_set_on_hand(store=store, listing=listing, on_hand=0, acting_user=None)
+    stock_set_on_hand(store=store, listing=listing, on_hand=0, acting_user=None)
 
-    assert len(callbacks) == 1
+    assert _requests() == [(Kind.LISTING, listing.pk)]
     assert Stock.objects.get().on_hand == 0
     assert StoreEvent.objects.get().data == {"sku": listing.seller_sku, "from": 3, "to": 0}
 
 
-def test_stock_set_on_hand_rolled_back_queues_nothing(django_capture_on_commit_callbacks):
+def test_stock_set_on_hand_rolled_back_requests_nothing():
     store = make_store()
     listing = make_listing(seller=store.seller)
     make_stock(store=store, listing=listing, on_hand=3)
+    EligibilityRequest.objects.all().delete()
 
-    with (
-        django_capture_on_commit_callbacks(execute=False) as callbacks,
-        pytest.raises(RuntimeError),
-        transaction.atomic(),
-    ):
+    with pytest.raises(RuntimeError), transaction.atomic():
         stock_set_on_hand(store=store, listing=listing, on_hand=1, acting_user=None)
         raise RuntimeError("rolled back")
 
-    assert callbacks == []
+    assert _requests() == []
     assert Stock.objects.get().on_hand == 3
 
 
-def test_stock_set_on_hand_refuses_below_reserved_and_writes_nothing(django_capture_on_commit_callbacks):
+def test_stock_set_on_hand_refuses_below_reserved_and_writes_nothing():
     store = make_store()
     listing = make_listing(seller=store.seller)
     make_stock(store=store, listing=listing, on_hand=3, reserved=2)
+    EligibilityRequest.objects.all().delete()
 
-    with (
-        django_capture_on_commit_callbacks(execute=False) as callbacks,
-        pytest.raises(ActionRefused, match="2 units of .* are reserved by open orders"),
-    ):
+    with pytest.raises(ActionRefused, match="2 units of .* are reserved by open orders"):
         stock_set_on_hand(store=store, listing=listing, on_hand=1, acting_user=None)
 
-    assert (callbacks, Stock.objects.get().on_hand, StoreEvent.objects.count()) == ([], 3, 0)
+    assert (_requests(), Stock.objects.get().on_hand, StoreEvent.objects.count()) == ([], 3, 0)
 
 
 def test_stock_set_on_hand_refuses_another_sellers_listing():
@@ -171,6 +172,7 @@ def test_beat_schedule_has_the_sweeper_every_minute_and_a_nightly_full_run():
     schedule = settings.CELERY_BEAT_SCHEDULE
 
     assert schedule["eligibility-sweep"] == {"task": "retailers.eligibility_sweep", "schedule": 60.0}
+    assert schedule["eligibility-requests-sweep"] == {"task": "retailers.eligibility_requests_sweep", "schedule": 2.0}
     assert schedule["eligibility-nightly"]["task"] == "retailers.eligibility_recompute_all"
     assert (schedule["eligibility-nightly"]["schedule"].hour, schedule["eligibility-nightly"]["schedule"].minute) == (
         {10},

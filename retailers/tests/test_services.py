@@ -4,45 +4,52 @@ import pytest
 
 from portal.errors import ActionRefused
 from portal.tests.factories import make_store
-from retailers.models import StoreEvent, StoreStatus
+from retailers.models import EligibilityRequest, StoreEvent, StoreStatus
+from retailers.models import EligibilityRequestKind as Kind
 from retailers.services import store_pause, store_resume, store_update_settings
 
 pytestmark = pytest.mark.django_db
 
 
-def test_store_pause_queues_eligibility_recompute_after_commit(django_capture_on_commit_callbacks):
+def _requests() -> list[tuple[int, int]]:
+    """The eligibility recompute requests (the hooks' outbox rows) as (kind, object id)."""
+    return sorted(EligibilityRequest.objects.values_list("kind", "object_id"))
+
+
+def test_store_pause_writes_the_store_eligibility_request():
     store = make_store()
+    EligibilityRequest.objects.all().delete()
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        store_pause(store=store, acting_user=None, reason="Inventory count")
+    store_pause(store=store, acting_user=None, reason="Inventory count")
 
-    assert len(callbacks) == 1
+    assert _requests() == [(Kind.STORE, store.pk)]
     assert store.status == StoreStatus.PAUSED
     assert list(StoreEvent.objects.values_list("type", "reason")) == [("store.paused", "Inventory count")]
 
 
-def test_store_pause_refused_queues_nothing_and_writes_nothing(django_capture_on_commit_callbacks):
+def test_store_pause_refused_requests_nothing_and_writes_nothing():
     store = make_store(status=StoreStatus.ONBOARDING)
+    EligibilityRequest.objects.all().delete()
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks, pytest.raises(ActionRefused):
+    with pytest.raises(ActionRefused):
         store_pause(store=store, acting_user=None, reason="Inventory count")
 
-    assert callbacks == []
+    assert _requests() == []
     assert StoreEvent.objects.count() == 0
 
 
-def test_store_resume_queues_eligibility_recompute_after_commit(django_capture_on_commit_callbacks):
+def test_store_resume_writes_the_store_eligibility_request():
     store = make_store()
     store_pause(store=store, acting_user=None, reason="Inventory count")
+    EligibilityRequest.objects.all().delete()
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        store_resume(store=store, acting_user=None)
+    store_resume(store=store, acting_user=None)
 
-    assert len(callbacks) == 1
+    assert _requests() == [(Kind.STORE, store.pk)]
     assert store.status == StoreStatus.LIVE
 
 
-def test_store_update_settings_queues_recompute_only_when_something_changed(django_capture_on_commit_callbacks):
+def test_store_update_settings_requests_recompute_only_when_something_changed():
     store = make_store()
     unchanged = {
         "same_day_cutoff": store.same_day_cutoff,
@@ -51,10 +58,11 @@ def test_store_update_settings_queues_recompute_only_when_something_changed(djan
         "hours": {},
     }
 
-    with django_capture_on_commit_callbacks(execute=False) as nothing:
-        store_update_settings(store=store, acting_user=None, **unchanged)
-    with django_capture_on_commit_callbacks(execute=False) as changed:
-        store_update_settings(store=store, acting_user=None, **{**unchanged, "same_day_cutoff": dt.time(15, 30)})
+    EligibilityRequest.objects.all().delete()
 
-    assert (len(nothing), len(changed)) == (0, 1)
+    store_update_settings(store=store, acting_user=None, **unchanged)
+    nothing = _requests()
+    store_update_settings(store=store, acting_user=None, **{**unchanged, "same_day_cutoff": dt.time(15, 30)})
+
+    assert (nothing, _requests()) == ([], [(Kind.STORE, store.pk)])
     assert StoreEvent.objects.get().data == {"same_day_cutoff": "15:30:00"}
