@@ -16,6 +16,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.test import Client, RequestFactory
+from django.urls import reverse
 from django.views.defaults import permission_denied, server_error
 
 from orders.access import get_order_for_staff
@@ -81,6 +82,7 @@ def test_login_fifth_failure_locks_username_and_ip_with_clear_message(
         page = locked.content.decode()
         assert "Too many failed log-in attempts" in page
         assert "After 5 wrong passwords this account is locked on this device for 15 minutes." in page
+        assert f'<a href="{reverse("password_reset")}">Forgot your password?</a>' in page
     # Axes reports the lockout before our failed-login receiver runs, so it comes first.
     assert _security_lines(caplog) == [
         *["login-failed username=dana ip=127.0.0.1"] * 4,

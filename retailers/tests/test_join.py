@@ -364,3 +364,10 @@ def test_join_too_many_fields_is_a_400_not_a_500(client, mall):
 
     assert response.status_code == 400
     assert StoreApplication.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_join_page_links_to_log_in_for_stores_already_on_mallrun(client):
+    html = client.get("/join/").content.decode()
+
+    assert '<p>Already on Mallrun? <a href="/accounts/login/">Log in</a>.</p>' in html
