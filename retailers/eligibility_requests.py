@@ -12,16 +12,22 @@ from retailers.models import EligibilityRequestKind as Kind
 
 BATCH = 1000
 MAX_BATCHES = 20
+# pg_advisory_xact_lock key ("MRELIG"): one batch's claim and recompute at a time. Two recomputes
+# touching one store at once both insert its EligibilityStoreState row and one fails on the
+# primary key (seen with two sweepers at once); a second sweeper waits, then claims what is left.
+_SWEEP_LOCK = 0x4D52_454C_4947
 
 
 def _claim_and_delete(*, limit: int) -> list[tuple[int, int]]:
     """(kind, object id) of up to `limit` rows, deleted in the current transaction. On
-    PostgreSQL, rows another sweeper or a writer not yet committed holds are skipped (SKIP
-    LOCKED); elsewhere (SQLite, one writer at a time) each row is taken by a conditional delete,
-    so two sweepers never both take one."""
+    PostgreSQL, after the sweep lock (_SWEEP_LOCK), rows a writer not yet committed holds are
+    skipped (SKIP LOCKED: its change is not visible yet, the next sweep takes them); elsewhere
+    (SQLite, one writer at a time) each row is taken by a conditional delete, so two sweepers
+    never both take one."""
     if connection.vendor == "postgresql":
         table = EligibilityRequest._meta.db_table
         with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SWEEP_LOCK])
             cursor.execute(
                 f"DELETE FROM {table} WHERE id IN ("  # noqa: S608 - the model's table
                 f" SELECT id FROM {table} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"

@@ -1,5 +1,6 @@
-"""With a REAL Celery worker process (no eager mode), a stock change shows in the eligibility
-results within 60 seconds."""
+"""With a REAL Celery worker and beat (no eager mode), a stock change shows in the eligibility
+results within 60 seconds: the change writes its recompute request (the outbox row) and the beat
+sweeper, every 2 s, recomputes it."""
 
 import datetime as dt
 import time
@@ -10,7 +11,7 @@ import pytest
 from portal.tests import celery_processes as celery
 from portal.tests.factories import make_listing, make_stock, make_store
 from retailers.eligibility_sql import eligibility_recompute
-from retailers.models import EligibilityResult
+from retailers.models import EligibilityRequest, EligibilityResult
 from retailers.stock_services import stock_set_on_hand
 
 
@@ -25,11 +26,14 @@ def test_stock_change_reaches_results_through_real_worker_within_60_seconds(tmp_
     eligibility_recompute()
     before = EligibilityResult.objects.get()
     log = tmp_path / "worker.log"
+    beat_log = tmp_path / "beat.log"
     env = celery.process_env(tmp_path)
     celery.purge(env)
     worker = celery.start("worker", env=env, log=log)
+    beat = None
     try:
         celery.wait_ready(log)
+        beat = celery.start("beat", env=env, log=beat_log)
         started = time.monotonic()
         stock_set_on_hand(store=store, listing=listing, on_hand=0, acting_user=None)
         row = before
@@ -37,10 +41,14 @@ def test_stock_change_reaches_results_through_real_worker_within_60_seconds(tmp_
             time.sleep(0.3)
             row = EligibilityResult.objects.get()
         elapsed = time.monotonic() - started
+        pending = EligibilityRequest.objects.count()
     finally:
+        if beat is not None:
+            celery.stop(beat)
         celery.stop(worker)
 
     assert "out_of_stock" not in before.reasons
-    assert "out_of_stock" in row.reasons, log.read_text()
+    assert "out_of_stock" in row.reasons, log.read_text() + beat_log.read_text()
+    assert pending == 0
     assert elapsed < 60
     assert row.computed_at > before.computed_at
