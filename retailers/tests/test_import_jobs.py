@@ -4,7 +4,7 @@ import pytest
 
 from portal.tests.factories import make_listing, make_seller, make_stock, make_store, make_user
 from retailers.importing import ImportRefused, import_job_create, import_preview, import_row_estimate
-from retailers.models import ImportJob, ImportJobStatus, Stock, StoreEvent
+from retailers.models import EligibilityRequest, EligibilityRequestKind, ImportJob, ImportJobStatus, Stock, StoreEvent
 from retailers.tasks import import_job_task
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def test_import_job_task_preview_records_result_and_writes_no_stock(shop):
     assert Stock.objects.get(store=store, listing=listing).on_hand == 5
 
 
-def test_import_job_task_apply_writes_stock_and_event(shop, django_capture_on_commit_callbacks):
+def test_import_job_task_apply_writes_stock_and_event(shop):
     seller, store, listing = shop
     user = make_user(is_staff=True)
     job = import_job_create(
@@ -51,8 +51,9 @@ def test_import_job_task_apply_writes_stock_and_event(shop, django_capture_on_co
         acting_user=user,
     )
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        import_job_task(job.pk)
+    EligibilityRequest.objects.all().delete()
+
+    import_job_task(job.pk)
 
     job.refresh_from_db()
     assert (job.status, job.result["applied"]) == (ImportJobStatus.SUCCEEDED, True)
@@ -60,7 +61,9 @@ def test_import_job_task_apply_writes_stock_and_event(shop, django_capture_on_co
     assert Stock.objects.get(store=store, listing=listing).on_hand == 8
     event = StoreEvent.objects.get(type="stock.imported")
     assert (event.store_id, event.actor, event.data) == (store.pk, user, {"created": 0, "updated": 1, "unchanged": 0})
-    assert len(callbacks) == 1
+    assert list(EligibilityRequest.objects.values_list("kind", "object_id")) == [
+        (EligibilityRequestKind.LISTING, listing.pk)
+    ]
 
 
 def test_import_job_task_apply_with_row_errors_fails_and_changes_nothing(shop):

@@ -8,13 +8,19 @@ import pytest
 
 from portal.tests.factories import make_listing, make_seller, make_stock, make_store, make_user
 from retailers.importing import ImportRefused, import_apply, import_preview
-from retailers.models import Listing, Stock, StoreEvent
+from retailers.models import EligibilityRequest, Listing, Stock, StoreEvent
+from retailers.models import EligibilityRequestKind as Kind
 
 pytestmark = pytest.mark.django_db
 
 
 def csv_bytes(text: str) -> bytes:
     return text.encode()
+
+
+def requested_listings() -> list[int]:
+    """The listings whose eligibility recompute was requested (the hooks' outbox rows)."""
+    return sorted(EligibilityRequest.objects.filter(kind=Kind.LISTING).values_list("object_id", flat=True))
 
 
 def stock_snapshot() -> list[tuple]:
@@ -51,12 +57,12 @@ def test_import_preview_stock_counts_changes_and_writes_nothing(shop):
     assert StoreEvent.objects.count() == 0
 
 
-def test_import_apply_stock_writes_events_and_queues_recompute(shop, django_capture_on_commit_callbacks):
+def test_import_apply_stock_writes_events_and_requests_recompute(shop):
     data = csv_bytes(f"store,seller_sku,on_hand\nL1-100,SHIRT,7\n{shop['other'].pk},SHIRT,3\nL1-100,HAT,5\n")
     user = make_user(is_staff=True)
+    EligibilityRequest.objects.all().delete()
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        report = import_apply(seller=shop["seller"], kind="stock", name="s.csv", data=data, acting_user=user)
+    report = import_apply(seller=shop["seller"], kind="stock", name="s.csv", data=data, acting_user=user)
 
     assert report.applied is True
     stock = {(s.store_id, s.listing.seller_sku): (s.on_hand, s.reserved) for s in Stock.objects.all()}
@@ -70,7 +76,7 @@ def test_import_apply_stock_writes_events_and_queues_recompute(shop, django_capt
         shop["store"].pk: {"created": 1, "updated": 1, "unchanged": 0},
         shop["other"].pk: {"created": 1, "updated": 0, "unchanged": 0},
     }
-    assert len(callbacks) == 1
+    assert requested_listings() == sorted([shop["shirt"].pk, shop["hat"].pk])
 
 
 def test_import_apply_stock_xlsx(shop):
@@ -87,17 +93,18 @@ def test_import_apply_stock_xlsx(shop):
     assert Stock.objects.get(store=shop["store"], listing=shop["shirt"]).on_hand == 9
 
 
-def test_import_apply_stock_is_all_or_nothing(shop, django_capture_on_commit_callbacks):
+def test_import_apply_stock_is_all_or_nothing(shop):
     data = csv_bytes("store,seller_sku,on_hand\nL1-100,SHIRT,7\nL1-100,NOPE,3\n")
     before = stock_snapshot()
+    EligibilityRequest.objects.all().delete()
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks, pytest.raises(ImportRefused) as refused:
+    with pytest.raises(ImportRefused) as refused:
         import_apply(seller=shop["seller"], kind="stock", name="s.csv", data=data, acting_user=None)
 
     assert refused.value.message == "Nothing was imported: 1 row has errors. Fix them and upload the file again."
     assert stock_snapshot() == before
     assert StoreEvent.objects.count() == 0
-    assert callbacks == []
+    assert requested_listings() == []
 
 
 @pytest.mark.parametrize(
@@ -183,7 +190,7 @@ def test_import_apply_file_over_size_limit_refused(shop, settings, monkeypatch):
     assert Stock.objects.get(listing=shop["shirt"]).on_hand == 5
 
 
-def test_import_apply_listings_creates_updates_and_leaves_unchanged(shop, django_capture_on_commit_callbacks):
+def test_import_apply_listings_creates_updates_and_leaves_unchanged(shop):
     header = "seller_sku,title,category,weight_grams,size_class,hazmat,marketplace_item_id\n"
     shirt = shop["shirt"]
     data = csv_bytes(
@@ -193,15 +200,16 @@ def test_import_apply_listings_creates_updates_and_leaves_unchanged(shop, django
         + "LAMP,Desk lamp,home,2000,medium,yes,\n"
     )
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        report = import_apply(seller=shop["seller"], kind="listings", name="l.csv", data=data, acting_user=None)
+    EligibilityRequest.objects.all().delete()
+
+    report = import_apply(seller=shop["seller"], kind="listings", name="l.csv", data=data, acting_user=None)
 
     assert (report.created, report.updated, report.unchanged) == (1, 1, 1)
     hat = Listing.objects.get(seller=shop["seller"], seller_sku="HAT")
     lamp = Listing.objects.get(seller=shop["seller"], seller_sku="LAMP")
     assert (hat.title, hat.weight_grams, hat.marketplace_item_id) == ("Sun hat", 150, "MP-1")
     assert (lamp.category, lamp.size_class, lamp.hazmat) == ("home", "medium", True)
-    assert len(callbacks) == 1
+    assert requested_listings() == sorted([hat.pk, lamp.pk])
 
 
 def test_import_preview_listings_row_errors(shop):
