@@ -10,38 +10,43 @@ from retailers.eligibility_sql import eligibility_recompute
 from retailers.models import EligibilityRequest
 from retailers.models import EligibilityRequestKind as Kind
 
-BATCH = 1000
+BATCH = 500
 MAX_BATCHES = 20
+# Listing requests (what the API intake and stock edits write) are swept apart from store and mall
+# requests: a writer upserting a request the sweep holds waits for the sweep's commit, and a
+# listing batch's recompute is short, while a mall's (driver supply) covers all its listings.
+_GROUPS = ((Kind.LISTING,), (Kind.STORE, Kind.MALL))
 # pg_advisory_xact_lock key ("MRELIG"): one batch's claim and recompute at a time. Two recomputes
 # touching one store at once both insert its EligibilityStoreState row and one fails on the
 # primary key (seen with two sweepers at once); a second sweeper waits, then claims what is left.
 _SWEEP_LOCK = 0x4D52_454C_4947
 
 
-def _claim_and_delete(*, limit: int) -> list[tuple[int, int]]:
-    """(kind, object id) of up to `limit` rows, deleted in the current transaction. On
-    PostgreSQL, after the sweep lock (_SWEEP_LOCK), rows a writer not yet committed holds are
-    skipped (SKIP LOCKED: its change is not visible yet, the next sweep takes them); elsewhere
-    (SQLite, one writer at a time) each row is taken by a conditional delete, so two sweepers
-    never both take one."""
+def _claim_and_delete(*, kinds: tuple[int, ...], limit: int) -> list[tuple[int, int]]:
+    """(kind, object id) of up to `limit` rows of these kinds, deleted in the current
+    transaction. On PostgreSQL, after the sweep lock (_SWEEP_LOCK), rows a writer not yet
+    committed holds are skipped (SKIP LOCKED: its change is not visible yet, the next sweep takes
+    them); elsewhere (SQLite, one writer at a time) each row is taken by a conditional delete, so
+    two sweepers never both take one."""
     if connection.vendor == "postgresql":
         table = EligibilityRequest._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SWEEP_LOCK])
             cursor.execute(
                 f"DELETE FROM {table} WHERE id IN ("  # noqa: S608 - the model's table
-                f" SELECT id FROM {table} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                f" SELECT id FROM {table} WHERE kind = ANY(%s) ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
                 " RETURNING kind, object_id",
-                [limit],
+                [[int(kind) for kind in kinds], limit],
             )
             return [(kind, object_id) for kind, object_id in cursor.fetchall()]
-    rows = list(EligibilityRequest.objects.order_by("pk").values_list("pk", "kind", "object_id")[:limit])
+    pending = EligibilityRequest.objects.filter(kind__in=kinds).order_by("pk")
+    rows = list(pending.values_list("pk", "kind", "object_id")[:limit])
     return [(kind, object_id) for pk, kind, object_id in rows if EligibilityRequest.objects.filter(pk=pk).delete()[0]]
 
 
-def _run_batch(*, limit: int) -> int:
+def _run_batch(*, kinds: tuple[int, ...], limit: int) -> int:
     with transaction.atomic():
-        claimed = _claim_and_delete(limit=limit)
+        claimed = _claim_and_delete(kinds=kinds, limit=limit)
         if claimed:
             ids: dict[int, list[int]] = {Kind.LISTING: [], Kind.STORE: [], Kind.MALL: []}
             for kind, object_id in claimed:
@@ -51,13 +56,15 @@ def _run_batch(*, limit: int) -> int:
 
 
 def eligibility_requests_run(*, limit: int = BATCH, max_batches: int = MAX_BATCHES) -> int:
-    """Recomputes and deletes pending requests, `limit` rows per transaction, until fewer than
-    `limit` were left or `max_batches` ran (the next sweep takes the rest). Must run outside a
-    transaction. Returns how many request rows were processed."""
+    """Recomputes and deletes pending requests, `limit` rows per transaction, listing requests
+    first, then store and mall requests, each until fewer than `limit` were left or
+    `max_batches` ran (the next sweep takes the rest). Must run outside a transaction. Returns
+    how many request rows were processed."""
     done = 0
-    for _ in range(max_batches):
-        taken = _run_batch(limit=limit)
-        done += taken
-        if taken < limit:
-            break
+    for kinds in _GROUPS:
+        for _ in range(max_batches):
+            taken = _run_batch(kinds=kinds, limit=limit)
+            done += taken
+            if taken < limit:
+                break
     return done

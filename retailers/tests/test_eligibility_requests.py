@@ -115,6 +115,21 @@ def test_sweeper_store_and_mall_requests_recompute_their_scope():
 
 
 @pytest.mark.django_db
+def test_sweeper_takes_listing_requests_and_store_or_mall_requests_in_separate_batches():
+    store, listing = _stocked_listing(on_hand=1)
+    EligibilityResult.objects.all().delete()
+    eligibility_after_stock_change(listing_ids=[listing.pk])
+    eligibility_after_store_change(store_ids=[store.pk])
+    _enqueue(mall_ids=[store.mall_id])
+
+    done = eligibility_requests_run(limit=2, max_batches=1)
+
+    # One batch of each group: the listing's, then the store's and the mall's.
+    assert (done, _requests()) == (3, [])
+    assert list(EligibilityResult.objects.values_list("listing_id", "mall_id")) == [(listing.pk, store.mall_id)]
+
+
+@pytest.mark.django_db
 def test_sweeper_caps_each_batch_and_leaves_the_rest_for_the_next_sweep():
     store = make_store()
     listings = [make_listing(seller=store.seller) for _ in range(5)]
