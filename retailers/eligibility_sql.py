@@ -38,7 +38,9 @@ def orders_last_hour_by_store(*, store_ids: Iterable[int], now: dt.datetime) -> 
     from orders.models import Order
 
     rows = (
-        Order.objects.filter(store_id__in=list(store_ids), placed_at__gt=now - CAPACITY_WINDOW, placed_at__lte=now)
+        Order.objects.filter(
+            store_id__in=list(store_ids), placed_at__gt=now - CAPACITY_WINDOW, placed_at__lte=now, is_training=False
+        )
         .exclude(status__in=_NOT_COUNTED_FOR_CAPACITY)
         .values("store_id")
         .annotate(n=Count("pk"))

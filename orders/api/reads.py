@@ -101,7 +101,7 @@ def _reads_with_orm(*, seller_id: str, skus: list[str], mall_slug: str | None, n
     shared = [store.pk for store in stores if any(o.mall_id == store.mall_id and o.pk != store.pk for o in stores)]
     if shared:
         reads.open_orders = dict(
-            Order.objects.filter(store_id__in=shared, status__in=OPEN)
+            Order.objects.filter(store_id__in=shared, status__in=OPEN, is_training=False)
             .values_list("store_id")
             .annotate(count=Count("pk"))
             .order_by()
@@ -160,14 +160,14 @@ def _statements() -> dict[str, tuple[str, str]]:
             "text, text, timestamptz, interval",
             f"""SELECT o.store_id, count(*) FROM orders_order o
                  WHERE o.store_id IN ({seller_stores}) AND o.placed_at > $3 - $4 AND o.placed_at <= $3
-                   AND o.status NOT IN ({not_counted})
+                   AND o.status NOT IN ({not_counted}) AND NOT o.is_training
                  GROUP BY o.store_id""",  # noqa: S608 - model columns, constants and $n parameters
         ),
         # Counted only where a mall has more than one of the seller's stores.
         "mallrun_intake_open_orders": (
             "text, text",
             f"""SELECT o.store_id, count(*) FROM orders_order o
-                 WHERE o.status IN ({open_statuses}) AND o.store_id IN (
+                 WHERE o.status IN ({open_statuses}) AND NOT o.is_training AND o.store_id IN (
                        SELECT st.id FROM retailers_store st WHERE st.id IN ({seller_stores})
                           AND EXISTS (SELECT 1 FROM retailers_store other WHERE other.seller_id = st.seller_id
                                          AND other.mall_id = st.mall_id AND other.id <> st.id))

@@ -314,6 +314,9 @@ def test_intake_reads_count_capacity_and_driver_supply_as_their_owners_do():
         cancelled = make_order(store=second_store, lines=[(world["listing"], 1)])
         Order.objects.filter(pk=cancelled.pk).update(status="cancelled", placed_at=now - dt.timedelta(minutes=10))
         make_order(store=second_store, lines=[(world["listing"], 1)])
+        # A store's onboarding training order takes no capacity slot and is no open order.
+        training = make_order(store=second_store)
+        Order.objects.filter(pk=training.pk).update(is_training=True, placed_at=now - dt.timedelta(minutes=15))
 
         reads = intake_reads(seller_id="A2SUNSETAPPAREL", skus=["SA-TEE-001"], mall_slug="fashion-show", now=now)
         everywhere = intake_reads(seller_id="A2SUNSETAPPAREL", skus=["SA-TEE-001"], mall_slug=None, now=now)
