@@ -363,42 +363,22 @@ def _insert_all(cursor, *, compute: str, params: list, at: object) -> int:
     deadlock between two first runs). Readers arriving later wait for the commit; a rollback
     restores the indexes."""
     rebuild: list[tuple[str, str]] = []
-    sequence = None
     if connection.vendor == "postgresql" and _lock_exclusively_now(cursor):
         cursor.execute(f"SELECT 1 FROM {_TABLE} LIMIT 1")  # noqa: S608
         if cursor.fetchone() is None:
             rebuild = _indexes_to_rebuild(cursor)
             for drop, _ in rebuild:
                 cursor.execute(drop)
-            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [_TABLE])
-            (sequence,) = cursor.fetchone()
-    columns = "listing_id, mall_id, eligible, reason_bits, hint, eligible_until, computed_at"
-    values = "c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, %s"
-    numbering = []
-    if sequence is not None:
-        # Nobody else can insert while the exclusive lock is held, so the ids are numbered
-        # here (a row count from one nextval) and the sequence moved past them once, instead
-        # of 800,000 nextval calls, each locking and dirtying the sequence's page.
-        cursor.execute("SELECT nextval(%s)", [sequence])
-        (first_id,) = cursor.fetchone()
-        columns, values = f"id, {columns}", f"%s - 1 + ROW_NUMBER() OVER (), {values}"
-        numbering = [first_id]
-    # On PostgreSQL the bulk plan already yields the rows by listing (its merge joins) and, per
-    # listing, by mall (the seller × mall summary's index): no ORDER BY, which would sort the
-    # 800,000 rows once more only to prove it. SQLite inserts in (listing, mall) order.
-    order = "" if connection.vendor == "postgresql" else "ORDER BY c.listing_id, c.mall_id"
     cursor.execute(
         f"""
-        INSERT INTO {_TABLE} ({columns})
-        SELECT {values}
+        INSERT INTO {_TABLE} (listing_id, mall_id, eligible, reason_bits, hint, eligible_until, computed_at)
+        SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, %s
         FROM ({compute}) c
-        {order}
+        ORDER BY c.listing_id, c.mall_id
         """,  # noqa: S608
-        [*numbering, at, *params],
+        [at, *params],
     )
     written = max(cursor.rowcount, 0)
-    if numbering and written:
-        cursor.execute("SELECT setval(%s, %s)", [sequence, first_id - 1 + written])
     if rebuild:
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for _, create in rebuild:
