@@ -137,6 +137,7 @@ def _seller_malls_sql(*, supplied: Sequence[int]) -> tuple[str, list]:
 
 
 _SELLER_MALLS = "eligibility_seller_malls"
+_CANDIDATE_STORES = "eligibility_candidate_stores"
 
 
 def _seller_malls_create(cursor, *, supplied: Sequence[int]) -> str:
@@ -149,7 +150,25 @@ def _seller_malls_create(cursor, *, supplied: Sequence[int]) -> str:
     cursor.execute(f"CREATE TEMPORARY TABLE {_SELLER_MALLS} AS {sql}", params)
     cursor.execute(f"CREATE INDEX ON {_SELLER_MALLS} (seller_id, mall_id)")
     cursor.execute(f"ANALYZE {_SELLER_MALLS}")
+    # The candidate stores with their mall and state in one small table: each of the 1,000,000
+    # stock rows then takes one lookup instead of two (store, then state); about a quarter of
+    # the stock grouping's CPU.
+    cursor.execute(f"DROP TABLE IF EXISTS {_CANDIDATE_STORES}")
+    cursor.execute(
+        f"""
+        CREATE TEMPORARY TABLE {_CANDIDATE_STORES} AS
+        SELECT st0.id, st0.mall_id, ss0.reason_bits, ss0.eligible_until
+        FROM retailers_store st0 JOIN retailers_eligibilitystorestate ss0 ON ss0.store_id = st0.id
+        WHERE ss0.candidate
+        """  # noqa: S608
+    )
+    cursor.execute(f"CREATE UNIQUE INDEX ON {_CANDIDATE_STORES} (id)")
+    cursor.execute(f"ANALYZE {_CANDIDATE_STORES}")
     return _SELLER_MALLS
+
+
+def _seller_malls_drop(cursor) -> None:
+    cursor.execute(f"DROP TABLE {_SELLER_MALLS}, {_CANDIDATE_STORES}")
 
 
 def _compute_sql(
@@ -185,8 +204,17 @@ def _compute_sql(
     if seller_malls is None:
         summary, summary_params = _seller_malls_sql(supplied=supplied)
         summary = f"({summary})"
+        # Stock rows of candidate stores: s the store, ss its state.
+        stock_from = (
+            "retailers_stock st JOIN retailers_store s ON s.id = st.store_id"
+            " JOIN retailers_eligibilitystorestate ss ON ss.store_id = st.store_id"
+        )
+        state, candidate = "ss", "ss.candidate AND "
     else:
         summary, summary_params = seller_malls, []
+        # The same from the bulk run's candidate stores table (store and state in one row).
+        stock_from = f"retailers_stock st JOIN {_CANDIDATE_STORES} s ON s.id = st.store_id"
+        state, candidate = "s", ""
     # Only constants and placeholders are formatted into the SQL; every value is a parameter.
     sql = f"""
         SELECT r.listing_id AS listing_id, r.mall_id AS mall_id, r.bits = 0 AS eligible, r.bits AS reason_bits,
@@ -222,13 +250,11 @@ def _compute_sql(
                 LEFT JOIN (
                     SELECT st.listing_id AS listing_id, s.mall_id AS mall_id,
                         COUNT(*) AS n_avail,
-                        SUM(CASE WHEN ss.reason_bits = 0 THEN 1 ELSE 0 END) AS n_pass,
-                        MAX(CASE WHEN ss.reason_bits = 0 THEN ss.eligible_until END) AS until,
-                        MIN(CASE WHEN ss.reason_bits = {b["store_paused"]} THEN s.id END) AS resume_id
-                    FROM retailers_stock st
-                    JOIN retailers_store s ON s.id = st.store_id
-                    JOIN retailers_eligibilitystorestate ss ON ss.store_id = st.store_id
-                    WHERE ss.candidate AND st.on_hand > st.reserved AND {scope.inner_sql}
+                        SUM(CASE WHEN {state}.reason_bits = 0 THEN 1 ELSE 0 END) AS n_pass,
+                        MAX(CASE WHEN {state}.reason_bits = 0 THEN {state}.eligible_until END) AS until,
+                        MIN(CASE WHEN {state}.reason_bits = {b["store_paused"]} THEN s.id END) AS resume_id
+                    FROM {stock_from}
+                    WHERE {candidate}st.on_hand > st.reserved AND {scope.inner_sql}
                     GROUP BY st.listing_id, s.mall_id
                 ) a ON a.listing_id = l.id AND a.mall_id = s.mall_id
                 WHERE {scope.sql}{fence}
@@ -544,7 +570,7 @@ def eligibility_recompute(
             at = connection.ops.adapt_datetimefield_value(now)
             written += write(cursor, compute=compute, params=params, at=at, scope=scope)
             if summary is not None:
-                cursor.execute(f"DROP TABLE {summary}")
+                _seller_malls_drop(cursor)
             if not scopes and widen:
                 scopes = _scopes(listing_ids=None, store_ids=widen, mall_ids=None)
                 widen = set()
