@@ -6,7 +6,7 @@ the recompute is idempotent)."""
 
 from django.db import connection, transaction
 
-from retailers.eligibility_sql import eligibility_recompute
+from retailers.eligibility_sql import eligibility_recompute, one_recompute_at_a_time
 from retailers.models import EligibilityRequest
 from retailers.models import EligibilityRequestKind as Kind
 
@@ -16,22 +16,19 @@ MAX_BATCHES = 20
 # requests: a writer upserting a request the sweep holds waits for the sweep's commit, and a
 # listing batch's recompute is short, while a mall's (driver supply) covers all its listings.
 _GROUPS = ((Kind.LISTING,), (Kind.STORE, Kind.MALL))
-# pg_advisory_xact_lock key ("MRELIG"): one batch's claim and recompute at a time. Two recomputes
-# touching one store at once both insert its EligibilityStoreState row and one fails on the
-# primary key (seen with two sweepers at once); a second sweeper waits, then claims what is left.
-_SWEEP_LOCK = 0x4D52_454C_4947
 
 
 def _claim_and_delete(*, kinds: tuple[int, ...], limit: int) -> list[tuple[int, int]]:
     """(kind, object id) of up to `limit` rows of these kinds, deleted in the current
-    transaction. On PostgreSQL, after the sweep lock (_SWEEP_LOCK), rows a writer not yet
+    transaction. On PostgreSQL, after the recompute lock (eligibility_sql.RECOMPUTE_LOCK), rows a writer not yet
     committed holds are skipped (SKIP LOCKED: its change is not visible yet, the next sweep takes
     them); elsewhere (SQLite, one writer at a time) each row is taken by a conditional delete, so
     two sweepers never both take one."""
+    # One batch's claim and recompute at a time: a second sweeper waits, then claims what is left.
+    one_recompute_at_a_time()
     if connection.vendor == "postgresql":
         table = EligibilityRequest._meta.db_table
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SWEEP_LOCK])
             cursor.execute(
                 f"DELETE FROM {table} WHERE id IN ("  # noqa: S608 - the model's table
                 f" SELECT id FROM {table} WHERE kind = ANY(%s) ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"

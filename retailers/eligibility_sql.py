@@ -531,6 +531,21 @@ def _scopes(
     return scopes
 
 
+# pg_advisory_xact_lock key ("MRELIG"): one recompute at a time on PostgreSQL, whoever runs it
+# (the request sweeper, the clock sweeper, the nightly run). Two at once both insert a new store's
+# EligibilityStoreState row, and one fails on its primary key. Held to the commit; a session that
+# holds it already takes it again at once.
+RECOMPUTE_LOCK = 0x4D52_454C_4947
+
+
+def one_recompute_at_a_time() -> None:
+    """Waits for the recompute lock, inside the caller's transaction (PostgreSQL; SQLite has one
+    writer at a time anyway)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RECOMPUTE_LOCK])
+
+
 @transaction.atomic
 def eligibility_recompute(
     *,
@@ -548,6 +563,7 @@ def eligibility_recompute(
     inserted, changed (with `computed_at` = now) or deleted. Returns how many result rows were
     inserted or changed.
     """
+    one_recompute_at_a_time()
     now = now or timezone.now()
     supplied = sorted(set(driver_markets if driver_markets is not None else markets_with_driver_supply(now=now)))
     limits = ProgramLimits.current().facts()
@@ -577,10 +593,12 @@ def eligibility_recompute(
     return written
 
 
+@transaction.atomic
 def eligibility_sweep_run(*, now: dt.datetime) -> int:
     """What the beat sweeper does each minute: refreshes every store's clock-driven state and
     recomputes the stores whose state changed (opening, closing, cutoff, hourly capacity, a new
     local day). Returns how many result rows changed."""
+    one_recompute_at_a_time()
     changed = store_states_refresh(now=now)
     supplied = markets_with_driver_supply(now=now)
     drifted = malls_with_driver_supply_drift(supplied=supplied)

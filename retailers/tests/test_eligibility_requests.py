@@ -309,3 +309,53 @@ def test_worker_killed_mid_sweep_leaves_the_requests_for_the_next_sweep(tmp_path
     assert "out_of_stock" not in untouched.reasons
     assert elapsed < 60
     assert remaining == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_clock_sweep_waits_for_a_running_recompute_of_a_new_store_on_postgres():
+    # Both would insert the new store's EligibilityStoreState row: without one recompute at a
+    # time, the second fails on its primary key once the first commits.
+    from django.utils import timezone
+
+    from retailers.eligibility_sql import eligibility_sweep_run
+    from retailers.models import EligibilityStoreState
+
+    store, listing = _stocked_listing(on_hand=3)
+    EligibilityStoreState.objects.filter(store=store).delete()
+    first_done, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first_recompute():
+        try:
+            with transaction.atomic():
+                eligibility_recompute(store_ids=[store.pk])
+                first_done.set()
+                release.wait(timeout=30)
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def clock_sweep():
+        try:
+            eligibility_sweep_run(now=timezone.now())
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_recompute)
+    first.start()
+    assert first_done.wait(timeout=30)
+    second = threading.Thread(target=clock_sweep)
+    second.start()
+    second.join(timeout=1)
+    waiting = second.is_alive()
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+
+    assert (waiting, errors) == (True, [])
+    assert EligibilityStoreState.objects.filter(store=store).count() == 1
+    assert EligibilityResult.objects.filter(listing=listing).count() == 1
