@@ -123,9 +123,12 @@ def main() -> None:
     parser.add_argument("--only", default="")
     args = parser.parse_args()
 
+    instances = sorted(DATA.glob(f"{args.only}*.vrp"))
+    if not instances:
+        sys.exit(f"no Solomon instances in {DATA}: the bench needs ../shared/data/solomon beside the project")
     gaps, ortools_gaps, ortools_missing = [], [], []
     print(f"{'instance':10} {'best':>9} {'pyvrp':>9} {'gap%':>7} {'ortools':>9} {'gap%':>7}")
-    for path in sorted(DATA.glob(f"{args.only}*.vrp")):
+    for path in instances:
         problem = solomon_problem(path)
         bks = best_known(path.with_suffix(".sol"))
         solution = solve_vrp(problem, time_limit_s=args.seconds)
