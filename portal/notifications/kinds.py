@@ -17,6 +17,17 @@ class Kind:
     secret: bool = False
 
 
+def _email(subject: str, template: str, *, secret: bool = False) -> Kind:
+    """An email whose text and HTML parts are templates/emails/<template>.txt and .html."""
+    return Kind(
+        subject=subject,
+        body="",
+        text_template=f"emails/{template}.txt",
+        html_template=f"emails/{template}.html",
+        secret=secret,
+    )
+
+
 KINDS: dict[str, Kind] = {
     "driver.active": Kind(
         subject="You can take deliveries",
@@ -67,43 +78,13 @@ KINDS: dict[str, Kind] = {
         body="{{ alert }} Open route {{ route }} in the admin to re-offer it or call the store.",
     ),
     # Store onboarding (issue 6): applications and staff invitations, text and HTML parts.
-    "store.invitation": Kind(
-        subject="Set up your Mallrun account for {{ store }}",
-        body="",
-        text_template="emails/store_invitation.txt",
-        html_template="emails/store_invitation.html",
-        secret=True,
+    "store.invitation": _email("Set up your Mallrun account for {{ store }}", "store_invitation", secret=True),
+    "store.added": _email("You were added to {{ store }} on Mallrun", "store_added"),
+    "application.received": _email("We received your application for {{ store_name }}", "application_received"),
+    "application.approved": _email(
+        "{{ store_name }} is approved for Mallrun same-day delivery", "application_approved"
     ),
-    "store.added": Kind(
-        subject="You were added to {{ store }} on Mallrun",
-        body="",
-        text_template="emails/store_added.txt",
-        html_template="emails/store_added.html",
-    ),
-    "application.received": Kind(
-        subject="We received your application for {{ store_name }}",
-        body="",
-        text_template="emails/application_received.txt",
-        html_template="emails/application_received.html",
-    ),
-    "application.approved": Kind(
-        subject="{{ store_name }} is approved for Mallrun same-day delivery",
-        body="",
-        text_template="emails/application_approved.txt",
-        html_template="emails/application_approved.html",
-    ),
+    "application.rejected": _email("Your Mallrun application for {{ store_name }}", "application_rejected"),
     # Password reset (portal/accounts_forms.py): the link is a credential.
-    "account.password_reset": Kind(
-        subject="Reset your Mallrun password",
-        body="",
-        text_template="emails/password_reset.txt",
-        html_template="emails/password_reset.html",
-        secret=True,
-    ),
-    "application.rejected": Kind(
-        subject="Your Mallrun application for {{ store_name }}",
-        body="",
-        text_template="emails/application_rejected.txt",
-        html_template="emails/application_rejected.html",
-    ),
+    "account.password_reset": _email("Reset your Mallrun password", "password_reset", secret=True),
 }
