@@ -22,6 +22,7 @@ from django.utils import timezone
 from orders.api.representation import rfc3339
 from orders.api.secrets import decrypt_secret, sign
 from orders.models import DeliveryStatus, FeedEvent, Order, WebhookDelivery, WebhookEndpoint
+from portal.prepared import Prepared, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,13 @@ WHERE orders_feedevent.id = numbered.id
 """
 
 
+# Prepared (portal.prepared): planning the numbering costs more than running it.
+SEQUENCE = Prepared("mallrun_sequence", "", _SEQUENCE_SQL)
+_ORDER_LAST_SEQ = Prepared(
+    "mallrun_order_last_seq", "bigint", "SELECT MAX(seq) FROM orders_feedevent WHERE order_id = $1"
+)
+
+
 def sequence_events() -> int:
     """Gives the next `seq` numbers, in id order, to every committed event that has none.
 
@@ -118,17 +126,19 @@ def sequence_events_for_answer(order_id: int) -> int | None:
     which runs them in one implicit transaction (the advisory lock is held to its end) and gives
     each statement its own snapshot, so the numbering sees every number given before the lock
     was granted, exactly as in sequence_events."""
-    last = f"SELECT MAX(seq) FROM orders_feedevent WHERE order_id = {int(order_id)}"  # noqa: S608 - an int
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            # No parameters: psycopg sends the string as it is, in one message.
-            cursor.execute(f"SELECT pg_advisory_xact_lock({_SEQUENCE_LOCK}); {_SEQUENCE_SQL}; {last}")
+            prepare(cursor, SEQUENCE, _ORDER_LAST_SEQ)
+            cursor.execute(
+                f"SELECT pg_advisory_xact_lock({_SEQUENCE_LOCK}); {SEQUENCE.execute()}; {_ORDER_LAST_SEQ.execute(1)}",
+                [order_id],
+            )
             cursor.nextset()
             cursor.nextset()
             return cursor.fetchone()[0]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_SEQUENCE_SQL)
-        cursor.execute(last)
+        cursor.execute("SELECT MAX(seq) FROM orders_feedevent WHERE order_id = %s", [order_id])
         return cursor.fetchone()[0]
 
 

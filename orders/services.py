@@ -5,10 +5,8 @@ workers cannot both win, and records an OrderEvent with the actor and the time."
 import datetime as dt
 import functools
 import json
-import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, models, transaction
@@ -27,9 +25,10 @@ from orders.models import (
     WebhookDelivery,
     new_label_code,
 )
-from orders.outbox import _SEQUENCE_LOCK, _SEQUENCE_SQL, FEED_TYPES, new_event_id, record_feed_event
+from orders.outbox import _SEQUENCE_LOCK, FEED_TYPES, SEQUENCE, new_event_id, record_feed_event
 from portal.actors import actor_label_for
 from portal.errors import ActionRefused
+from portal.prepared import Prepared, prepare
 from retailers.eligibility_hooks import eligibility_after_order_change
 from retailers.models import EligibilityRequestKind, Listing, Stock, Store
 
@@ -268,21 +267,47 @@ def _receive_with_orm(*, order: Order, lines: list[NewLine], actor_label: str, a
 
 def _row(obj: models.Model) -> dict:
     """The column values of `obj`'s INSERT as JSON values (the primary key left out)."""
-    row = {}
-    for field in obj._meta.concrete_fields:
+    return {column: value_of(getattr(obj, attname)) for column, attname, value_of in _row_plan(type(obj))}
+
+
+def _as_text(value: object) -> str | None:
+    # Dates, times and datetimes in ISO 8601, decimals as their digits: PostgreSQL parses both
+    # by the column's type.
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, dt.date | dt.time) else str(value)
+
+
+def _as_is(value: object) -> object:
+    return value
+
+
+_AS_IS_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BooleanField,
+    models.ForeignKey,
+    models.JSONField,
+)
+
+
+@functools.cache
+def _row_plan(model: type[models.Model]) -> list[tuple[str, str, Callable[[object], object]]]:
+    """(column, attribute, JSON value of it) for each column of `model`'s INSERT, worked out once
+    per model: the intake writes five rows per order, and going through each field's
+    get_db_prep_save cost more than the rest of the order's Python."""
+    plan = []
+    for field in model._meta.concrete_fields:
         if field.primary_key:
             continue
-        value = getattr(obj, field.attname)
-        if isinstance(field, models.JSONField):
-            row[field.column] = value
-            continue
-        value = field.get_db_prep_save(value, connection)
-        if isinstance(value, dt.date | dt.time):
-            value = value.isoformat()
-        elif isinstance(value, Decimal):
-            value = str(value)
-        row[field.column] = value
-    return row
+        if isinstance(field, models.DateField | models.TimeField | models.DecimalField):
+            plan.append((field.column, field.attname, _as_text))
+        elif isinstance(field, _AS_IS_FIELDS):
+            plan.append((field.column, field.attname, _as_is))
+        else:
+            raise TypeError(f"{model.__name__}.{field.name}: no JSON form for a {type(field).__name__}")
+    return plan
 
 
 def _columns(model: type[models.Model], values: Mapping[str, str] = {}) -> tuple[str, str]:  # noqa: B006 - read only
@@ -295,7 +320,6 @@ def _columns(model: type[models.Model], values: Mapping[str, str] = {}) -> tuple
     return columns, selected
 
 
-@functools.cache
 def _receive_sql() -> str:
     """$1 store id, $2 the order, $3 its lines (an array), $4 its event, $5 its feed event or
     null, $6 a webhook delivery (the endpoint, event and order filled in here), $7 the marketplace
@@ -346,18 +370,20 @@ SELECT id FROM new_order"""  # noqa: S608 - model columns and $n parameters
 
 
 _STOCK_CONSTRAINT = "stock_reserved_within_on_hand"
-_RECEIVE_STATEMENT = "mallrun_receive"
-_prepared_on: "weakref.WeakSet" = weakref.WeakSet()
 
 
-def _prepare_receive(cursor) -> None:
-    # Prepared once per database session (as long as its connection object lives): PostgreSQL
-    # parses and plans the statement once.
-    raw = connection.connection
-    if raw not in _prepared_on:
-        types = "bigint, jsonb, jsonb, jsonb, jsonb, jsonb, bigint"
-        cursor.execute(f"PREPARE {_RECEIVE_STATEMENT} ({types}) AS {_receive_sql()}")
-        _prepared_on.add(raw)
+@functools.cache
+def _receive_statement() -> Prepared:
+    return Prepared("mallrun_receive", "bigint, jsonb, jsonb, jsonb, jsonb, jsonb, bigint", _receive_sql())
+
+
+# The order's id and last seq, after the numbering.
+_ORDER_SEQ = Prepared(
+    "mallrun_order_seq",
+    "text",
+    "SELECT o.id, MAX(f.seq) FROM orders_order o LEFT JOIN orders_feedevent f ON f.order_id = o.id"
+    " WHERE o.marketplace_order_id = $1 GROUP BY o.id",
+)
 
 
 def _receive_in_one_statement(
@@ -411,17 +437,14 @@ def _receive_in_one_statement(
         None if delivery is None else json.dumps(delivery),
         order.api_client_id,
     ]
-    message = f"EXECUTE {_RECEIVE_STATEMENT} (%s, %s, %s, %s, %s, %s, %s)"
+    receive = _receive_statement()
+    message = receive.execute(len(params))
     if number:
-        message += (
-            f"; SELECT pg_advisory_xact_lock({_SEQUENCE_LOCK}); {_SEQUENCE_SQL};"  # noqa: S608 - constants
-            " SELECT o.id, MAX(f.seq) FROM orders_order o LEFT JOIN orders_feedevent f ON f.order_id = o.id"
-            " WHERE o.marketplace_order_id = %s GROUP BY o.id"
-        )
+        message += f"; SELECT pg_advisory_xact_lock({_SEQUENCE_LOCK}); {SEQUENCE.execute()}; {_ORDER_SEQ.execute(1)}"
         params.append(order.marketplace_order_id)
     try:
         with connection.cursor() as cursor:
-            _prepare_receive(cursor)
+            prepare(cursor, receive, SEQUENCE, _ORDER_SEQ)
             cursor.execute(message, params)
             order.pk = cursor.fetchone()[0]
             if number:
