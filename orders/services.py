@@ -5,7 +5,7 @@ workers cannot both win, and records an OrderEvent with the actor and the time."
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -28,6 +28,7 @@ from orders.models import (
 from orders.outbox import _SEQUENCE_LOCK, FEED_TYPES, SEQUENCE, new_event_id, record_feed_event
 from portal.actors import actor_label_for
 from portal.errors import ActionRefused
+from portal.jsonrows import row_document
 from portal.prepared import Prepared, prepare
 from retailers.eligibility_hooks import eligibility_after_order_change
 from retailers.models import EligibilityRequestKind, Listing, Stock, Store
@@ -265,51 +266,6 @@ def _receive_with_orm(*, order: Order, lines: list[NewLine], actor_label: str, a
 # text for every order, prepared once per database session.
 
 
-def _row(obj: models.Model) -> dict:
-    """The column values of `obj`'s INSERT as JSON values (the primary key left out)."""
-    return {column: value_of(getattr(obj, attname)) for column, attname, value_of in _row_plan(type(obj))}
-
-
-def _as_text(value: object) -> str | None:
-    # Dates, times and datetimes in ISO 8601, decimals as their digits: PostgreSQL parses both
-    # by the column's type.
-    if value is None:
-        return None
-    return value.isoformat() if isinstance(value, dt.date | dt.time) else str(value)
-
-
-def _as_is(value: object) -> object:
-    return value
-
-
-_AS_IS_FIELDS = (
-    models.CharField,
-    models.TextField,
-    models.IntegerField,
-    models.BooleanField,
-    models.ForeignKey,
-    models.JSONField,
-)
-
-
-@functools.cache
-def _row_plan(model: type[models.Model]) -> list[tuple[str, str, Callable[[object], object]]]:
-    """(column, attribute, JSON value of it) for each column of `model`'s INSERT, worked out once
-    per model: the intake writes five rows per order, and going through each field's
-    get_db_prep_save cost more than the rest of the order's Python."""
-    plan = []
-    for field in model._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        if isinstance(field, models.DateField | models.TimeField | models.DecimalField):
-            plan.append((field.column, field.attname, _as_text))
-        elif isinstance(field, _AS_IS_FIELDS):
-            plan.append((field.column, field.attname, _as_is))
-        else:
-            raise TypeError(f"{model.__name__}.{field.name}: no JSON form for a {type(field).__name__}")
-    return plan
-
-
 def _columns(model: type[models.Model], values: Mapping[str, str] = {}) -> tuple[str, str]:  # noqa: B006 - read only
     """(column list, select list from `r`) of `model`'s INSERT; `values` gives an SQL
     expression instead of r's value for some columns."""
@@ -406,7 +362,7 @@ def _receive_in_one_statement(
     order; the order's new event is numbered with the committed ones. One commit (one WAL
     flush) instead of two. Sets order.feed_seq."""
     new_lines = [
-        _row(
+        row_document(
             OrderLine(
                 order=order,
                 listing=line.listing,
@@ -422,17 +378,17 @@ def _receive_in_one_statement(
     )
     feed_event = delivery = None
     if order.api_client_id is not None and event.type in FEED_TYPES:
-        feed_event = _row(
+        feed_event = row_document(
             FeedEvent(
                 event_id=new_event_id(at), client_id=order.api_client_id, order=order, type=event.type, occurred_at=at
             )
         )
-        delivery = _row(WebhookDelivery(status=DeliveryStatus.PENDING, due_at=at))
+        delivery = row_document(WebhookDelivery(status=DeliveryStatus.PENDING, due_at=at))
     params = [
         order.store_id,
-        json.dumps(_row(order)),
+        json.dumps(row_document(order)),
         json.dumps(new_lines),
-        json.dumps(_row(event)),
+        json.dumps(row_document(event)),
         None if feed_event is None else json.dumps(feed_event),
         None if delivery is None else json.dumps(delivery),
         order.api_client_id,

@@ -44,9 +44,9 @@ def prepare(cursor, *statements: Prepared) -> None:
     done.update(statement.name for statement in missing)
 
 
-def numbered(sql: str) -> str:
-    """`sql` with its %s placeholders as $1, $2… (and %% as %), for a statement that Django's
-    ORM compiled."""
+def numbered(sql: str, *, start: int = 1) -> str:
+    """`sql` with its %s placeholders as $start, $start+1… (and %% as %), for a statement that
+    Django's ORM compiled."""
     parts = sql.split("%s")
-    text = parts[0] + "".join(f"${number}{part}" for number, part in enumerate(parts[1:], start=1))
+    text = parts[0] + "".join(f"${number}{part}" for number, part in enumerate(parts[1:], start=start))
     return text.replace("%%", "%")

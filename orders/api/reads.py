@@ -3,11 +3,11 @@ orders.api.placement): the seller and its listings for the order's SKUs, the mal
 mall), the program limits, the seller's stores there with their hours, their stock of those
 listings and, where a mall has more than one of the seller's stores, their open orders.
 
-On PostgreSQL that is one round trip: prepared statements (planned once per database session)
-executed together in one simple-protocol message. Elsewhere (SQLite) plain ORM queries."""
+On PostgreSQL that is one prepared statement (planned once per database session) that answers
+with one row of JSON arrays. Elsewhere (SQLite) plain ORM queries."""
 
 import datetime as dt
-import weakref
+import functools
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -17,6 +17,8 @@ from django.utils import timezone
 from drivers.selectors import drivers_available, markets_with_driver_supply
 from orders.lifecycle import OPEN
 from orders.models import Order
+from portal.jsonrows import from_json_array, json_array_sql
+from portal.prepared import Prepared, numbered, prepare
 from retailers.eligibility_sql import _NOT_COUNTED_FOR_CAPACITY, CAPACITY_WINDOW, orders_last_hour_by_store
 from retailers.models import Listing, Mall, ProgramLimits, Seller, Stock, Store, StoreHours
 
@@ -109,98 +111,51 @@ def _reads_with_orm(*, seller_id: str, skus: list[str], mall_slug: str | None, n
     return reads
 
 
-# --- PostgreSQL: one round trip.
+# --- PostgreSQL: one prepared statement, one round trip, one result row of JSON arrays.
 
 
-def _columns(model, alias: str) -> str:
-    quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
-
-
-def _statements() -> dict[str, tuple[str, str]]:
-    """name → (parameter types, SQL). The seller's stores are those of seller $1 in mall $2
-    (every mall when $2 is NULL)."""
-    seller_stores = """
-        SELECT st.id FROM retailers_store st
-          JOIN retailers_seller s ON s.id = st.seller_id JOIN retailers_mall m ON m.id = st.mall_id
-         WHERE s.marketplace_seller_id = $1 AND ($2::text IS NULL OR m.slug = $2)"""
+@functools.cache
+def _statement() -> Prepared:
+    """$1 the seller id, $2 the SKUs, $3 the mall slug (NULL: every mall), $4 now, $5 the
+    capacity window, then the drivers' own supply query's parameters."""
     open_statuses = ", ".join(f"'{status}'" for status in sorted(OPEN))
     not_counted = ", ".join(f"'{status}'" for status in _NOT_COUNTED_FOR_CAPACITY)
-    return {
-        # The seller, once per listing of the order's SKUs (with NULLs when it has none of them).
-        "mallrun_intake_listings": (
-            "text, text[]",
-            f"""SELECT {_columns(Seller, "s")}, {_columns(Listing, "l")} FROM retailers_seller s
-                  LEFT JOIN retailers_listing l ON l.seller_id = s.id AND l.seller_sku = ANY($2)
-                 WHERE s.marketplace_seller_id = $1""",  # noqa: S608 - model columns, constants and $n parameters
-        ),
-        "mallrun_intake_mall": ("text", f"SELECT {_columns(Mall, 'm')} FROM retailers_mall m WHERE m.slug = $1"),  # noqa: S608 - model columns, constants and $n parameters
-        "mallrun_intake_every_mall": ("", f"SELECT {_columns(Mall, 'm')} FROM retailers_mall m ORDER BY m.id"),  # noqa: S608 - model columns, constants and $n parameters
-        "mallrun_intake_limits": (
-            "",
-            f"SELECT {_columns(ProgramLimits, 'p')} FROM retailers_programlimits p ORDER BY p.id LIMIT 1",  # noqa: S608 - model columns, constants and $n parameters
-        ),
-        "mallrun_intake_stores": (
-            "text, text",
-            f"SELECT {_columns(Store, 'st')} FROM retailers_store st WHERE st.id IN ({seller_stores}) ORDER BY st.id",  # noqa: S608 - model columns, constants and $n parameters
-        ),
-        "mallrun_intake_hours": (
-            "text, text",
-            f"""SELECT {_columns(StoreHours, "h")} FROM retailers_storehours h
-                 WHERE h.store_id IN ({seller_stores}) ORDER BY h.store_id, h.weekday""",  # noqa: S608 - model columns, constants and $n parameters
-        ),
-        "mallrun_intake_stock": (
-            "text, text, text[]",
-            f"""SELECT k.store_id, k.listing_id, k.on_hand - k.reserved
-                  FROM retailers_stock k JOIN retailers_listing l ON l.id = k.listing_id
-                 WHERE k.store_id IN ({seller_stores}) AND l.seller_sku = ANY($3)""",  # noqa: S608 - model columns, constants and $n parameters
-        ),
-        # As retailers.eligibility_sql.orders_last_hour_by_store counts them: $3 now, $4 the window.
-        "mallrun_intake_orders_last_hour": (
-            "text, text, timestamptz, interval",
-            f"""SELECT o.store_id, count(*) FROM orders_order o
-                 WHERE o.store_id IN ({seller_stores}) AND o.placed_at > $3 - $4 AND o.placed_at <= $3
-                   AND o.status NOT IN ({not_counted}) AND NOT o.is_training
-                 GROUP BY o.store_id""",  # noqa: S608 - model columns, constants and $n parameters
-        ),
-        # Counted only where a mall has more than one of the seller's stores.
-        "mallrun_intake_open_orders": (
-            "text, text",
-            f"""SELECT o.store_id, count(*) FROM orders_order o
-                 WHERE o.status IN ({open_statuses}) AND NOT o.is_training AND o.store_id IN (
-                       SELECT st.id FROM retailers_store st WHERE st.id IN ({seller_stores})
-                          AND EXISTS (SELECT 1 FROM retailers_store other WHERE other.seller_id = st.seller_id
-                                         AND other.mall_id = st.mall_id AND other.id <> st.id))
-                 GROUP BY o.store_id""",  # noqa: S608 - model columns, constants and $n parameters
-        ),
-    }
-
-
-_prepared_on: "weakref.WeakSet" = weakref.WeakSet()
-
-
-def _prepare_once(cursor) -> None:
-    # Planning these costs more than running them: prepared once per database session (as
-    # long as its connection object lives), PostgreSQL keeps their plans.
-    raw = connection.connection
-    if raw in _prepared_on:
-        return
-    prepares = []
-    for name, (types, sql) in _statements().items():
-        prepares.append(f"PREPARE {name}{f' ({types})' if types else ''} AS {sql}")
-    cursor.execute("; ".join(prepares))
-    # The drivers' query comes compiled with %s placeholders (and literal %% for a percent sign).
-    sql, _params = _driver_supply_query()
-    parts = sql.split("%s")
-    numbered = parts[0] + "".join(f"${number}{part}" for number, part in enumerate(parts[1:], start=1))
-    cursor.execute(f"PREPARE mallrun_intake_driver_supply AS {numbered.replace('%%', '%')}")
-    _prepared_on.add(raw)
-
-
-def _rows(cursor) -> list[tuple]:
-    rows = cursor.fetchall()
-    cursor.nextset()
-    return rows
+    supply_sql, _params = _driver_supply_query()
+    supply = numbered(supply_sql, start=6)
+    sql = f"""WITH seller AS (
+    SELECT * FROM retailers_seller WHERE marketplace_seller_id = $1
+), listing AS (
+    SELECT * FROM retailers_listing WHERE seller_id IN (SELECT id FROM seller) AND seller_sku = ANY($2)
+), mall AS (
+    SELECT * FROM retailers_mall WHERE $3::text IS NULL OR slug = $3
+), store AS (
+    SELECT * FROM retailers_store WHERE seller_id IN (SELECT id FROM seller) AND mall_id IN (SELECT id FROM mall)
+)
+SELECT
+    (SELECT {json_array_sql(Seller, "s")} FROM seller s),
+    (SELECT json_agg({json_array_sql(Listing, "l")}) FROM listing l),
+    (SELECT json_agg({json_array_sql(Mall, "m")} ORDER BY m.id) FROM mall m),
+    (SELECT {json_array_sql(ProgramLimits, "p")} FROM retailers_programlimits p ORDER BY p.id LIMIT 1),
+    (SELECT json_agg({json_array_sql(Store, "st")} ORDER BY st.id) FROM store st),
+    (SELECT json_agg({json_array_sql(StoreHours, "h")} ORDER BY h.store_id, h.weekday)
+       FROM retailers_storehours h WHERE h.store_id IN (SELECT id FROM store)),
+    (SELECT json_agg(json_build_array(k.store_id, k.listing_id, k.on_hand - k.reserved)) FROM retailers_stock k
+      WHERE k.store_id IN (SELECT id FROM store) AND k.listing_id IN (SELECT id FROM listing)),
+    -- Open orders, only where a mall has more than one of the seller's stores.
+    (SELECT json_agg(json_build_array(c.store_id, c.n)) FROM (
+        SELECT o.store_id, count(*) AS n FROM orders_order o
+         WHERE o.status IN ({open_statuses}) AND NOT o.is_training AND o.store_id IN (
+               SELECT st.id FROM store st
+                WHERE EXISTS (SELECT 1 FROM store other WHERE other.mall_id = st.mall_id AND other.id <> st.id))
+         GROUP BY o.store_id) c),
+    -- As retailers.eligibility_sql.orders_last_hour_by_store counts them.
+    (SELECT json_agg(json_build_array(c.store_id, c.n)) FROM (
+        SELECT o.store_id, count(*) AS n FROM orders_order o
+         WHERE o.store_id IN (SELECT id FROM store) AND o.placed_at > $4 - $5 AND o.placed_at <= $4
+           AND o.status NOT IN ({not_counted}) AND NOT o.is_training
+         GROUP BY o.store_id) c),
+    (SELECT json_agg(d.market) FROM ({supply}) AS d (market))"""  # noqa: S608 - model columns, constants and $n parameters
+    return Prepared("mallrun_intake", "text, text[], text, timestamptz, interval", sql)
 
 
 # The drivers' own query for driver supply, compiled once per process with a stand-in clock that
@@ -217,64 +172,53 @@ def _driver_supply_query() -> tuple[str, tuple]:
     return _driver_supply_sql
 
 
-def _driver_supply(now: dt.datetime) -> tuple[str, list]:
-    """EXECUTE of the prepared driver supply query with `now`'s clock."""
+def _driver_supply_params(now: dt.datetime) -> list:
+    """The supply query's parameters with `now`'s clock in place of the stand-in."""
     _sql, stand_in_params = _driver_supply_query()
     stand_ins = {_STAND_IN_NOW: now, _STAND_IN_NOW.date(): now.date()}
     params = [stand_ins.get(param, param) if isinstance(param, dt.date) else param for param in stand_in_params]
     if any(isinstance(param, dt.date) and param.year == _STAND_IN_NOW.year for param in params):
         raise RuntimeError("drivers_available() reads the clock in a form the intake cannot replace")
-    return f"EXECUTE mallrun_intake_driver_supply ({', '.join(['%s'] * len(params))})", params
+    return params
 
 
 def _reads_in_one_round_trip(
     *, seller_id: str, skus: list[str], mall_slug: str | None, now: dt.datetime
 ) -> IntakeReads:
-    skus = list(skus)
-    statements: list[tuple[str, list]] = [
-        ("EXECUTE mallrun_intake_listings (%s, %s)", [seller_id, skus]),
-        ("EXECUTE mallrun_intake_mall (%s)", [mall_slug])
-        if mall_slug is not None
-        else ("EXECUTE mallrun_intake_every_mall", []),
-        ("EXECUTE mallrun_intake_limits", []),
-        ("EXECUTE mallrun_intake_stores (%s, %s)", [seller_id, mall_slug]),
-        ("EXECUTE mallrun_intake_hours (%s, %s)", [seller_id, mall_slug]),
-        ("EXECUTE mallrun_intake_stock (%s, %s, %s)", [seller_id, mall_slug, skus]),
-        ("EXECUTE mallrun_intake_open_orders (%s, %s)", [seller_id, mall_slug]),
-        ("EXECUTE mallrun_intake_orders_last_hour (%s, %s, %s, %s)", [seller_id, mall_slug, now, CAPACITY_WINDOW]),
-        _driver_supply(now),
-    ]
-    sql = "; ".join(statement for statement, _ in statements)
-    params = [param for _, statement_params in statements for param in statement_params]
-    alias = connection.alias
+    statement = _statement()
+    params = [seller_id, list(skus), mall_slug, now, CAPACITY_WINDOW, *_driver_supply_params(now)]
     with connection.cursor() as cursor:
-        _prepare_once(cursor)
-        # Client-side parameters, one simple-protocol message: every result comes back at once.
-        cursor.execute(sql, params)
-        seller_rows, mall_rows, limit_rows, store_rows, hour_rows, stock_rows, open_rows, hour_counts = (
-            _rows(cursor) for _ in range(8)
-        )
-        supply_rows = cursor.fetchall()
-    seller_width = len(Seller._meta.concrete_fields)
-    seller = Seller.from_db(alias, None, seller_rows[0][:seller_width]) if seller_rows else None
+        prepare(cursor, statement)
+        cursor.execute(statement.execute(len(params)), params)
+        (
+            seller_row,
+            listing_rows,
+            mall_rows,
+            limits_row,
+            store_rows,
+            hour_rows,
+            stock_rows,
+            open_rows,
+            hour_counts,
+            markets,
+        ) = cursor.fetchone()
+    seller = from_json_array(Seller, seller_row) if seller_row is not None else None
     listings = {}
-    for row in seller_rows:
-        if row[seller_width] is not None:
-            listing = Listing.from_db(alias, None, row[seller_width:])
-            listing.seller = seller
-            listings[listing.seller_sku] = listing
-    malls = [Mall.from_db(alias, None, row) for row in mall_rows]
-    limits = ProgramLimits.from_db(alias, None, limit_rows[0]) if limit_rows else ProgramLimits()
-    stores = [Store.from_db(alias, None, row) for row in store_rows]
-    hours = [StoreHours.from_db(alias, None, row) for row in hour_rows]
+    for row in listing_rows or ():
+        listing = from_json_array(Listing, row)
+        listing.seller = seller
+        listings[listing.seller_sku] = listing
+    malls = [from_json_array(Mall, row) for row in mall_rows or ()]
+    stores = [from_json_array(Store, row) for row in store_rows or ()]
+    hours = [from_json_array(StoreHours, row) for row in hour_rows or ()]
     return IntakeReads(
         seller=seller,
         listings=listings,
         malls=malls,
-        limits=limits,
+        limits=from_json_array(ProgramLimits, limits_row) if limits_row is not None else ProgramLimits(),
         stores=_with_hours(stores, {mall.pk: mall for mall in malls}, hours),
-        stock={(store_id, listing_id): available for store_id, listing_id, available in stock_rows},
-        open_orders=dict(open_rows),
-        orders_last_hour=dict(hour_counts),
-        driver_markets={row[0] for row in supply_rows},
+        stock={(store_id, listing_id): available for store_id, listing_id, available in stock_rows or ()},
+        open_orders=dict(open_rows or ()),
+        orders_last_hour=dict(hour_counts or ()),
+        driver_markets=set(markets or ()),
     )

@@ -271,11 +271,11 @@ def test_create_order_on_postgresql_reads_once_and_writes_once():
 
     assert response.status_code == 201
     statements = [entry["sql"] for entry in queries.captured_queries]
-    # The key with the order id's replay row first; the intake's reads in one message; its
+    # The key with the order id's replay row first; the intake's reads in one statement; its
     # writes in one statement after them. (What else runs, e.g. the seq numbering of the new
     # event, is not the intake's.)
     assert statements[0].startswith("EXECUTE mallrun_secrets_and_replay ")
-    reads = [n for n, sql in enumerate(statements) if sql.startswith("EXECUTE mallrun_intake_listings ")]
+    reads = [n for n, sql in enumerate(statements) if sql.startswith("EXECUTE mallrun_intake (")]
     writes = [n for n, sql in enumerate(statements) if sql.startswith("EXECUTE mallrun_receive (")]
     assert (len(reads), len(writes)) == (1, 1)
     assert reads[0] < writes[0]
