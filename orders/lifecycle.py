@@ -43,6 +43,9 @@ TERMINAL = frozenset(status for status, targets in TRANSITIONS.items() if not ta
 HOLDS_STOCK = frozenset({S.RECEIVED, S.ACCEPTED, S.PICKING, S.SHORT, S.READY})
 # Statuses the store still has work to do on.
 OPEN = frozenset({S.RECEIVED, S.ACCEPTED, S.PICKING, S.SHORT, S.READY, S.UNDELIVERABLE, S.RETURNING})
+# Orders that never took up the store's packing time: the rest of an hour's orders count against
+# its hourly capacity (same-day eligibility, PRODUCT.md).
+NOT_COUNTED_FOR_CAPACITY = (S.REJECTED, S.CANCELLED)
 
 
 def sources_of(target: str) -> frozenset[str]:

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from orders.lifecycle import OrderStatus
+from orders.lifecycle import NOT_COUNTED_FOR_CAPACITY, OrderStatus
 from retailers.models import Listing, Store
 
 # Label codes are typed by people at a counter: no 0/O, 1/I/L or U/V look-alikes.
@@ -22,7 +22,8 @@ class Order(models.Model):
     """A same-day marketplace order assigned to one store."""
 
     marketplace_order_id = models.CharField(max_length=64, unique=True)
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders")
+    # No index of its own: the indexes below all start with the store.
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders", db_index=False)
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.RECEIVED)
     placed_at = models.DateTimeField()
     deliver_by = models.DateTimeField()
@@ -62,6 +63,14 @@ class Order(models.Model):
             models.Index(fields=["store", "status"], name="order_store_status"),
             models.Index(fields=["store", "updated_at"], name="order_store_updated"),
             models.Index(fields=["store", "status_changed_at"], name="order_store_changed"),
+            # The orders that take up a store's hourly capacity (retailers.eligibility_sql's
+            # orders_last_hour_by_store, and every intake's reads): an index-only range count, where
+            # the store index alone read and filtered every order of the hour (about 1 µs each).
+            models.Index(
+                fields=["store", "placed_at"],
+                condition=Q(is_training=False) & ~Q(status__in=NOT_COUNTED_FOR_CAPACITY),
+                name="order_store_capacity",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_known"),

@@ -18,12 +18,11 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from orders.lifecycle import NOT_COUNTED_FOR_CAPACITY
 from retailers import eligibility as rules
 from retailers.models import EligibilityStoreState, ProgramLimits, Store
 
 CAPACITY_WINDOW = dt.timedelta(hours=1)
-# Orders that did not take up the store's packing time.
-_NOT_COUNTED_FOR_CAPACITY = ("rejected", "cancelled")
 _CHUNK = 2000
 
 
@@ -41,7 +40,7 @@ def orders_last_hour_by_store(*, store_ids: Iterable[int], now: dt.datetime) -> 
         Order.objects.filter(
             store_id__in=list(store_ids), placed_at__gt=now - CAPACITY_WINDOW, placed_at__lte=now, is_training=False
         )
-        .exclude(status__in=_NOT_COUNTED_FOR_CAPACITY)
+        .exclude(status__in=NOT_COUNTED_FOR_CAPACITY)
         .values("store_id")
         .annotate(n=Count("pk"))
     )

@@ -15,11 +15,11 @@ from django.db.models import Count
 from django.utils import timezone
 
 from drivers.selectors import drivers_available, markets_with_driver_supply
-from orders.lifecycle import OPEN
+from orders.lifecycle import NOT_COUNTED_FOR_CAPACITY, OPEN
 from orders.models import Order
 from portal.jsonrows import from_json_array, json_array_sql
 from portal.prepared import Prepared, numbered, prepare
-from retailers.eligibility_sql import _NOT_COUNTED_FOR_CAPACITY, CAPACITY_WINDOW, orders_last_hour_by_store
+from retailers.eligibility_sql import CAPACITY_WINDOW, orders_last_hour_by_store
 from retailers.models import Listing, Mall, ProgramLimits, Seller, Stock, Store, StoreHours
 
 
@@ -119,17 +119,22 @@ def _statement() -> Prepared:
     """$1 the seller id, $2 the SKUs, $3 the mall slug (NULL: every mall), $4 now, $5 the
     capacity window, then the drivers' own supply query's parameters."""
     open_statuses = ", ".join(f"'{status}'" for status in sorted(OPEN))
-    not_counted = ", ".join(f"'{status}'" for status in _NOT_COUNTED_FOR_CAPACITY)
+    not_counted = ", ".join(f"'{status}'" for status in NOT_COUNTED_FOR_CAPACITY)
     supply_sql, _params = _driver_supply_query()
     supply = numbered(supply_sql, start=6)
     sql = f"""WITH seller AS (
     SELECT * FROM retailers_seller WHERE marketplace_seller_id = $1
 ), listing AS (
-    SELECT * FROM retailers_listing WHERE seller_id IN (SELECT id FROM seller) AND seller_sku = ANY($2)
+    SELECT * FROM retailers_listing WHERE seller_id = (SELECT id FROM seller) AND seller_sku = ANY($2)
 ), mall AS (
     SELECT * FROM retailers_mall WHERE $3::text IS NULL OR slug = $3
 ), store AS (
     SELECT * FROM retailers_store WHERE seller_id IN (SELECT id FROM seller) AND mall_id IN (SELECT id FROM mall)
+), shared AS MATERIALIZED (
+    -- Stores that share their mall with another of the seller's stores: placement compares
+    -- their open orders (materialized, so no store's orders are counted before this is known).
+    SELECT st.id FROM store st
+     WHERE EXISTS (SELECT 1 FROM store other WHERE other.mall_id = st.mall_id AND other.id <> st.id)
 )
 SELECT
     (SELECT {json_array_sql(Seller, "s")} FROM seller s),
@@ -141,19 +146,18 @@ SELECT
        FROM retailers_storehours h WHERE h.store_id IN (SELECT id FROM store)),
     (SELECT json_agg(json_build_array(k.store_id, k.listing_id, k.on_hand - k.reserved)) FROM retailers_stock k
       WHERE k.store_id IN (SELECT id FROM store) AND k.listing_id IN (SELECT id FROM listing)),
-    -- Open orders, only where a mall has more than one of the seller's stores.
-    (SELECT json_agg(json_build_array(c.store_id, c.n)) FROM (
-        SELECT o.store_id, count(*) AS n FROM orders_order o
-         WHERE o.status IN ({open_statuses}) AND NOT o.is_training AND o.store_id IN (
-               SELECT st.id FROM store st
-                WHERE EXISTS (SELECT 1 FROM store other WHERE other.mall_id = st.mall_id AND other.id <> st.id))
-         GROUP BY o.store_id) c),
+    -- Open orders, only where a mall has more than one of the seller's stores; counted per
+    -- store (an index range each), stores without any left out.
+    (SELECT json_agg(json_build_array(st.id, c.n)) FROM shared st CROSS JOIN LATERAL (
+        SELECT count(*) AS n FROM orders_order o
+         WHERE o.store_id = st.id AND o.status IN ({open_statuses}) AND NOT o.is_training) c
+      WHERE c.n > 0),
     -- As retailers.eligibility_sql.orders_last_hour_by_store counts them.
-    (SELECT json_agg(json_build_array(c.store_id, c.n)) FROM (
-        SELECT o.store_id, count(*) AS n FROM orders_order o
-         WHERE o.store_id IN (SELECT id FROM store) AND o.placed_at > $4 - $5 AND o.placed_at <= $4
-           AND o.status NOT IN ({not_counted}) AND NOT o.is_training
-         GROUP BY o.store_id) c),
+    (SELECT json_agg(json_build_array(st.id, c.n)) FROM store st CROSS JOIN LATERAL (
+        SELECT count(*) AS n FROM orders_order o
+         WHERE o.store_id = st.id AND o.placed_at > $4 - $5 AND o.placed_at <= $4
+           AND o.status NOT IN ({not_counted}) AND NOT o.is_training) c
+      WHERE c.n > 0),
     (SELECT json_agg(d.market) FROM ({supply}) AS d (market))"""  # noqa: S608 - model columns, constants and $n parameters
     return Prepared("mallrun_intake", "text, text[], text, timestamptz, interval", sql)
 
