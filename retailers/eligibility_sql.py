@@ -394,12 +394,19 @@ def _insert_all(cursor, *, compute: str, params: list, at: object) -> int:
             rebuild = _indexes_to_rebuild(cursor)
             for drop, _ in rebuild:
                 cursor.execute(drop)
+    # Rows go in mall by mall, listings in order within each, so the ids follow (mall, listing):
+    # the primary key and the feed index (mall, computed_at, id; one computed_at for the whole
+    # run) are then built from presorted rows, and the unique (listing, mall) still sorts fast on
+    # its first column. On the bench's 800,000 rows that takes the feed index from about 1.3 s
+    # of sorting to 0.4 s. One integer key (mall ids stay far below 2**31): sorting on two
+    # columns whose first has only a few values compares the second on nearly every pair, about
+    # 1.3 s more than this sort.
     cursor.execute(
         f"""
         INSERT INTO {_TABLE} (listing_id, mall_id, eligible, reason_bits, hint, eligible_until, computed_at)
         SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, %s
         FROM ({compute}) c
-        ORDER BY c.listing_id, c.mall_id
+        ORDER BY c.mall_id * 4294967296 + c.listing_id
         """,  # noqa: S608
         [at, *params],
     )

@@ -63,7 +63,7 @@ def test_first_full_recompute_on_an_empty_table_keeps_every_index_and_constraint
 
 
 @pytest.mark.postgres
-def test_first_full_recompute_numbers_ids_in_listing_mall_order_and_moves_the_sequence_past_them():
+def test_first_full_recompute_numbers_ids_in_mall_listing_order_and_moves_the_sequence_past_them():
     store = make_store()
     other = make_store(seller=store.seller)
     listings = [make_listing(seller=store.seller) for _ in range(3)]
@@ -74,9 +74,10 @@ def test_first_full_recompute_numbers_ids_in_listing_mall_order_and_moves_the_se
     written = eligibility_recompute(now=NOON_LA, driver_markets={store.mall.market_id})
 
     assert written == 6
-    pairs = sorted((listing.pk, mall_id) for listing in listings for mall_id in (store.mall_id, other.mall_id))
+    # Mall by mall, listings in order within each (the feed index is then built from sorted rows).
+    pairs = sorted((mall_id, listing.pk) for listing in listings for mall_id in (store.mall_id, other.mall_id))
     assert list(EligibilityResult.objects.order_by("pk").values_list("pk", "listing_id", "mall_id")) == [
-        (taken + 1 + n, listing_id, mall_id) for n, (listing_id, mall_id) in enumerate(pairs)
+        (taken + 1 + n, listing_id, mall_id) for n, (mall_id, listing_id) in enumerate(pairs)
     ]
     # The next row the sequence gives out follows them (an incremental run's insert).
     added = make_listing(seller=store.seller)
