@@ -61,6 +61,7 @@ THREADS, CONNECTIONS = 2, 16
 # with one listing, every create would wait for the previous one's commit to release its stock
 # row, and the bench would measure that one row's lock rather than the intake.
 SKUS = [f"SA-TEE-{n:03d}" for n in range(400)]
+HISTORY = 50_000
 
 
 @csrf_exempt
@@ -161,11 +162,57 @@ def build_world():
     for sku in SKUS:
         make_stock(store=store, listing=make_listing(seller=seller, seller_sku=sku), on_hand=2_000_000_000)
     clients = [api_client_create(name=f"bench-{n}") for n in range(KEYS)]
+    add_history(store=store, client=clients[0].client)
     # Statistics, as a database in service has them (autovacuum would gather them a minute
-    # later): the served statements are planned once, with what the planner knows then.
+    # later): the served statements are planned once per database session, with what the
+    # planner knows then.
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return clients
+
+
+def add_history(*, store, client) -> None:
+    """HISTORY delivered orders of two days ago, each with its numbered feed event: a database
+    in service has its tables' history, and the planner plans for tables of that size (on empty
+    tables it picks sequential scans that a growing table then pays for)."""
+    from orders.models import FeedEvent, Order
+
+    placed = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    orders = Order.objects.bulk_create(
+        (
+            Order(
+                marketplace_order_id=f"HISTORY-{n:07d}",
+                store=store,
+                status="delivered",
+                placed_at=placed,
+                deliver_by=placed + dt.timedelta(hours=4),
+                prep_due_at=placed + dt.timedelta(minutes=20),
+                customer_name="Jamie D.",
+                address_line1="3355 S Las Vegas Blvd",
+                city="Las Vegas",
+                state="NV",
+                postal_code="89109",
+                api_client=client,
+                status_changed_at=placed,
+            )
+            for n in range(HISTORY)
+        ),
+        batch_size=2000,
+    )
+    FeedEvent.objects.bulk_create(
+        (
+            FeedEvent(
+                seq=n + 1,
+                event_id=f"evt_HISTORY{n:07d}",
+                client=client,
+                order=order,
+                type="order.delivered",
+                occurred_at=placed,
+            )
+            for n, order in enumerate(orders)
+        ),
+        batch_size=2000,
+    )
 
 
 def order_body(order_id: str, n: int = 0) -> dict:

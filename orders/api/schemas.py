@@ -1,13 +1,27 @@
 """Request and response bodies of the marketplace API, as the contract states them. Types are
 strict (a string is never taken for a number or a boolean) so a wrong field type is a
-validation error, not a guess."""
+validation error, not a guess.
+
+Request bodies are plain pydantic models: ninja's Schema adds a wrapping validator per nested
+model (for reading Django objects, which a request body never is) that made validating an order
+seven times slower (135 µs against 18 µs)."""
 
 import datetime as dt
 import re
 from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from orders.lifecycle import OrderStatus
@@ -31,12 +45,12 @@ def _text_only(value: object) -> object:
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_only)]
 
 
-class CustomerIn(Schema):
+class CustomerIn(BaseModel):
     name: StrictStr = Field(min_length=1, max_length=120)
     phone: StrictStr | None = Field(default=None, pattern=E164, description="E.164, e.g. +17025550123")
 
 
-class AddressIn(Schema):
+class AddressIn(BaseModel):
     line1: StrictStr = Field(min_length=1, max_length=200)
     line2: StrictStr = Field(default="", max_length=200)
     city: StrictStr = Field(min_length=1, max_length=100)
@@ -47,13 +61,13 @@ class AddressIn(Schema):
     instructions: StrictStr = Field(default="", max_length=300)
 
 
-class LineIn(Schema):
+class LineIn(BaseModel):
     sku: StrictStr = Field(min_length=1, max_length=60)
     quantity: StrictInt = Field(ge=1, le=99)
     unit_price_cents: StrictInt = Field(default=0, ge=0, le=100_000_000)
 
 
-class OrderIn(Schema):
+class OrderIn(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -92,7 +106,7 @@ class OrderIn(Schema):
     requires_pin: StrictBool = False
 
 
-class CancelIn(Schema):
+class CancelIn(BaseModel):
     reason: StrictStr = Field(default="", max_length=300)
 
 
