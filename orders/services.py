@@ -28,7 +28,7 @@ from orders.models import (
 from orders.outbox import _SEQUENCE_LOCK, FEED_TYPES, SEQUENCE, new_event_id, record_feed_event
 from portal.actors import actor_label_for
 from portal.errors import ActionRefused
-from portal.jsonrows import row_document
+from portal.jsonrows import new_row_document, row_document
 from portal.prepared import Prepared, prepare
 from retailers.eligibility_hooks import eligibility_after_order_change
 from retailers.models import EligibilityRequestKind, Listing, Stock, Store
@@ -361,34 +361,32 @@ def _receive_in_one_statement(
     as sequence_events_for_answer holds it, so seq values still become visible in increasing
     order; the order's new event is numbered with the committed ones. One commit (one WAL
     flush) instead of two. Sets order.feed_seq."""
+    # The order's id comes from the statement (new_order): the rows' order_id is left empty.
     new_lines = [
-        row_document(
-            OrderLine(
-                order=order,
-                listing=line.listing,
-                quantity=line.quantity,
-                reserved_quantity=line.quantity,
-                unit_price_cents=line.unit_price_cents,
-            )
+        new_row_document(
+            OrderLine,
+            listing_id=line.listing.pk,
+            quantity=line.quantity,
+            reserved_quantity=line.quantity,
+            unit_price_cents=line.unit_price_cents,
         )
         for line in lines
     ]
-    event = OrderEvent(
-        order=order, type="order.received", from_status="", to_status=S.RECEIVED, actor_label=actor_label, at=at
+    event_type = "order.received"
+    event = new_row_document(
+        OrderEvent, type=event_type, from_status="", to_status=S.RECEIVED, actor_label=actor_label, at=at
     )
     feed_event = delivery = None
-    if order.api_client_id is not None and event.type in FEED_TYPES:
-        feed_event = row_document(
-            FeedEvent(
-                event_id=new_event_id(at), client_id=order.api_client_id, order=order, type=event.type, occurred_at=at
-            )
+    if order.api_client_id is not None and event_type in FEED_TYPES:
+        feed_event = new_row_document(
+            FeedEvent, event_id=new_event_id(at), client_id=order.api_client_id, type=event_type, occurred_at=at
         )
-        delivery = row_document(WebhookDelivery(status=DeliveryStatus.PENDING, due_at=at))
+        delivery = new_row_document(WebhookDelivery, status=DeliveryStatus.PENDING, due_at=at)
     params = [
         order.store_id,
         json.dumps(row_document(order)),
         json.dumps(new_lines),
-        json.dumps(row_document(event)),
+        json.dumps(event),
         None if feed_event is None else json.dumps(feed_event),
         None if delivery is None else json.dumps(delivery),
         order.api_client_id,

@@ -65,6 +65,24 @@ def row_document(obj: models.Model) -> dict:
 
 
 @functools.cache
+def _defaults(model: type[models.Model]) -> list[tuple[str, models.Field]]:
+    return [(field.attname, field) for field in _fields(model) if not field.primary_key]
+
+
+def new_row_document(model: type[models.Model], **values: object) -> dict:
+    """row_document(model(**values)) without making the instance (Model.__init__ cost more
+    than the rest of the row): `values` by attribute name (`order_id`, not `order`), every
+    other column its field's default."""
+    unknown = values.keys() - {attname for attname, _ in _defaults(model)}
+    if unknown:
+        raise TypeError(f"{model.__name__} has no column for {sorted(unknown)}")
+    row = {}
+    for (column, attname, value_of), (_, field) in zip(_write_plan(model), _defaults(model), strict=True):
+        row[column] = value_of(values[attname] if attname in values else field.get_default())
+    return row
+
+
+@functools.cache
 def _read_plan(model: type[models.Model]) -> list[Callable[[object], object]]:
     plan = []
     for field in _fields(model):
