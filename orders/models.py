@@ -86,7 +86,8 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    # Indexed by the (order, listing) constraint, which starts with it.
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_index=False)
     listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField()
     picked = models.PositiveIntegerField(default=0)
@@ -133,7 +134,8 @@ class Package(models.Model):
 class OrderEvent(models.Model):
     """One row for every change to an order: who, when, from which status to which."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    # Indexed by order_event_order_at, which starts with it.
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", db_index=False)
     type = models.CharField(max_length=40)
     from_status = models.CharField(max_length=16, choices=OrderStatus.choices, blank=True)
     to_status = models.CharField(max_length=16, choices=OrderStatus.choices)
@@ -209,8 +211,11 @@ class FeedEvent(models.Model):
     reads `seq > after` never skips an event that commits late."""
 
     seq = models.BigIntegerField(null=True, blank=True, unique=True)
-    event_id = models.CharField(max_length=40, unique=True)
-    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="feed_events")
+    # Unique by a constraint (below), not unique=True: that would add a second index for LIKE
+    # searches that nothing makes. The client is indexed by feed_event_client_seq. Every index
+    # here is written twice per event (the insert, then its seq).
+    event_id = models.CharField(max_length=40)
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="feed_events", db_index=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="feed_events")
     type = models.CharField(max_length=40)
     occurred_at = models.DateTimeField()
@@ -221,6 +226,7 @@ class FeedEvent(models.Model):
             models.Index(fields=["client", "seq"], name="feed_event_client_seq"),
             models.Index(fields=["id"], condition=Q(seq__isnull=True), name="feed_event_unsequenced"),
         ]
+        constraints = [models.UniqueConstraint(fields=["event_id"], name="feed_event_unique_event_id")]
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type}"

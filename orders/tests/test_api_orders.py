@@ -125,6 +125,8 @@ def test_numbering_for_an_answer_is_one_round_trip_on_postgresql(world, issued):
     from portal.tests.factories import make_order
 
     earlier = make_order(store=world["store"], lines=[(world["listing"], 1)], api_client=issued.client)
+    # The database session's first numbering also prepares the statements it keeps.
+    assert sequence_events_for_answer(earlier.pk) == 1
     order = make_order(store=world["store"], lines=[(world["listing"], 1)], api_client=issued.client)
 
     with CaptureQueriesContext(connection) as queries:
