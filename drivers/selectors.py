@@ -37,10 +37,17 @@ def drivers_available(*, now: dt.datetime) -> QuerySet[Driver]:
     )
 
 
+def driver_supply_market_ids(*, now: dt.datetime) -> QuerySet:
+    """The query of markets_with_driver_supply (the marketplace intake runs it inside its own
+    statement). Without ordering: the drivers' default one (by username) would join the users
+    and take part in the DISTINCT."""
+    return drivers_available(now=now).order_by().values_list("online_market_id", flat=True).distinct()
+
+
 def markets_with_driver_supply(*, now: dt.datetime) -> set[int]:
     """Ids of the markets with at least one active driver with valid documents online in it.
     (Shifts are not modelled: a driver counts only while online.)"""
-    return set(drivers_available(now=now).values_list("online_market_id", flat=True).distinct())
+    return set(driver_supply_market_ids(now=now))
 
 
 def offer_rows_for_driver(*, driver: Driver, now: dt.datetime) -> list[OfferRecipient]:

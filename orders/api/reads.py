@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from drivers.selectors import drivers_available, markets_with_driver_supply
+from drivers.selectors import driver_supply_market_ids, markets_with_driver_supply
 from orders.lifecycle import NOT_COUNTED_FOR_CAPACITY, OPEN
 from orders.models import Order
 from portal.jsonrows import from_json_array, json_array_sql
@@ -171,8 +171,7 @@ _driver_supply_sql: tuple[str, tuple] | None = None
 def _driver_supply_query() -> tuple[str, tuple]:
     global _driver_supply_sql  # noqa: PLW0603 - compiled once per process
     if _driver_supply_sql is None:
-        queryset = drivers_available(now=_STAND_IN_NOW).values_list("online_market_id", flat=True).distinct()
-        _driver_supply_sql = queryset.query.sql_with_params()
+        _driver_supply_sql = driver_supply_market_ids(now=_STAND_IN_NOW).query.sql_with_params()
     return _driver_supply_sql
 
 
