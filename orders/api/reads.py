@@ -39,7 +39,8 @@ class IntakeReads:
     # seller (the only ones placement compares); a store without open orders is missing.
     open_orders: dict[int, int] = field(default_factory=dict)
     # Each store's orders of the last hour, as the eligibility engine counts them for hourly
-    # capacity (retailers.eligibility_sql.orders_last_hour_by_store); missing means none.
+    # capacity (retailers.eligibility_sql.orders_last_hour_by_store); missing means none. On
+    # PostgreSQL counted up to the store's hourly capacity, which is all the rule compares.
     orders_last_hour: dict[int, int] = field(default_factory=dict)
     # The markets with driver supply now (drivers.selectors.markets_with_driver_supply).
     driver_markets: set[int] = field(default_factory=set)
@@ -152,11 +153,14 @@ SELECT
         SELECT count(*) AS n FROM orders_order o
          WHERE o.store_id = st.id AND o.status IN ({open_statuses}) AND NOT o.is_training) c
       WHERE c.n > 0),
-    -- As retailers.eligibility_sql.orders_last_hour_by_store counts them.
+    -- As retailers.eligibility_sql.orders_last_hour_by_store counts them, but only up to the
+    -- store's hourly capacity: all the rule compares, and a busy store's hour costs no more.
     (SELECT json_agg(json_build_array(st.id, c.n)) FROM store st CROSS JOIN LATERAL (
-        SELECT count(*) AS n FROM orders_order o
-         WHERE o.store_id = st.id AND o.placed_at > $4 - $5 AND o.placed_at <= $4
-           AND o.status NOT IN ({not_counted}) AND NOT o.is_training) c
+        SELECT count(*) AS n FROM (
+            SELECT FROM orders_order o
+             WHERE o.store_id = st.id AND o.placed_at > $4 - $5 AND o.placed_at <= $4
+               AND o.status NOT IN ({not_counted}) AND NOT o.is_training
+             LIMIT st.hourly_capacity) counted) c
       WHERE c.n > 0),
     (SELECT json_agg(d.market) FROM ({supply}) AS d (market))"""  # noqa: S608 - model columns, constants and $n parameters
     return Prepared("mallrun_intake", "text, text[], text, timestamptz, interval", sql)

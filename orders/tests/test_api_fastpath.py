@@ -351,3 +351,23 @@ def test_create_order_answer_is_the_representation_a_read_gives_right_after():
     assert created["Content-Type"] == read["Content-Type"] == "application/json; charset=utf-8"
     assert created.json() == read.json()
     assert created.json()["last_event_seq"] == FeedEvent.objects.get().seq
+
+
+@pytest.mark.postgres
+def test_intake_reads_count_the_hour_only_up_to_the_stores_hourly_capacity():
+    from orders.api.reads import intake_reads
+    from portal.tests.factories import make_order
+    from retailers.models import Store
+
+    world = make_world(on_hand=50)
+    Store.objects.filter(pk=world["store"].pk).update(hourly_capacity=2)
+    for _ in range(3):
+        make_order(store=world["store"], lines=[(world["listing"], 1)])
+
+    reads = intake_reads(seller_id="A2SUNSETAPPAREL", skus=["SA-TEE-001"], mall_slug="fashion-show")
+
+    # Three orders in the hour, counted as far as the rule looks: the store is at capacity.
+    assert reads.orders_last_hour == {world["store"].pk: 2}
+    response = signed(make_api_client(), "POST", "/api/v1/orders", order_document(marketplace_order_id="113-CAP"))
+    assert response.status_code == 422
+    assert response.json()["reasons"] == ["store_at_capacity"]
