@@ -165,3 +165,12 @@ def test_mall_recompute_leaves_other_malls_rows_alone():
         store.mall_id: (False, ["no_live_store"], later),
         other.mall_id: (True, [], NOON_LA),
     }
+
+
+@pytest.mark.postgres
+def test_result_ids_come_a_thousand_at_a_time_from_the_sequence():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT seqcache FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence(%s, 'id')::regclass", [TABLE]
+        )
+        assert cursor.fetchone() == (1000,)
