@@ -13,7 +13,8 @@ per-key rate limit is not what is measured. Its last line:
 RESULT ratio=<create/insert floor> replay_ratio=<replay/select floor> create_rps=<n>, each the
 median over BENCH_ROUNDS rounds (3) of BENCH_SECONDS (5) per measurement, floor and subject
 alternating. Creates run from new signed orders (more than the run can send), so none is a replay;
-each has two lines, of two of the store's 400 listings in turn.
+they go to 64 stores (16 sellers in 4 malls) with two lines each, see SELLERS. The database
+starts with a history of 50,000 delivered orders (see add_history).
 The database is emptied and rebuilt on every run: never point it at real data.
 """
 
@@ -57,10 +58,13 @@ KEYS = 64
 DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 THREADS, CONNECTIONS = 2, 16
-# The store's listings. Orders spread over them as a marketplace's orders do over a catalogue:
-# with one listing, every create would wait for the previous one's commit to release its stock
-# row, and the bench would measure that one row's lock rather than the intake.
-SKUS = [f"SA-TEE-{n:03d}" for n in range(400)]
+# Orders spread over sellers, malls and listings as a marketplace's orders do over its stores and
+# catalogue: order n goes to seller n % SELLERS in mall (n // SELLERS) % MALLS, with two of the
+# seller's listings in turn. Sent to one store with one listing, every create would count that
+# store's whole hour and wait for the previous create's commit to release the stock row, and the
+# bench would measure that one store rather than the intake.
+SELLERS, MALLS = 16, 4
+SKUS = [f"SA-TEE-{n:03d}" for n in range(100)]
 HISTORY = 50_000
 
 
@@ -142,7 +146,8 @@ def build_world():
     from django.core.management import call_command
 
     from orders.api.services import api_client_create
-    from portal.tests.factories import make_listing, make_mall, make_seller, make_stock, make_store
+    from portal.tests.factories import make_listing, make_mall, make_seller, make_store
+    from retailers.models import Mall, Stock
 
     call_command("migrate", verbosity=0)
     call_command("flush", interactive=False, verbosity=0)
@@ -150,19 +155,27 @@ def build_world():
         cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
         cursor.execute(f"CREATE TABLE {FLOOR_TABLE} (id bigserial PRIMARY KEY, key text UNIQUE NOT NULL, body text)")
         cursor.execute(f"INSERT INTO {FLOOR_TABLE} (key, body) VALUES ('replay', %s)", [json.dumps(order_body("X"))])
-    seller = make_seller(marketplace_seller_id="A2SUNSETAPPAREL")
-    mall = make_mall(slug="fashion-show", latitude="36.127300", longitude="-115.170700")
-    # Same-day eligible at any hour under the eligibility rules the intake applies: an
-    # around-the-clock store open to the day's last instant, no practical hourly capacity limit,
-    # and a driver online in the market.
-    store = make_store(seller=seller, mall=mall, same_day_cutoff=dt.time.max, hourly_capacity=2_000_000_000)
     from drivers.tests.factories import make_driver
 
-    make_driver(market=mall.market, online=True)
-    for sku in SKUS:
-        make_stock(store=store, listing=make_listing(seller=seller, seller_sku=sku), on_hand=2_000_000_000)
+    malls = [make_mall(slug=f"mall-{m}", latitude="36.127300", longitude="-115.170700") for m in range(MALLS)]
+    market = malls[0].market
+    Mall.objects.filter(pk__in=[mall.pk for mall in malls]).update(market=market)
+    make_driver(market=market, online=True)
+    stores = []
+    for s in range(SELLERS):
+        seller = make_seller(marketplace_seller_id=seller_id(s))
+        listings = [make_listing(seller=seller, seller_sku=sku) for sku in SKUS]
+        for mall in malls:
+            # Same-day eligible at any hour under the eligibility rules the intake applies: an
+            # around-the-clock store open to the day's last instant, no practical hourly
+            # capacity limit, and a driver online in the market.
+            store = make_store(seller=seller, mall=mall, same_day_cutoff=dt.time.max, hourly_capacity=2_000_000_000)
+            Stock.objects.bulk_create(
+                Stock(store=store, listing=listing, on_hand=2_000_000_000) for listing in listings
+            )
+            stores.append(store)
     clients = [api_client_create(name=f"bench-{n}") for n in range(KEYS)]
-    add_history(store=store, client=clients[0].client)
+    add_history(stores=stores, client=clients[0].client)
     # Statistics, as a database in service has them (autovacuum would gather them a minute
     # later): the served statements are planned once per database session, with what the
     # planner knows then.
@@ -171,7 +184,7 @@ def build_world():
     return clients
 
 
-def add_history(*, store, client) -> None:
+def add_history(*, stores, client) -> None:
     """HISTORY delivered orders of two days ago, each with its numbered feed event: a database
     in service has its tables' history, and the planner plans for tables of that size (on empty
     tables it picks sequential scans that a growing table then pays for)."""
@@ -182,7 +195,7 @@ def add_history(*, store, client) -> None:
         (
             Order(
                 marketplace_order_id=f"HISTORY-{n:07d}",
-                store=store,
+                store=stores[n % len(stores)],
                 status="delivered",
                 placed_at=placed,
                 deliver_by=placed + dt.timedelta(hours=4),
@@ -215,13 +228,17 @@ def add_history(*, store, client) -> None:
     )
 
 
+def seller_id(s: int) -> str:
+    return f"A2SELLER{s:02d}"
+
+
 def order_body(order_id: str, n: int = 0) -> dict:
-    """Order n of the run: two lines, of two of the store's listings in turn."""
+    """Order n of the run (see SELLERS)."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return {
         "marketplace_order_id": order_id,
-        "seller_id": "A2SUNSETAPPAREL",
-        "mall": "fashion-show",
+        "seller_id": seller_id(n % SELLERS),
+        "mall": f"mall-{(n // SELLERS) % MALLS}",
         "placed_at": now.isoformat(),
         "deliver_by": (now + dt.timedelta(hours=4)).isoformat(),
         "customer": {"name": "Jamie D.", "phone": "+17025550123"},
