@@ -3,7 +3,6 @@
 
 import functools
 import time
-import weakref
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -16,6 +15,7 @@ from orders.api.ratelimit import retry_after_if_limited
 from orders.api.representation import REPLAY_SQL
 from orders.api.secrets import decrypt_secret, request_message, signature_matches
 from orders.models import ApiClient
+from portal.prepared import Prepared, numbered, prepare
 
 MAX_CLOCK_SKEW_SECONDS = 300
 MAX_BODY_BYTES = 64 * 1024
@@ -53,25 +53,15 @@ def _active_secrets(key_id: str, replay_of: str | None) -> list[tuple]:
         if replay_of is None:
             cursor.execute(_ACTIVE_SECRETS_SQL, [key_id, False, False])
         else:
-            _prepare_once(cursor)
-            cursor.execute("EXECUTE mallrun_secrets_and_replay (%s, %s, %s, %s)", [replay_of, key_id, False, False])
+            prepare(cursor, _SECRETS_AND_REPLAY)
+            cursor.execute(_SECRETS_AND_REPLAY.execute(4), [replay_of, key_id, False, False])
         return cursor.fetchall()
 
 
-_prepared_on: "weakref.WeakSet" = weakref.WeakSet()
-
-
-def _prepare_once(cursor) -> None:
-    # Planning the statement costs more than running it: prepared once per database session,
-    # PostgreSQL keeps its plan. A session lasts as long as its connection object.
-    raw = connection.connection
-    if raw in _prepared_on:
-        return
-    numbered = _ACTIVE_SECRETS_AND_REPLAY_SQL
-    for number in range(1, 5):
-        numbered = numbered.replace("%s", f"${number}", 1)
-    cursor.execute(f"PREPARE mallrun_secrets_and_replay (text, text, boolean, boolean) AS {numbered}")
-    _prepared_on.add(raw)
+# Planning it costs more than running it: prepared once per database session (portal.prepared).
+_SECRETS_AND_REPLAY = Prepared(
+    "mallrun_secrets_and_replay", "text, text, boolean, boolean", numbered(_ACTIVE_SECRETS_AND_REPLAY_SQL)
+)
 
 
 def _too_big() -> Problem:
