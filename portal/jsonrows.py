@@ -50,9 +50,10 @@ def _fields(model: type[models.Model]) -> list[models.Field]:
 
 
 @functools.cache
-def _write_plan(model: type[models.Model]) -> list[tuple[str, str, Callable[[object], object]]]:
+def _write_plan(model: type[models.Model]) -> list[tuple[models.Field, Callable[[object], object]]]:
+    """(field, JSON value of its attribute) for each column of `model`'s INSERT."""
     return [
-        (field.column, field.attname, _as_is if isinstance(field, _AS_IS_FIELDS) else _to_text)
+        (field, _as_is if isinstance(field, _AS_IS_FIELDS) else _to_text)
         for field in _fields(model)
         if not field.primary_key
     ]
@@ -61,25 +62,21 @@ def _write_plan(model: type[models.Model]) -> list[tuple[str, str, Callable[[obj
 def row_document(obj: models.Model) -> dict:
     """The column values of `obj`'s INSERT as a JSON object (the primary key left out), as
     jsonb_populate_record reads it."""
-    return {column: value_of(getattr(obj, attname)) for column, attname, value_of in _write_plan(type(obj))}
-
-
-@functools.cache
-def _defaults(model: type[models.Model]) -> list[tuple[str, models.Field]]:
-    return [(field.attname, field) for field in _fields(model) if not field.primary_key]
+    return {field.column: value_of(getattr(obj, field.attname)) for field, value_of in _write_plan(type(obj))}
 
 
 def new_row_document(model: type[models.Model], **values: object) -> dict:
     """row_document(model(**values)) without making the instance (Model.__init__ cost more
     than the rest of the row): `values` by attribute name (`order_id`, not `order`), every
     other column its field's default."""
-    unknown = values.keys() - {attname for attname, _ in _defaults(model)}
+    plan = _write_plan(model)
+    unknown = values.keys() - {field.attname for field, _ in plan}
     if unknown:
         raise TypeError(f"{model.__name__} has no column for {sorted(unknown)}")
-    row = {}
-    for (column, attname, value_of), (_, field) in zip(_write_plan(model), _defaults(model), strict=True):
-        row[column] = value_of(values[attname] if attname in values else field.get_default())
-    return row
+    return {
+        field.column: value_of(values[field.attname] if field.attname in values else field.get_default())
+        for field, value_of in plan
+    }
 
 
 @functools.cache

@@ -169,14 +169,11 @@ SELECT
 # The drivers' own query for driver supply, compiled once per process with a stand-in clock that
 # each intake replaces by its own: the drivers app decides what supply is, this only runs it.
 _STAND_IN_NOW = dt.datetime(2999, 12, 31, 23, 59, 58, 123456, tzinfo=dt.UTC)
-_driver_supply_sql: tuple[str, tuple] | None = None
 
 
+@functools.cache
 def _driver_supply_query() -> tuple[str, tuple]:
-    global _driver_supply_sql  # noqa: PLW0603 - compiled once per process
-    if _driver_supply_sql is None:
-        _driver_supply_sql = driver_supply_market_ids(now=_STAND_IN_NOW).query.sql_with_params()
-    return _driver_supply_sql
+    return driver_supply_market_ids(now=_STAND_IN_NOW).query.sql_with_params()
 
 
 def _driver_supply_params(now: dt.datetime) -> list:
