@@ -46,10 +46,12 @@ logger = logging.getLogger(__name__)
 
 
 class KeepingParser(Parser):
-    """Keeps the parsed body on the request: the idempotency hash is taken from it."""
+    """Keeps the parsed body on the request: the idempotency hash is taken from it. A create's
+    body was already parsed by _replay_first, which left it there."""
 
     def parse_body(self, request: HttpRequest) -> Any:
-        request.api_document = json.loads(request.body)
+        if getattr(request, "api_document", None) is None:
+            request.api_document = json.loads(request.body)
         return request.api_document
 
 
@@ -179,7 +181,7 @@ def _order_for_client(request: HttpRequest, marketplace_order_id: str) -> Order:
     operation_id="createOrder",
 )
 def create_order(request: HttpRequest, payload: OrderIn = Body(...)):  # noqa: B008
-    body_sha256 = canonical_sha256(request.api_document)
+    body_sha256 = getattr(request, "api_body_sha256", None) or canonical_sha256(request.api_document)
     intake = api_order_create(
         client=request.auth,
         payload=payload,
@@ -327,6 +329,8 @@ def _replay_first(view):
                 request.api_client = authenticate_request(request, key_id)
             else:
                 order_id, body_sha256 = document["marketplace_order_id"], canonical_sha256(document)
+                # Parsed and hashed once: the operation takes both from here.
+                request.api_document, request.api_body_sha256 = document, body_sha256
                 if connection.vendor == "postgresql":
                     request.api_client, row = authenticate_replay(request, key_id, order_id)
                     found, replay = replay_from_row(row, client_id=request.api_client.pk, body_sha256=body_sha256)
