@@ -15,6 +15,8 @@ median over BENCH_ROUNDS rounds (3) of BENCH_SECONDS (5) per measurement, floor 
 alternating. Creates run from new signed orders (more than the run can send), so none is a replay;
 they go to 64 stores (16 sellers in 4 malls) with two lines each, see SELLERS. The database
 starts with a history of 50,000 delivered orders (see add_history).
+Each round also prints the machine's CPU time per request of each measurement, and the line
+before RESULT compares them (floor CPU over subject CPU).
 The database is emptied and rebuilt on every run: never point it at real data.
 """
 
@@ -308,16 +310,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wrk(url: str, script: Path, requests_file: Path, seconds: int) -> tuple[float, int, int]:
-    """Requests per second, total requests and non-2xx answers."""
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine has spent not idle, in seconds (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, script: Path, requests_file: Path, seconds: int) -> tuple[float, int, int, float]:
+    """Requests per second, total requests, non-2xx answers, and the machine's CPU time per
+    request in ms: everything that ran (server, database, Redis, wrk, and anything else, so it
+    means something on an otherwise idle machine only). It says what a request costs where
+    requests per second also depend on how busy the two cores were kept."""
     command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script), url]
+    busy = busy_cpu_seconds()
     output = subprocess.run(  # noqa: S603
         [*command, "--", str(requests_file), str(THREADS)], capture_output=True, text=True, check=True
     ).stdout
+    busy = busy_cpu_seconds() - busy
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     total = int(re.search(r"(\d+) requests in", output).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return rps, total, int(errors.group(1)) if errors else 0
+    return rps, total, int(errors.group(1)) if errors else 0, 1000 * busy / max(total, 1)
 
 
 def main() -> None:
@@ -342,7 +356,7 @@ def main() -> None:
     print("gunicorn", " ".join(command[4:]), flush=True)
     # The access log goes to stdout as in production (written, then dropped here).
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
-    rounds: list[dict[str, tuple[float, int, int]]] = []
+    rounds: list[dict[str, tuple[float, int, int, float]]] = []
     try:
         for _ in range(100):
             try:
@@ -404,14 +418,18 @@ def main() -> None:
         print(
             f"round {n}: "
             + ", ".join(
-                f"{name} {rps:.0f} req/s ({total} sent, {errors} non-2xx)"
-                for name, (rps, total, errors) in measured.items()
+                f"{name} {rps:.0f} req/s ({total} sent, {errors} non-2xx, {cpu:.2f} ms CPU each)"
+                for name, (rps, total, errors, cpu) in measured.items()
             )
             + f"; {created} orders created"
         )
     ratio = statistics.median(m["create"][0] / m["insert"][0] for m in rounds)
     replay_ratio = statistics.median(m["replay"][0] / m["select"][0] for m in rounds)
     create_rps = statistics.median(m["create"][0] for m in rounds)
+    # The same comparison in CPU time per request (floor over subject).
+    cpu_ratio = statistics.median(m["insert"][3] / m["create"][3] for m in rounds)
+    replay_cpu_ratio = statistics.median(m["select"][3] / m["replay"][3] for m in rounds)
+    print(f"CPU per request, floor/subject: ratio={cpu_ratio:.2f} replay_ratio={replay_cpu_ratio:.2f}")
     print(f"RESULT ratio={ratio:.2f} replay_ratio={replay_ratio:.2f} create_rps={create_rps:.0f}")
 
 
