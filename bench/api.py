@@ -15,14 +15,17 @@ median over BENCH_ROUNDS rounds (3) of BENCH_SECONDS (5) per measurement, floor 
 alternating. Creates run from new signed orders (more than the run can send), so none is a replay;
 they go to 64 stores (16 sellers in 4 malls) with two lines each, see SELLERS. The database
 starts with a history of 50,000 delivered orders (see add_history).
-Each round also prints the machine's CPU time per request of each measurement, and the line
-before RESULT compares them (floor CPU over subject CPU).
+Each round also measures the issue's reference, a minimal intake (two conditional stock updates
+and four inserts with the ORM, see reference_minimal_intake), printed before RESULT as its
+ratio to the insert floor, and prints the machine's CPU time per request of each measurement,
+compared on its own line (floor CPU over subject CPU).
 The database is emptied and rebuilt on every run: never point it at real data.
 """
 
 import datetime as dt
 import json
 import os
+import random
 import re
 import shlex
 import socket
@@ -88,9 +91,54 @@ def floor_select(request: HttpRequest, key: str) -> HttpResponse:
     return HttpResponse(row[0], content_type="application/json")
 
 
+# (store id, listing id, stock id) of every stock row, read once per process.
+_stock_rows: list[tuple[int, int, int]] = []
+
+
+@csrf_exempt
+@require_POST
+def reference_minimal_intake(request: HttpRequest) -> HttpResponse:
+    """The issue's reference, for comparison only (not in RESULT): a minimal intake written the
+    plain Django way, two conditional stock updates and four inserts (the order, two lines, one
+    event) in one transaction, with no signature, rate limit, reads, placement or feed. Two
+    stock rows of one store taken at random, so requests do not queue on one row's lock."""
+    from django.db.models import F
+
+    from orders.models import Order, OrderEvent, OrderLine
+    from retailers.models import Stock
+
+    if not _stock_rows:
+        _stock_rows.extend(Stock.objects.order_by("store_id", "listing_id").values_list("store_id", "listing_id", "pk"))
+    first = random.randrange(0, len(_stock_rows) - 1, 2)
+    (store_id, listing_1, stock_1), (_store, listing_2, stock_2) = _stock_rows[first], _stock_rows[first + 1]
+    document = json.loads(request.body)
+    now = dt.datetime.now(dt.UTC)
+    with transaction.atomic():
+        for stock_id in (stock_1, stock_2):
+            Stock.objects.filter(pk=stock_id, on_hand__gte=F("reserved") + 1).update(reserved=F("reserved") + 1)
+        order = Order.objects.create(
+            marketplace_order_id=f"MINIMAL-{uuid.uuid4().hex}",
+            store_id=store_id,
+            placed_at=now,
+            deliver_by=now + dt.timedelta(hours=4),
+            prep_due_at=now + dt.timedelta(minutes=20),
+            customer_name=document["customer"]["name"],
+            address_line1=document["address"]["line1"],
+            city=document["address"]["city"],
+            state=document["address"]["state"],
+            postal_code=document["address"]["postal_code"],
+            status_changed_at=now,
+        )
+        for listing_id in (listing_1, listing_2):
+            OrderLine.objects.create(order=order, listing_id=listing_id, quantity=1, reserved_quantity=1)
+        OrderEvent.objects.create(order=order, type="order.received", to_status="received", actor_label="bench")
+    return JsonResponse({"marketplace_order_id": order.marketplace_order_id}, status=201)
+
+
 urlpatterns = [
     path("bench-api/insert", floor_insert),
     path("bench-api/select/<str:key>", floor_select),
+    path("bench-api/minimal-intake", reference_minimal_intake),
     path("", include("portal.urls")),
 ]
 
@@ -385,6 +433,7 @@ def main() -> None:
             insert_body = json.dumps(order_body("FLOOR"), separators=(",", ":"))
             inserts = write_requests(folder, "inserts", [f"POST\t/bench-api/insert\t\t\t\t{insert_body}"])
             selects = write_requests(folder, "selects", ["GET\t/bench-api/select/replay\t\t\t\t"])
+            minimal = write_requests(folder, "minimal", [f"POST\t/bench-api/minimal-intake\t\t\t\t{insert_body}"])
 
             def creates(label: str, count: int) -> Path:
                 lines = []
@@ -394,7 +443,7 @@ def main() -> None:
                 return write_requests(folder, label, lines)
 
             # Warm every path, then alternate floor and subject, round after round.
-            for warm in (inserts, selects, replays(), creates("WARM", 2000)):
+            for warm in (inserts, selects, minimal, replays(), creates("WARM", 2000)):
                 wrk(base, script, warm, 2)
             for round_ in range(ROUNDS):
                 create_file = creates(f"BENCH{round_}", 3000 * DURATION)
@@ -403,6 +452,7 @@ def main() -> None:
                     {
                         "insert": wrk(base, script, inserts, DURATION),
                         "create": wrk(base, script, create_file, DURATION),
+                        "minimal": wrk(base, script, minimal, DURATION),
                         "select": wrk(base, script, selects, DURATION),
                         "replay": wrk(base, script, replay_file, DURATION),
                     }
@@ -430,6 +480,8 @@ def main() -> None:
     cpu_ratio = statistics.median(m["insert"][3] / m["create"][3] for m in rounds)
     replay_cpu_ratio = statistics.median(m["select"][3] / m["replay"][3] for m in rounds)
     print(f"CPU per request, floor/subject: ratio={cpu_ratio:.2f} replay_ratio={replay_cpu_ratio:.2f}")
+    reference = statistics.median(m["minimal"][0] / m["insert"][0] for m in rounds)
+    print(f"Reference minimal intake (ORM, no signature, reads or feed)/insert floor: ratio={reference:.2f}")
     print(f"RESULT ratio={ratio:.2f} replay_ratio={replay_ratio:.2f} create_rps={create_rps:.0f}")
 
 
