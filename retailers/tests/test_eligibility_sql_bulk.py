@@ -174,3 +174,36 @@ def test_result_ids_come_a_thousand_at_a_time_from_the_sequence():
             "SELECT seqcache FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence(%s, 'id')::regclass", [TABLE]
         )
         assert cursor.fetchone() == (1000,)
+
+
+def test_first_full_recompute_mall_by_mall_gives_what_a_later_full_recompute_computes():
+    # The first run computes one mall at a time (stock grouped per listing); later full runs
+    # compute every mall in one statement (stock grouped per listing and mall). A full run right
+    # after the first must find nothing to change.
+    kiosk = make_store(name="Kiosk")
+    corner = make_store(name="Corner", seller=kiosk.seller, mall=kiosk.mall, status="paused", paused_reason="Count")
+    closed = make_store(name="Closed", seller=kiosk.seller, around_the_clock=False)
+    elsewhere = make_store(name="Elsewhere", mall=closed.mall)
+    tee, mug, hat = (make_listing(seller=kiosk.seller) for _ in range(3))
+    heavy = make_listing(seller=elsewhere.seller, weight_grams=50_000)
+    make_stock(store=kiosk, listing=tee, on_hand=1)
+    make_stock(store=corner, listing=mug, on_hand=2)
+    make_stock(store=closed, listing=mug, on_hand=1)
+    make_stock(store=closed, listing=hat, on_hand=1, reserved=1)
+    make_stock(store=elsewhere, listing=heavy, on_hand=1)
+    markets = {kiosk.mall.market_id, closed.mall.market_id}
+
+    written = eligibility_recompute(now=NOON_LA, driver_markets=markets)
+    again = eligibility_recompute(now=NOON_LA, driver_markets=markets)
+
+    assert (written, again) == (7, 0)
+    rows = EligibilityResult.objects.order_by("listing_id", "mall_id")
+    assert [(r.listing_id, r.mall_id, r.reasons, r.hint) for r in rows] == [
+        (tee.pk, kiosk.mall_id, [], ""),
+        (tee.pk, closed.mall_id, ["store_closed", "out_of_stock"], ""),
+        (mug.pk, kiosk.mall_id, ["store_paused", "out_of_stock"], "restock 1 unit at Kiosk"),
+        (mug.pk, closed.mall_id, ["store_closed"], ""),
+        (hat.pk, kiosk.mall_id, ["store_paused", "out_of_stock"], "restock 1 unit at Kiosk"),
+        (hat.pk, closed.mall_id, ["store_closed", "out_of_stock"], ""),
+        (heavy.pk, closed.mall_id, ["too_heavy"], ""),
+    ]
