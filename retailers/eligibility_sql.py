@@ -341,8 +341,7 @@ def _write_bulk(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope"
         if cursor.fetchone() is None:
             # Nothing stored yet (the first run): insert straight from the computation.
             return _insert_all(cursor, compute_for=compute_for, at=at, scope=scope)
-        compute, params = compute_for(scope=scope)
-        return _write_changes(cursor, compute=compute, params=params, at=at, scope=scope)
+        return _write_changes(cursor, compute_for=compute_for, at=at, scope=scope)
     finally:
         if postgres:
             for setting in ("work_mem", "max_parallel_workers_per_gather", "jit", "enable_hashjoin", "enable_hashagg"):
@@ -416,12 +415,8 @@ def _insert_all(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope"
     # per listing and yields its rows already in listing order, where the single statement
     # grouped per (listing, mall), re-read the grouped rows for each of a listing's malls and
     # sorted all 800,000 result rows (about 0.4 s more on the bench).
-    cursor.execute(
-        f"SELECT DISTINCT s.mall_id FROM retailers_store s WHERE {scope.inner_sql} ORDER BY 1",  # noqa: S608
-        scope.params,
-    )
     written = 0
-    for (mall_id,) in cursor.fetchall():
+    for mall_id in _scope_malls(cursor, scope=scope):
         compute, params = compute_for(scope=_one_mall_scope(mall_id))
         cursor.execute(
             f"""
@@ -446,24 +441,44 @@ def _insert_all(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope"
     return written
 
 
-def _write_changes(cursor, *, compute: str, params: list, at: object, scope: "_Scope") -> int:
-    """One pass joins the computation to the stored rows of the scope (a full join, so a stored
-    row whose listing × mall pair is gone shows up too) and keeps only what differs in a small
-    temporary table; then one UPDATE, one INSERT and one DELETE write just those rows."""
+def _scope_malls(cursor, *, scope: "_Scope") -> list[int]:
+    """The ids of the malls in a bulk scope (everything, or some malls), in order."""
+    cursor.execute(
+        f"SELECT m.mall_id FROM (SELECT id AS mall_id FROM retailers_mall) m WHERE {scope.result_sql} ORDER BY 1",  # noqa: S608
+        scope.result_params,
+    )
+    return [mall_id for (mall_id,) in cursor.fetchall()]
+
+
+def _write_changes(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope") -> int:
+    """Mall by mall, one pass joins the mall's computation to its stored rows (a full join on
+    the listing, so a stored row whose listing × mall pair is gone shows up too) and keeps only
+    what differs in a small temporary table; then one UPDATE, one INSERT and one DELETE write
+    just those rows. Per mall (as the first run) rather than all malls in one pass: the stock
+    groups per listing, and both sides of each join come in listing order without the sort of
+    800,000 computed rows and the re-read of grouped rows that the (listing, mall) pairs needed
+    (bench: about 0.15 s of 1.5 s)."""
     postgres = connection.vendor == "postgresql"
     cursor.execute(f"DROP TABLE IF EXISTS {_NEW}")
-    cursor.execute(
-        f"""
-        CREATE TEMPORARY TABLE {_NEW} AS
-        SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, r.id AS rid
-        FROM ({compute}) c
-        FULL JOIN (
-            SELECT id, listing_id, mall_id, reason_bits, hint, eligible_until FROM {_TABLE} WHERE {scope.result_sql}
-        ) r ON r.listing_id = c.listing_id AND r.mall_id = c.mall_id
-        WHERE c.listing_id IS NULL OR r.id IS NULL OR {_differs("r", "c")}
-        """,  # noqa: S608
-        [*params, *scope.result_params],
-    )
+    start = f"CREATE TEMPORARY TABLE {_NEW} AS"
+    for mall_id in _scope_malls(cursor, scope=scope):
+        mall = _one_mall_scope(mall_id)
+        compute, params = compute_for(scope=mall)
+        cursor.execute(
+            f"""
+            {start}
+            SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, r.id AS rid
+            FROM ({compute}) c
+            FULL JOIN (
+                SELECT id, listing_id, reason_bits, hint, eligible_until FROM {_TABLE} WHERE {mall.result_sql}
+            ) r ON r.listing_id = c.listing_id
+            WHERE c.listing_id IS NULL OR r.id IS NULL OR {_differs("r", "c")}
+            """,  # noqa: S608
+            [*params, *mall.result_params],
+        )
+        start = f"INSERT INTO {_NEW}"
+    if start.startswith("CREATE"):
+        return 0  # no mall in the scope, so neither rows to compute nor stored rows
     if postgres:
         cursor.execute(f"ANALYZE {_NEW}")
     cursor.execute(
