@@ -5,9 +5,15 @@ Two steps:
 1. Store states (few rows: one per store): the clock-driven store reasons (paused, closed, after
    cutoff, at capacity) and today's cutoff, computed in Python with the pure rules because they
    need the mall's time zone, and saved in EligibilityStoreState.
-2. One INSERT … SELECT … ON CONFLICT over listings × stores × stock, grouped per listing and mall,
-   that writes only the rows whose result changed (so `computed_at` moves only on a change),
-   then one DELETE for rows whose seller has no store left in that mall.
+2. The results, set-based over listings × stores × stock, writing only the rows whose result
+   changed (so `computed_at` moves only on a change) and deleting rows whose seller has no store
+   left in that mall:
+   - some listings or stores (the recompute after a change): one INSERT … SELECT … ON CONFLICT
+     over them, then one DELETE (_write_small);
+   - whole malls or everything (the sweeps and the nightly run): one statement per mall, each
+     grouping only that mall's stock per listing. The first run inserts straight into the empty
+     table (_insert_all); later runs collect what differs in a temporary table, then write it
+     with one UPDATE, one INSERT and one DELETE (_write_changes).
 """
 
 import datetime as dt
