@@ -330,15 +330,15 @@ def _write_bulk(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope"
     every unchanged row; this touches only the changed ones."""
     postgres = connection.vendor == "postgresql"
     if postgres:
-        # One big grouping and a few big sorted joins: enough memory to keep them off the disk,
-        # no parallel workers (each would redo the grouped stock), and no JIT: its compile time
-        # on a plan this size (about 1.5 s) costs more than the whole statement saves.
+        # Big groupings and sorted joins (one statement per mall): enough memory to keep them off
+        # the disk, no parallel workers (each would redo the grouped stock), and no JIT: its
+        # compile time on a plan this size (about 1.5 s) costs more than the whole statement saves.
         cursor.execute("SET LOCAL work_mem = '128MB'")
         cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute("SET LOCAL jit = off")
-        # Stock, listings and stored results can all be read in (listing, mall) order (their
-        # indexes), so sorted groupings and merge joins stream them; hashing 800,000 rows on
-        # each side of two joins costs about twice as much, and the first run's insert wants
+        # Within a mall, stock, listings and stored results can all be read in listing order
+        # (their indexes), so sorted groupings and merge joins stream them; hashing 200,000 rows
+        # on each side of two joins costs about twice as much, and the first run's insert wants
         # that order anyway.
         cursor.execute("SET LOCAL enable_hashjoin = off")
         cursor.execute("SET LOCAL enable_hashagg = off")
@@ -465,11 +465,15 @@ def _write_changes(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Sco
     800,000 computed rows and the re-read of grouped rows that the (listing, mall) pairs needed
     (bench: about 0.15 s of 1.5 s)."""
     postgres = connection.vendor == "postgresql"
+    mall_ids = _scope_malls(cursor, scope=scope)
+    if not mall_ids:
+        return 0  # no mall in the scope, so neither rows to compute nor stored rows
     cursor.execute(f"DROP TABLE IF EXISTS {_NEW}")
-    start = f"CREATE TEMPORARY TABLE {_NEW} AS"
-    for mall_id in _scope_malls(cursor, scope=scope):
+    for number, mall_id in enumerate(mall_ids):
         mall = _one_mall_scope(mall_id)
         compute, params = compute_for(scope=mall)
+        # The first mall's rows create the temporary table, the others add to it.
+        start = f"CREATE TEMPORARY TABLE {_NEW} AS" if number == 0 else f"INSERT INTO {_NEW}"
         cursor.execute(
             f"""
             {start}
@@ -482,9 +486,6 @@ def _write_changes(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Sco
             """,  # noqa: S608
             [*params, *mall.result_params],
         )
-        start = f"INSERT INTO {_NEW}"
-    if start.startswith("CREATE"):
-        return 0  # no mall in the scope, so neither rows to compute nor stored rows
     if postgres:
         cursor.execute(f"ANALYZE {_NEW}")
     cursor.execute(
