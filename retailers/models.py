@@ -242,6 +242,10 @@ class Listing(models.Model):
 class Stock(models.Model):
     """Same-day stock of one listing at one store. Available = on hand − reserved."""
 
+    # The positive fields carry their own "not negative" checks in the database. The store keeps
+    # its own index although the unique (store, listing) starts with it: the eligibility
+    # recompute's per-mall plans read stock store by store through it (dropping it made a mall's
+    # statement about 0.2 s slower on the bench).
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="stock")
     listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="stock")
     on_hand = models.PositiveIntegerField(default=0)
@@ -252,8 +256,6 @@ class Stock(models.Model):
         verbose_name_plural = "stock"
         constraints = [
             models.UniqueConstraint(fields=["store", "listing"], name="stock_unique_listing_per_store"),
-            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
-            models.CheckConstraint(condition=Q(reserved__gte=0), name="stock_reserved_not_negative"),
             models.CheckConstraint(condition=Q(reserved__lte=F("on_hand")), name="stock_reserved_within_on_hand"),
         ]
 
