@@ -157,10 +157,24 @@ def send_due(*, now: dt.datetime | None = None, limit: int = 50) -> int:
                 mine.update(due_at=now + backoff(row.attempts), last_error=error)
             continue
         Notification.objects.filter(pk=row.pk, status=NotificationStatus.PENDING).update(
-            status=NotificationStatus.SENT, sent_at=timezone.now(), last_error=""
+            status=NotificationStatus.SENT, sent_at=timezone.now(), last_error="", **_after_sending(row)
         )
         sent += 1
     return sent
+
+
+REDACTED = "Removed after sending: this message carried a one-time set-password link."
+
+
+def _after_sending(row: Notification) -> dict[str, str]:
+    """What a sent row keeps of its text: a message that carries a credential (a set-password
+    link) drops it once the backend has it, so the link does not sit in the database (or its
+    backups) for as long as it stays valid. Until then (pending, retried, dead) the row needs it
+    to send; the admin hides it meanwhile."""
+    kind = KINDS.get(row.kind)
+    if kind is None or not kind.secret:
+        return {}
+    return {"body": REDACTED, "html_body": ""}
 
 
 @transaction.atomic

@@ -3,6 +3,8 @@
 import threading
 import time
 
+from django.core.mail.backends.base import BaseEmailBackend
+
 from portal.notifications.sms import BaseSmsBackend, FileBackend, SmsMessage
 
 HANG_TO = "+15550000005"
@@ -12,6 +14,13 @@ class DownBackend(BaseSmsBackend):
     """A provider that refuses everything."""
 
     def send(self, message: SmsMessage) -> None:
+        raise ConnectionError("provider down")
+
+
+class DownEmailBackend(BaseEmailBackend):
+    """An email provider that refuses everything."""
+
+    def send_messages(self, email_messages) -> int:
         raise ConnectionError("provider down")
 
 

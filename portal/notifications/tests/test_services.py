@@ -201,3 +201,83 @@ def test_claim_after_last_attempt_died_marks_row_dead(sms_file):
 
 def test_backoff_doubles_from_30_seconds_up_to_an_hour():
     assert [services.backoff(n).total_seconds() for n in (1, 2, 3, 7, 20)] == [30, 60, 120, 1920, 3600]
+
+
+RESET_LINK = "https://mallrun.example/accounts/reset/MQ/set-password-token/"
+
+
+def _password_reset(dana: Recipient) -> Notification:
+    context = {"full_name": "Dana", "username": "dana", "link": RESET_LINK, "valid_hours": 24}
+    with transaction.atomic():
+        [row] = notify(
+            recipients=[dana], channels=[Channel.EMAIL], kind="account.password_reset", context=context, dedupe_key="r"
+        )
+    return row
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sent_set_password_link_leaves_the_database_and_other_messages_keep_their_text(sms_file, mailoutbox):
+    dana = _dana()
+    reset = _password_reset(dana)
+    with transaction.atomic():
+        [offer] = notify(recipients=[dana], channels=[Channel.SMS], kind="driver.active", context={}, dedupe_key="a")
+    assert RESET_LINK in reset.body and RESET_LINK in reset.html_body
+
+    assert services.send_due() == 2
+
+    [message] = mailoutbox
+    assert RESET_LINK in message.body
+    assert RESET_LINK in message.alternatives[0][0]
+    reset.refresh_from_db()
+    offer.refresh_from_db()
+    assert (reset.status, reset.body, reset.html_body) == (NotificationStatus.SENT, services.REDACTED, "")
+    assert (offer.status, offer.body) == (
+        NotificationStatus.SENT,
+        "Your Mallrun driver account is active: go online to receive offers.",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_set_password_link_kept_while_sending_fails_so_a_retry_still_carries_it(settings, mailoutbox):
+    settings.EMAIL_BACKEND = "portal.notifications.tests.backends.DownEmailBackend"
+    reset = _password_reset(_dana())
+
+    assert services.send_due() == 0
+    reset.refresh_from_db()
+    assert (reset.status, reset.attempts) == (NotificationStatus.PENDING, 1)
+    assert RESET_LINK in reset.body and RESET_LINK in reset.html_body
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert services.send_due(now=reset.due_at) == 1
+    [message] = mailoutbox
+    assert RESET_LINK in message.body
+    reset.refresh_from_db()
+    assert (reset.status, reset.body) == (NotificationStatus.SENT, services.REDACTED)
+
+
+@pytest.mark.django_db
+def test_migration_removes_links_from_messages_sent_before_it_and_nothing_else():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("portal.notifications.migrations.0003_redact_sent_links")
+    link = "https://mallrun.example/accounts/invite/MQ/set-password-token/"
+    common = {"channel": Channel.EMAIL, "to": "ana@example.com", "body": link, "html_body": link}
+    sent_invitation = Notification.objects.create(
+        kind="store.invitation", dedupe_key="i1", status=NotificationStatus.SENT, sent_at=timezone.now(), **common
+    )
+    pending_reset = Notification.objects.create(kind="account.password_reset", dedupe_key="r1", **common)
+    sent_offer = Notification.objects.create(
+        kind="offer", dedupe_key="o1", status=NotificationStatus.SENT, sent_at=timezone.now(), **common
+    )
+
+    migration.redact_sent_links(apps, None)
+
+    rows = {row.pk: (row.body, row.html_body) for row in Notification.objects.all()}
+    assert rows == {
+        sent_invitation.pk: (services.REDACTED, ""),
+        pending_reset.pk: (link, link),
+        sent_offer.pk: (link, link),
+    }
+    assert migration.REDACTED == services.REDACTED
