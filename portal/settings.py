@@ -272,6 +272,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own console handler (DEBUG only) would print each request warning and its
+        # traceback a second time, beside the root handler's line.
+        "django": {"handlers": [], "level": "INFO"},
         "mallrun.security": {"level": "INFO"},
         "axes": {"level": "WARNING"},
     },

@@ -151,3 +151,22 @@ def test_redis_keys_of_each_xdist_test_worker_are_apart() -> None:
     ]
 
     assert [result.stdout for result in outputs] == ["test-gw0: test-gw0:mallrun\n", "test-gw1: test-gw1:mallrun\n"]
+
+
+def test_django_request_warning_is_printed_once_in_development() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in _OURS} | {"DEBUG": "1"}
+    code = (
+        "import django, logging; django.setup()\n"
+        "try:\n"
+        "    raise PermissionError('only a store manager')\n"
+        "except PermissionError:\n"
+        "    log = logging.getLogger('django.request')\n"
+        "    log.warning('Forbidden (Permission denied): /store/team/', exc_info=True)\n"
+    )
+
+    result = _python(code, env | {"DJANGO_SETTINGS_MODULE": "portal.settings"})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("Forbidden (Permission denied): /store/team/") == 1
+    assert result.stderr.count("PermissionError: only a store manager") == 1
+    assert " WARNING django.request Forbidden (Permission denied): /store/team/" in result.stderr
