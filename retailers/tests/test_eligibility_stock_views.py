@@ -44,6 +44,16 @@ def test_stock_list_shows_own_listings_with_stock(client, world):
     assert "OT-1" not in response.content.decode()
 
 
+def test_stock_page_is_in_the_store_nav_from_the_board_and_marked_current(client, world):
+    client.force_login(world["associate"])
+
+    board = client.get(reverse("store:board")).content.decode()
+    stock = client.get(reverse("store:stock")).content.decode()
+
+    assert '<a href="/store/stock/">Stock</a>' in board
+    assert '<a href="/store/stock/" aria-current="page">Stock</a>' in stock
+
+
 def test_stock_list_search_returns_the_fragment_for_htmx(client, world):
     client.force_login(world["associate"])
 
