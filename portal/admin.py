@@ -13,6 +13,11 @@ from django.http import Http404, HttpRequest
 
 _CACHE_ATTR = "_mallrun_managed_seller_ids"
 
+# Seller managers and operators both work here: it is Mallrun's admin, not Django's.
+admin.site.site_header = "Mallrun admin"
+admin.site.site_title = "Mallrun admin"
+admin.site.index_title = "Administration"
+
 
 def is_operator(user) -> bool:
     return bool(user.is_active and user.is_staff and user.is_superuser)
