@@ -42,6 +42,9 @@ def test_stock_list_shows_own_listings_with_stock(client, world):
     assert [row.listing.seller_sku for row in response.context["rows"]] == ["SA-CAP-002", "SA-TEE-001"]
     assert [(row.on_hand, row.reserved, row.available) for row in response.context["rows"]] == [(0, 0, 0), (3, 1, 2)]
     assert "OT-1" not in response.content.decode()
+    # On a phone the column headers are hidden and each cell names itself.
+    assert '<td data-label="Reserved">1</td>' in response.content.decode()
+    assert '<td data-label="Available">2</td>' in response.content.decode()
 
 
 def test_stock_page_is_in_the_store_nav_from_the_board_and_marked_current(client, world):
