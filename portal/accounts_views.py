@@ -16,6 +16,7 @@ from django.urls import reverse_lazy
 from django_htmx.http import HttpResponseClientRedirect
 
 from portal.accounts_forms import OutboxPasswordResetForm, ResetSetPasswordForm, reset_valid_hours
+from portal.security import client_ip
 
 FORM_TEMPLATE = "registration/password_reset_form.html"
 WINDOW_SECONDS = 3600
@@ -30,8 +31,7 @@ EMAIL_LIMIT_MESSAGE = (
 
 
 def _ip_key(request: HttpRequest) -> str:
-    # REMOTE_ADDR, as for log-in throttling and /join/: behind a proxy the proxy must set it.
-    return f"password-reset-rate:ip:{request.META.get('REMOTE_ADDR', 'unknown')}"
+    return f"password-reset-rate:ip:{client_ip(request)}"
 
 
 def _email_key(email: str) -> str:

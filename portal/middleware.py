@@ -8,6 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
+from portal.security import client_ip
+
 # Requests a page makes by itself (board polling) are not a person acting, so they neither keep
 # an idle session alive nor write the session.
 POLL_HEADER = "HTTP_X_MALLRUN_POLL"
@@ -27,9 +29,7 @@ class IdleSessionTimeoutMiddleware:
             now = int(time.time())
             last = request.session.get("last_activity", now)
             if now - last > settings.SESSION_IDLE_TIMEOUT_SECONDS:
-                log.info(
-                    "idle-logout user=%s ip=%s idle=%ss", request.user, request.META.get("REMOTE_ADDR", "-"), now - last
-                )
+                log.info("idle-logout user=%s ip=%s idle=%ss", request.user, client_ip(request), now - last)
                 logout(request)
                 login_url = f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.path, 'idle': 1})}"
                 if request.headers.get("HX-Request"):

@@ -1,5 +1,7 @@
-"""The security log: every login, failed login, lockout and refused access, one line each."""
+"""The security log: every login, failed login, lockout and refused access, one line each; and
+the one rule for the client's address that the log, the rate limits and log-in throttling share."""
 
+import ipaddress
 import logging
 
 from axes.helpers import get_cool_off
@@ -14,10 +16,37 @@ from django.template import loader
 log = logging.getLogger("mallrun.security")
 
 
+def _ip_or_none(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
 def client_ip(request: HttpRequest | None) -> str:
+    """The client's address: REMOTE_ADDR, or with TRUSTED_PROXY_COUNT = N > 0 proxies in front
+    the Nth X-Forwarded-For entry from the right, the address the outermost trusted proxy saw.
+    Entries further left were written by the client and can say anything, so they are never
+    read. A header with fewer than N entries or a picked entry that is not an IP address falls
+    back to REMOTE_ADDR (the nearest proxy: one shared limit, never a forged one). "-" when
+    there is no address at all."""
     if request is None:
         return "-"
-    return request.META.get("REMOTE_ADDR", "-")
+    remote_addr = request.META.get("REMOTE_ADDR") or "-"
+    count = settings.TRUSTED_PROXY_COUNT
+    if count <= 0:
+        return remote_addr
+    entries = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if len(entries) < count:
+        return remote_addr
+    return _ip_or_none(entries[-count]) or remote_addr
+
+
+def axes_client_ip(request: HttpRequest) -> str | None:
+    """AXES_CLIENT_IP_CALLABLE: client_ip, so a lockout hits the address the rate limits and
+    the log see; None instead of "-" or any other non-address, which AccessAttempt's
+    GenericIPAddressField (inet on PostgreSQL) would refuse with an error."""
+    return _ip_or_none(client_ip(request))
 
 
 @receiver(user_logged_in)
@@ -49,8 +78,10 @@ def log_refused(request: HttpRequest, what: str, status: int) -> None:
 
 
 @receiver(user_locked_out)
-def _log_locked_out(sender: object, request: HttpRequest, username: str | None, ip_address: str, **kwargs) -> None:
-    log.warning("locked-out username=%s ip=%s", username or "-", ip_address)
+def _log_locked_out(
+    sender: object, request: HttpRequest, username: str | None, ip_address: str | None, **kwargs
+) -> None:
+    log.warning("locked-out username=%s ip=%s", username or "-", ip_address or "-")
 
 
 def lockout_response(request: HttpRequest, original_response: HttpResponse | None, credentials: dict) -> HttpResponse:

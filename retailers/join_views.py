@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
+from portal.security import client_ip
 from retailers.access import SESSION_STORE_KEY
 from retailers.applications import application_submit
 from retailers.invitations import invitation_token_generator, landing_path_for
@@ -29,9 +30,7 @@ def _join_limit() -> int:
 
 
 def _rate_key(request: HttpRequest) -> str:
-    # REMOTE_ADDR, as for log-in throttling (AXES_IPWARE_META_PRECEDENCE_ORDER): behind a proxy
-    # the proxy must set it to the client's address.
-    return f"join-rate:{request.META.get('REMOTE_ADDR', 'unknown')}"
+    return f"join-rate:{client_ip(request)}"
 
 
 def _count_submission(request: HttpRequest) -> int:
