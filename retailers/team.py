@@ -4,15 +4,14 @@ change role, deactivate. Deactivating ends the person's sessions at once."""
 from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.sessions.models import Session
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from portal.errors import ActionRefused
+from portal.sessions import SessionStore as UserSessionStore
 from retailers.invitations import invite_to_store
 from retailers.models import StaffRole, Store, StoreMembership
 from retailers.services import _record_store_event
@@ -101,26 +100,29 @@ def team_change_role(*, store: Store, membership_id: int, role: str, acting_user
     return membership
 
 
-DB_BACKED_SESSION_ENGINES = frozenset(
-    {"django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db"}
-)
-
-
 def end_sessions_of(user: AbstractBaseUser) -> int:
-    """Logs `user` out everywhere: deletes each of their sessions through the configured engine,
-    so a cached_db session (the portal's SESSION_ENGINE) leaves the cache as well as the table.
-    A cache-only engine cannot list its sessions: refuse it rather than leave sessions alive."""
-    if settings.SESSION_ENGINE not in DB_BACKED_SESSION_ENGINES:
+    """Logs `user` out everywhere: finds their sessions by the user id their rows carry (one
+    indexed query) and deletes each through the session engine, so it leaves the cache as well as
+    the table (and the cache again once the transaction commits). Returns how many it ended.
+    An engine whose rows do not carry the user id (a cache-only one cannot even list its sessions)
+    is refused rather than leave sessions alive."""
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    if not issubclass(store_class, UserSessionStore):
         raise ImproperlyConfigured(
-            f"Deactivating staff needs a database-backed SESSION_ENGINE, not {settings.SESSION_ENGINE}."
+            f"Ending a person's sessions needs SESSION_ENGINE = 'portal.sessions' (sessions that carry"
+            f" the user id), not '{settings.SESSION_ENGINE}'."
         )
-    engine = import_module(settings.SESSION_ENGINE)
-    ended = 0
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        if session.get_decoded().get(SESSION_KEY) == str(user.pk):
-            engine.SessionStore(session_key=session.session_key).delete()
-            ended += 1
-    return ended
+    keys = list(store_class.get_model_class().objects.filter(user_id=user.pk).values_list("session_key", flat=True))
+
+    def delete_all() -> None:
+        for key in keys:
+            store_class(session_key=key).delete()
+
+    delete_all()
+    # Until the deletes commit, a request of theirs can still read a row and put it back in the
+    # cache, where it would stay logged in without a row: after the commit, empty the cache again.
+    transaction.on_commit(delete_all, robust=True)
+    return len(keys)
 
 
 @transaction.atomic

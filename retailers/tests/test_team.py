@@ -4,14 +4,19 @@ associates cannot; the last active manager stays; a person can work at several s
 import datetime as dt
 
 import pytest
-from django.contrib.sessions.models import Session
+from django.conf import settings
+from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
 
+from portal.models import Session
 from portal.notifications.models import Notification
+from portal.sessions import SessionStore
 from portal.tests.factories import PASSWORD, make_mall, make_staff, make_store, make_user
 from retailers.access import SESSION_STORE_KEY
 from retailers.models import StaffRole, Store, StoreEvent, StoreMembership
+from retailers.team import end_sessions_of
 
 pytestmark = pytest.mark.django_db
 
@@ -277,6 +282,64 @@ def test_person_works_at_two_stores_and_deactivation_is_per_store(store, manager
     board = sam.get(reverse("store:board"))
     assert board.status_code == 200
     assert board.context["current_store"] == second
+
+
+def _session_cached(client: Client) -> bool:
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return caches[settings.SESSION_CACHE_ALIAS].get(SessionStore.cache_key_prefix + key) is not None
+
+
+def test_end_sessions_of_ends_exactly_that_persons_sessions(
+    store, manager, manager_membership, associate_membership
+) -> None:
+    ari = associate_membership.user
+    tablet, phone = _logged_in("ari"), _logged_in("ari")
+    mia_tablet, mia_phone = _logged_in("mia"), _logged_in("mia")
+    devices = (tablet, phone, mia_tablet, mia_phone)
+    assert [device.get(reverse("store:board")).status_code for device in devices] == [200, 200, 200, 200]
+    assert [_session_cached(device) for device in devices] == [True, True, True, True]
+
+    ended = end_sessions_of(ari)
+
+    assert ended == 2
+    assert list(Session.objects.values_list("user_id", flat=True)) == [manager.pk, manager.pk]
+    assert [_session_cached(device) for device in devices] == [False, False, True, True]
+    for device in (tablet, phone):
+        board = device.get(reverse("store:board"))
+        assert (board.status_code, board["Location"]) == (302, f"{reverse('login')}?next={reverse('store:board')}")
+    assert [device.get(reverse("store:board")).status_code for device in (mia_tablet, mia_phone)] == [200, 200]
+
+
+def test_end_sessions_of_empties_the_cache_again_when_the_transaction_commits(
+    django_capture_on_commit_callbacks, associate_membership
+) -> None:
+    tablet = _logged_in("ari")
+    assert tablet.get(reverse("store:board")).status_code == 200
+    key = tablet.cookies[settings.SESSION_COOKIE_NAME].value
+    cached = caches[settings.SESSION_CACHE_ALIAS].get(SessionStore.cache_key_prefix + key)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        end_sessions_of(associate_membership.user)
+        # A request of theirs that read the row before the delete committed puts it back in the cache.
+        caches[settings.SESSION_CACHE_ALIAS].set(SessionStore.cache_key_prefix + key, cached, 3600)
+
+    assert len(callbacks) == 1
+    assert _session_cached(tablet) is False
+    assert tablet.get(reverse("store:board")).status_code == 302
+
+
+def test_end_sessions_of_refuses_an_engine_whose_sessions_do_not_carry_the_user(settings, associate_membership) -> None:
+    _logged_in("ari")
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        end_sessions_of(associate_membership.user)
+
+    assert str(refused.value) == (
+        "Ending a person's sessions needs SESSION_ENGINE = 'portal.sessions' (sessions that carry the user id),"
+        " not 'django.contrib.sessions.backends.cache'."
+    )
+    assert list(Session.objects.values_list("user_id", flat=True)) == [associate_membership.user_id]
 
 
 def test_invite_existing_member_of_another_store(client, store, manager) -> None:
