@@ -220,8 +220,11 @@ def test_anonymous_is_sent_to_log_in(client) -> None:
 def test_manager_accepts_agreement_with_who_and_when(client, store, manager, agreement) -> None:
     client.force_login(manager)
 
+    # The page is read at the same frozen NOW: on the real clock, once more than the idle timeout
+    # has passed since NOW, the session stamped at NOW would be logged out.
     with time_machine.travel(NOW, tick=False):
         response = client.post(AGREEMENT, {"agreement": agreement.pk, "accept": "on"})
+        page = client.get(PAGE).content.decode()
 
     assert response.status_code == 302
     assert response["Location"] == f"{PAGE}#agreement-heading"
@@ -235,7 +238,6 @@ def test_manager_accepts_agreement_with_who_and_when(client, store, manager, agr
     assert acceptance.accepted_by_label == "Mia Lee"
     event = StoreEvent.objects.get(type="store.agreement_accepted")
     assert (event.actor, event.data) == (manager, {"version": "2026.1"})
-    page = client.get(PAGE).content.decode()
     # 18:30 UTC is 11:30 in Phoenix (no daylight saving).
     assert "Accepted by Mia Lee on" in page
     assert "Mon Nov 23, 11:30 AM MST" in page
