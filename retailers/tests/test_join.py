@@ -71,8 +71,11 @@ def test_join_get_shows_the_form_with_the_program_malls(client, mall):
 
 @pytest.mark.django_db
 def test_join_valid_application_is_saved_and_confirmed_by_email(client, mall, mailoutbox):
+    # The done page is read at the same frozen START: on the real clock, once the session made at
+    # START has expired (SESSION_COOKIE_AGE later), the application number would be gone.
     with time_machine.travel(START, tick=False):
         response = client.post("/join/", valid_post(mall))
+        done = client.get("/join/done/")
 
     assert response.status_code == 302
     assert response.url == "/join/done/"
@@ -115,7 +118,6 @@ def test_join_valid_application_is_saved_and_confirmed_by_email(client, mall, ma
     }
     assert application.hour_spans()[4] == (dt.time(10, 0), dt.time(1, 30))
 
-    done = client.get("/join/done/")
     assert f"Your application number is <strong>A-{application.pk}</strong>." in done.content.decode()
 
     assert outbox.send_due(now=START + dt.timedelta(minutes=1)) == 1
