@@ -64,9 +64,11 @@ def test_openapi_order_schema_has_driver_and_proof_as_the_contract_states():
 
 
 def test_create_order_answers_201_and_reserves_stock(world, issued):
-    document = order_document()
-
-    response = signed(issued, "POST", "/api/v1/orders", document)
+    # Frozen on a November noon in Las Vegas: deliver_by (placed_at + 4 h) is shown in the mall's
+    # zone, which is -08:00 only outside daylight saving time.
+    with time_machine.travel(dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC), tick=False):
+        document = order_document()
+        response = signed(issued, "POST", "/api/v1/orders", document)
 
     body = response.json()
     world["stock"].refresh_from_db()
@@ -82,7 +84,7 @@ def test_create_order_answers_201_and_reserves_stock(world, issued):
     assert [entry["status"] for entry in body["timeline"]] == ["received"]
     assert body["last_event_seq"] == FeedEvent.objects.get(order=order, type="order.received").seq
     assert "driver" not in body and "proof" not in body
-    assert body["deliver_by"].endswith("-08:00")
+    assert body["deliver_by"] == "2026-11-23T16:00:00-08:00"
     assert world["stock"].reserved == 2
     assert order.api_client == issued.client
     assert order.customer_phone == "+17025550123"
