@@ -2,6 +2,7 @@ import datetime as dt
 import json
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -691,12 +692,15 @@ def test_done_today_column_uses_mall_date(client):
     yesterday_order = make_order(store=store)
     for order in (today_order, yesterday_order):
         Order.objects.filter(pk=order.pk).update(status=S.DELIVERED)
-    local_midnight = timezone.now().astimezone(store.mall.tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    Order.objects.filter(pk=yesterday_order.pk).update(status_changed_at=local_midnight - dt.timedelta(seconds=1))
-    Order.objects.filter(pk=today_order.pk).update(status_changed_at=local_midnight)
     client.force_login(staff)
+    # One frozen instant for the test's midnight and the board's: on the running clock, a run that
+    # straddles midnight in Phoenix would put the board on the next day.
+    with time_machine.travel(timezone.now(), tick=False):
+        local_midnight = timezone.now().astimezone(store.mall.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        Order.objects.filter(pk=yesterday_order.pk).update(status_changed_at=local_midnight - dt.timedelta(seconds=1))
+        Order.objects.filter(pk=today_order.pk).update(status_changed_at=local_midnight)
 
-    html = client.get(reverse("store:board")).content.decode()
+        html = client.get(reverse("store:board")).content.decode()
 
     assert f'id="card-{today_order.pk}"' in html
     assert f'id="card-{yesterday_order.pk}"' not in html
