@@ -2,8 +2,11 @@
 portal.Session, whose rows carry the logged-in user's id (Django's "Extending database-backed
 session engines"). See docs/decisions/0008-sessions-carry-the-user-id.md."""
 
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
+from django.core.cache import caches
+from django.db import transaction
 
 
 def user_id_of(data: dict) -> int | None:
@@ -34,3 +37,20 @@ class SessionStore(CachedDBStore):
         session = await super().acreate_model_instance(data)
         session.user_id = user_id_of(data)
         return session
+
+    @classmethod
+    def end_all_of(cls, user_id: int) -> int:
+        """Ends every session of one person: their rows in one indexed query and one DELETE, their
+        cache entries in one call, and the cache entries once more after the transaction commits
+        (until then a request of theirs can still read a row and put it back in the cache, where
+        it would stay logged in without a row). Returns how many sessions it ended."""
+        model = cls.get_model_class()
+        keys = list(model.objects.filter(user_id=user_id).values_list("session_key", flat=True))
+        if not keys:
+            return 0
+        cache = caches[settings.SESSION_CACHE_ALIAS]
+        cache_keys = [cls.cache_key_prefix + key for key in keys]
+        model.objects.filter(session_key__in=keys).delete()
+        cache.delete_many(cache_keys)
+        transaction.on_commit(lambda: cache.delete_many(cache_keys), robust=True)
+        return len(keys)

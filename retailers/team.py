@@ -101,28 +101,16 @@ def team_change_role(*, store: Store, membership_id: int, role: str, acting_user
 
 
 def end_sessions_of(user: AbstractBaseUser) -> int:
-    """Logs `user` out everywhere: finds their sessions by the user id their rows carry (one
-    indexed query) and deletes each through the session engine, so it leaves the cache as well as
-    the table (and the cache again once the transaction commits). Returns how many it ended.
-    An engine whose rows do not carry the user id (a cache-only one cannot even list its sessions)
-    is refused rather than leave sessions alive."""
+    """Logs `user` out everywhere (table and cache, see portal.sessions.SessionStore.end_all_of).
+    Returns how many sessions it ended. An engine whose rows do not carry the user id (a
+    cache-only one cannot even list its sessions) is refused rather than leave sessions alive."""
     store_class = import_module(settings.SESSION_ENGINE).SessionStore
     if not issubclass(store_class, UserSessionStore):
         raise ImproperlyConfigured(
             f"Ending a person's sessions needs SESSION_ENGINE = 'portal.sessions' (sessions that carry"
             f" the user id), not '{settings.SESSION_ENGINE}'."
         )
-    keys = list(store_class.get_model_class().objects.filter(user_id=user.pk).values_list("session_key", flat=True))
-
-    def delete_all() -> None:
-        for key in keys:
-            store_class(session_key=key).delete()
-
-    delete_all()
-    # Until the deletes commit, a request of theirs can still read a row and put it back in the
-    # cache, where it would stay logged in without a row: after the commit, empty the cache again.
-    transaction.on_commit(delete_all, robust=True)
-    return len(keys)
+    return store_class.end_all_of(user.pk)
 
 
 @transaction.atomic
