@@ -37,6 +37,10 @@ def _production_env(**overrides: str) -> dict[str, str]:
     return env | overrides
 
 
+def _development_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in _OURS} | {"DEBUG": "1"}
+
+
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
@@ -108,7 +112,7 @@ def test_production_settings_are_secure_and_use_services() -> None:
 
 
 def test_default_settings_are_embedded_sqlite_and_filesystem_broker() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in _OURS} | {"DEBUG": "1"}
+    env = _development_env()
     code = (
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'portal.settings'; django.setup()\n"
         "from django.conf import settings as s\n"
@@ -154,7 +158,7 @@ def test_redis_keys_of_each_xdist_test_worker_are_apart() -> None:
 
 
 def test_django_request_warning_is_printed_once_in_development() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in _OURS} | {"DEBUG": "1"}
+    env = _development_env()
     code = (
         "import django, logging; django.setup()\n"
         "try:\n"
