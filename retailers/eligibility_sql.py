@@ -13,7 +13,8 @@ Two steps:
    - whole malls or everything (the sweeps and the nightly run): one statement per mall, each
      grouping only that mall's stock per listing. The first run inserts straight into the empty
      table (_insert_all); later runs collect what differs in a temporary table, then write it
-     with one UPDATE, one INSERT and one DELETE (_write_changes).
+     with one UPDATE, one INSERT and one DELETE (_write_changes); on PostgreSQL helper
+     connections compare some of the malls at the same time (eligibility_parallel).
 """
 
 import datetime as dt
@@ -21,12 +22,14 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from orders.lifecycle import NOT_COUNTED_FOR_CAPACITY
 from retailers import eligibility as rules
+from retailers.eligibility_parallel import SharedTable, compare_in_parallel
 from retailers.models import EligibilityStoreState, ProgramLimits, Store
 
 CAPACITY_WINDOW = dt.timedelta(hours=1)
@@ -116,6 +119,14 @@ _ComputeFor = Callable[..., tuple[str, list]]
 _NEW = "eligibility_new"
 
 
+@dataclass(frozen=True)
+class Helpers:
+    """Other connections that compare malls beside the recompute's own (eligibility_parallel)."""
+
+    count: int
+    tables: list[SharedTable]  # _summary_tables(): what they copy from this connection first
+
+
 def _seller_malls_sql(*, supplied: Sequence[int]) -> tuple[str, list]:
     """One row per seller × mall with stores: how many candidate stores, the OR of their store
     reasons, the first store with none (and its name, for the restock hint), and the mall's
@@ -149,30 +160,39 @@ _SELLER_MALLS = "eligibility_seller_malls"
 _CANDIDATE_STORES = "eligibility_candidate_stores"
 
 
-def _seller_malls_create(cursor, *, supplied: Sequence[int]) -> str:
-    """The seller × mall summary as a small indexed temporary table (PostgreSQL, bulk runs):
-    listings then join it in their own order through an index lookup per seller, so the
-    800,000 listing × mall rows come out already sorted by listing for the merge joins that
-    follow, instead of being sorted again."""
+def _summary_tables(*, supplied: Sequence[int]) -> list[SharedTable]:
+    """The bulk runs' two small temporary tables: (name, the SELECT that fills it, its
+    parameters, the statements that index it), in the order they are created."""
     sql, params = _seller_malls_sql(supplied=supplied)
-    cursor.execute(f"DROP TABLE IF EXISTS {_SELLER_MALLS}")
-    cursor.execute(f"CREATE TEMPORARY TABLE {_SELLER_MALLS} AS {sql}", params)
-    cursor.execute(f"CREATE INDEX ON {_SELLER_MALLS} (seller_id, mall_id)")
-    cursor.execute(f"ANALYZE {_SELLER_MALLS}")
-    # The candidate stores with their mall and state in one small table: each of the 1,000,000
-    # stock rows then takes one lookup instead of two (store, then state); about a quarter of
-    # the stock grouping's CPU.
-    cursor.execute(f"DROP TABLE IF EXISTS {_CANDIDATE_STORES}")
-    cursor.execute(
-        f"""
-        CREATE TEMPORARY TABLE {_CANDIDATE_STORES} AS
-        SELECT st0.id, st0.mall_id, ss0.reason_bits, ss0.eligible_until
-        FROM retailers_store st0 JOIN retailers_eligibilitystorestate ss0 ON ss0.store_id = st0.id
-        WHERE ss0.candidate
-        """  # noqa: S608
-    )
-    cursor.execute(f"CREATE UNIQUE INDEX ON {_CANDIDATE_STORES} (id)")
-    cursor.execute(f"ANALYZE {_CANDIDATE_STORES}")
+    return [
+        # The seller × mall summary, indexed: listings then join it in their own order through an
+        # index lookup per seller, so the 800,000 listing × mall rows come out already sorted by
+        # listing for the merge joins that follow, instead of being sorted again.
+        (_SELLER_MALLS, sql, params, [f"CREATE INDEX ON {_SELLER_MALLS} (seller_id, mall_id)"]),
+        # The candidate stores with their mall and state in one small table: each of the 1,000,000
+        # stock rows then takes one lookup instead of two (store, then state); about a quarter of
+        # the stock grouping's CPU.
+        (
+            _CANDIDATE_STORES,
+            """
+            SELECT st0.id, st0.mall_id, ss0.reason_bits, ss0.eligible_until
+            FROM retailers_store st0 JOIN retailers_eligibilitystorestate ss0 ON ss0.store_id = st0.id
+            WHERE ss0.candidate
+            """,
+            [],
+            [f"CREATE UNIQUE INDEX ON {_CANDIDATE_STORES} (id)"],
+        ),
+    ]
+
+
+def _seller_malls_create(cursor, *, supplied: Sequence[int]) -> str:
+    """Creates the summary tables (PostgreSQL, bulk runs) and returns the summary's name."""
+    for name, select, params, indexes in _summary_tables(supplied=supplied):
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} AS {select}", params)
+        for index in indexes:
+            cursor.execute(index)
+        cursor.execute(f"ANALYZE {name}")
     return _SELLER_MALLS
 
 
@@ -323,34 +343,39 @@ def _write_small(cursor, *, compute: str, params: list, at: object, scope: "_Sco
     return written
 
 
-def _write_bulk(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope") -> int:
+# The bulk runs' planner settings on PostgreSQL. Big groupings and sorted joins (one statement per
+# mall): enough memory to keep them off the disk, no parallel workers (each would redo the grouped
+# stock), and no JIT: its compile time on a plan this size (about 1.5 s) costs more than the whole
+# statement saves. Within a mall, stock, listings and stored results can all be read in listing
+# order (their indexes), so sorted groupings and merge joins stream them; hashing 200,000 rows on
+# each side of two joins costs about twice as much, and the first run's insert wants that order.
+_BULK_SETTINGS = {
+    "work_mem": "'128MB'",
+    "max_parallel_workers_per_gather": "0",
+    "jit": "off",
+    "enable_hashjoin": "off",
+    "enable_hashagg": "off",
+}
+
+
+def _write_bulk(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope", helpers: Helpers | None) -> int:
     """For whole malls or everything: the first run inserts straight from the computation; later
     runs compute into a small temporary table only the rows that differ from what is stored
     (new, changed or orphaned), then write just those. An upsert would lock (and so write)
     every unchanged row; this touches only the changed ones."""
     postgres = connection.vendor == "postgresql"
     if postgres:
-        # Big groupings and sorted joins (one statement per mall): enough memory to keep them off
-        # the disk, no parallel workers (each would redo the grouped stock), and no JIT: its
-        # compile time on a plan this size (about 1.5 s) costs more than the whole statement saves.
-        cursor.execute("SET LOCAL work_mem = '128MB'")
-        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cursor.execute("SET LOCAL jit = off")
-        # Within a mall, stock, listings and stored results can all be read in listing order
-        # (their indexes), so sorted groupings and merge joins stream them; hashing 200,000 rows
-        # on each side of two joins costs about twice as much, and the first run's insert wants
-        # that order anyway.
-        cursor.execute("SET LOCAL enable_hashjoin = off")
-        cursor.execute("SET LOCAL enable_hashagg = off")
+        for setting, value in _BULK_SETTINGS.items():
+            cursor.execute(f"SET LOCAL {setting} = {value}")
     try:
         cursor.execute(f"SELECT 1 FROM {_TABLE} WHERE {scope.result_sql} LIMIT 1", scope.result_params)  # noqa: S608
         if cursor.fetchone() is None:
             # Nothing stored yet (the first run): insert straight from the computation.
             return _insert_all(cursor, compute_for=compute_for, at=at, scope=scope)
-        return _write_changes(cursor, compute_for=compute_for, at=at, scope=scope)
+        return _write_changes(cursor, compute_for=compute_for, at=at, scope=scope, helpers=helpers)
     finally:
         if postgres:
-            for setting in ("work_mem", "max_parallel_workers_per_gather", "jit", "enable_hashjoin", "enable_hashagg"):
+            for setting in _BULK_SETTINGS:
                 cursor.execute(f"SET LOCAL {setting} TO DEFAULT")
 
 
@@ -456,36 +481,53 @@ def _scope_malls(cursor, *, scope: "_Scope") -> list[int]:
     return [mall_id for (mall_id,) in cursor.fetchall()]
 
 
-def _write_changes(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope") -> int:
+def _write_changes(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope", helpers: Helpers | None) -> int:
     """Mall by mall, one pass joins the mall's computation to its stored rows (a full join on
     the listing, so a stored row whose listing × mall pair is gone shows up too) and keeps only
     what differs in a small temporary table; then one UPDATE, one INSERT and one DELETE write
     just those rows. Per mall (as the first run) rather than all malls in one pass: the stock
     groups per listing, and both sides of each join come in listing order without the sort of
     800,000 computed rows and the re-read of grouped rows that the (listing, mall) pairs needed
-    (bench: about 0.15 s of 1.5 s)."""
+    (bench: about 0.15 s of 1.5 s). With `helpers`, other connections compare some of the malls
+    at the same time (retailers.eligibility_parallel)."""
     postgres = connection.vendor == "postgresql"
     mall_ids = _scope_malls(cursor, scope=scope)
     if not mall_ids:
         return 0  # no mall in the scope, so neither rows to compute nor stored rows
-    cursor.execute(f"DROP TABLE IF EXISTS {_NEW}")
-    for number, mall_id in enumerate(mall_ids):
+    comparisons = []
+    for mall_id in mall_ids:
         mall = _one_mall_scope(mall_id)
         compute, params = compute_for(scope=mall)
-        # The first mall's rows create the temporary table, the others add to it.
-        start = f"CREATE TEMPORARY TABLE {_NEW} AS" if number == 0 else f"INSERT INTO {_NEW}"
-        cursor.execute(
-            f"""
-            {start}
-            SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, r.id AS rid
-            FROM ({compute}) c
-            FULL JOIN (
-                SELECT id, listing_id, reason_bits, hint, eligible_until FROM {_TABLE} WHERE {mall.result_sql}
-            ) r ON r.listing_id = c.listing_id
-            WHERE c.listing_id IS NULL OR r.id IS NULL OR {_differs("r", "c")}
-            """,  # noqa: S608
-            [*params, *mall.result_params],
+        comparisons.append(
+            (
+                f"""
+                SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, r.id AS rid
+                FROM ({compute}) c
+                FULL JOIN (
+                    SELECT id, listing_id, reason_bits, hint, eligible_until FROM {_TABLE} WHERE {mall.result_sql}
+                ) r ON r.listing_id = c.listing_id
+                WHERE c.listing_id IS NULL OR r.id IS NULL OR {_differs("r", "c")}
+                """,  # noqa: S608
+                [*params, *mall.result_params],
+            )
         )
+    cursor.execute(f"DROP TABLE IF EXISTS {_NEW}")
+    if helpers and len(comparisons) > 1:
+        first, first_params = comparisons[0]
+        cursor.execute(f"CREATE TEMPORARY TABLE {_NEW} AS {first} WITH NO DATA", first_params)
+        compare_in_parallel(
+            cursor,
+            target=_NEW,
+            statements=comparisons,
+            shared_tables=helpers.tables,
+            settings=[f"SET LOCAL {setting} = {value}" for setting, value in _BULK_SETTINGS.items()],
+            helpers=min(helpers.count, len(comparisons) - 1),
+        )
+    else:
+        # The first mall's rows create the temporary table, the others add to it.
+        for number, (statement, params) in enumerate(comparisons):
+            start = f"CREATE TEMPORARY TABLE {_NEW} AS" if number == 0 else f"INSERT INTO {_NEW}"
+            cursor.execute(f"{start} {statement}", params)
     if postgres:
         cursor.execute(f"ANALYZE {_NEW}")
     cursor.execute(
@@ -634,6 +676,14 @@ def eligibility_recompute(
     written = 0
     scopes = _scopes(listing_ids=listing_ids, store_ids=store_ids, mall_ids=mall_ids)
     widen: set[int] = set()
+    # Helper connections (eligibility_parallel) see this transaction's snapshot and the summary
+    # tables they copy, none of its other writes: so only for the first scope of a recompute that
+    # is its own transaction (an enclosing one may have changed stock, an earlier scope results).
+    helpers_allowed = (
+        connection.vendor == "postgresql"
+        and settings.ELIGIBILITY_RECOMPUTE_CONNECTIONS > 1
+        and len(connection.atomic_blocks) == 1
+    )
     with connection.cursor() as cursor:
         while scopes:
             scope = scopes.pop(0)
@@ -648,12 +698,18 @@ def eligibility_recompute(
             compute_for = functools.partial(_compute_sql, limits=limits, supplied=supplied, seller_malls=summary)
             at = connection.ops.adapt_datetimefield_value(now)
             if scope.bulk:
-                written += _write_bulk(cursor, compute_for=compute_for, at=at, scope=scope)
+                helpers = None
+                if helpers_allowed:
+                    helpers = Helpers(
+                        settings.ELIGIBILITY_RECOMPUTE_CONNECTIONS - 1, _summary_tables(supplied=supplied)
+                    )
+                written += _write_bulk(cursor, compute_for=compute_for, at=at, scope=scope, helpers=helpers)
             else:
                 compute, params = compute_for(scope=scope)
                 written += _write_small(cursor, compute=compute, params=params, at=at, scope=scope)
             if summary is not None:
                 _seller_malls_drop(cursor)
+            helpers_allowed = False
             if not scopes and widen:
                 scopes = _scopes(listing_ids=None, store_ids=widen, mall_ids=None)
                 widen = set()
