@@ -26,6 +26,7 @@ import logging
 import queue
 import threading
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import psycopg
 from django.db import connection
@@ -50,7 +51,8 @@ def compare_in_parallel(
 ) -> None:
     """Adds the rows of every SELECT in `statements` to this connection's temporary table
     `target`, `helpers` other connections sharing the work: statement i runs on connection
-    i mod (helpers + 1), this one being connection 0.
+    i mod (helpers + 1), this one being connection 0. A helper that cannot connect (the
+    server's connection limit, say) hands its statements back to this connection.
 
     `shared_tables`: the temporary tables the statements read; helpers create theirs with no data
     from the same SELECT (so the same column types), copy the rows in and index them the same way.
@@ -58,13 +60,11 @@ def compare_in_parallel(
     """
     cursor.execute("SELECT pg_export_snapshot()")
     (snapshot,) = cursor.fetchone()
-    raw = cursor.connection  # the psycopg connection under Django's cursor, for COPY
+    run = _Run(cursor, target)
     copies = [
-        (name, select, params, indexes, _copy_out(raw, f"COPY {name} TO STDOUT (FORMAT BINARY)"))
+        (name, select, params, indexes, _copy_out(run.raw, f"COPY {name} TO STDOUT (FORMAT BINARY)"))
         for name, select, params, indexes in shared_tables
     ]
-    results: queue.Queue = queue.Queue()
-    stop = threading.Event()
     threads = [
         threading.Thread(
             target=_helper,
@@ -73,8 +73,8 @@ def compare_in_parallel(
                 "copies": copies,
                 "settings": settings,
                 "statements": statements[number :: helpers + 1],
-                "results": results,
-                "stop": stop,
+                "results": run.results,
+                "stop": run.stop,
             },
             name=f"eligibility-helper-{number}",
             daemon=True,
@@ -83,44 +83,73 @@ def compare_in_parallel(
     ]
     for thread in threads:
         thread.start()
-    failures: list[BaseException] = []
     try:
-        for statement, params in statements[:: helpers + 1]:
-            # Between its own malls, this connection copies in what helpers have sent.
-            _drain(raw, target=target, results=results, failures=failures, stop=stop)
-            if failures:
+        for statement in statements[:: helpers + 1]:
+            # Between its own malls, this connection takes in what helpers have sent.
+            run.drain()
+            if run.failures:
                 break
-            cursor.execute(f"INSERT INTO {target} {statement}", params)  # noqa: S608
-    except BaseException:
-        stop.set()  # helpers stop after the mall they hold; nothing more is copied in
-        raise
-    finally:
+            run.compare_here(statement)
         for thread in threads:
             while thread.is_alive():
                 thread.join(timeout=0.05)
-                _drain(raw, target=target, results=results, failures=failures, stop=stop)
-        _drain(raw, target=target, results=results, failures=failures, stop=stop)
-    if failures:
-        raise failures[0]
-    helped = len(statements) - len(statements[:: helpers + 1])
-    logger.info("eligibility: %d of %d malls compared by %d helper connection(s)", helped, len(statements), helpers)
+                run.drain()
+        run.drain()
+    except BaseException:
+        run.stop.set()  # helpers stop after the mall they hold; nothing more is taken in
+        for thread in threads:
+            thread.join()
+        raise
+    if run.failures:
+        raise run.failures[0]
+    logger.info("eligibility: %d of %d malls compared by %d helper connection(s)", run.helped, len(statements), helpers)
 
 
-def _drain(
-    raw: psycopg.Connection, *, target: str, results: queue.Queue, failures: list, stop: threading.Event
-) -> None:
-    """Copies into `target` what helpers have sent so far; a helper's error stops the others."""
-    while True:
-        try:
-            item = results.get_nowait()
-        except queue.Empty:
-            return
-        if isinstance(item, BaseException):
-            failures.append(item)
-            stop.set()
-        elif not stop.is_set():
-            with raw.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(item)
+class _Unconnected(NamedTuple):
+    """A helper's statements, handed back because it could not connect."""
+
+    statements: Sequence[Statement]
+    error: Exception
+
+
+class _Run:
+    """The recompute connection's side of one compare_in_parallel."""
+
+    def __init__(self, cursor, target: str) -> None:
+        self.cursor = cursor
+        self.raw: psycopg.Connection = cursor.connection  # psycopg's, under Django's cursor: for COPY
+        self.target = target
+        self.results: queue.Queue = queue.Queue()
+        self.stop = threading.Event()
+        self.failures: list[BaseException] = []
+        self.helped = 0
+
+    def compare_here(self, statement: Statement) -> None:
+        sql, params = statement
+        self.cursor.execute(f"INSERT INTO {self.target} {sql}", params)  # noqa: S608
+
+    def drain(self) -> None:
+        """Takes in what helpers have sent so far; a helper's error stops the others."""
+        while not self.stop.is_set():
+            try:
+                item = self.results.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Unconnected):
+                logger.warning(
+                    "eligibility: a helper connection failed (%s); its %d mall(s) are compared here",
+                    item.error,
+                    len(item.statements),
+                )
+                for statement in item.statements:
+                    self.compare_here(statement)
+            elif isinstance(item, BaseException):
+                self.failures.append(item)
+                self.stop.set()
+            else:
+                with self.raw.cursor() as cursor, cursor.copy(f"COPY {self.target} FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.write(item)
+                self.helped += 1
 
 
 def _copy_out(raw: psycopg.Connection, statement: str, params: list | None = None) -> bytes:
@@ -138,7 +167,12 @@ def _helper(
     stop: threading.Event,
 ) -> None:
     try:
-        with psycopg.connect(**connection.get_connection_params()) as helper:
+        helper = psycopg.connect(**connection.get_connection_params())
+    except psycopg.OperationalError as error:
+        results.put(_Unconnected(statements, error))
+        return
+    try:
+        with helper:
             helper.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             with helper.cursor() as cursor:
                 cursor.execute(psql.SQL("SET TRANSACTION SNAPSHOT {}").format(psql.Literal(snapshot)))
@@ -151,10 +185,10 @@ def _helper(
                     cursor.execute(f"ANALYZE {name}")
                 for setting in settings:
                     cursor.execute(setting)
-            for statement, params in statements:
+            for sql, params in statements:
                 if stop.is_set():
                     break
-                results.put(_copy_out(helper, f"COPY ({statement}) TO STDOUT (FORMAT BINARY)", params))
+                results.put(_copy_out(helper, f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params))
             helper.rollback()
     except BaseException as error:  # noqa: BLE001 - handed to the recompute's thread, which raises it
         results.put(error)

@@ -5,6 +5,7 @@ helpers are other sessions."""
 
 import datetime as dt
 import logging
+import socket
 
 import psycopg
 import pytest
@@ -137,3 +138,30 @@ def test_a_failing_helper_fails_the_recompute_and_nothing_is_written(two_malls, 
         (tee.pk, []),
         (tee.pk, []),
     ]
+
+
+def test_a_helper_that_cannot_connect_hands_its_malls_back(two_malls, monkeypatch, caplog):
+    kiosk, corner, tee, mug, markets = two_malls
+    Stock.objects.filter(store=corner, listing=tee).update(on_hand=0)
+    Stock.objects.filter(store=kiosk, listing=tee).update(on_hand=0)
+    # New sessions (the helper's, not the recompute's already open one) find no server there.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setitem(connection.settings_dict, "HOST", "127.0.0.1")
+    monkeypatch.setitem(connection.settings_dict, "PORT", closed_port)
+
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        written = eligibility_recompute(now=LATER, driver_markets=markets)
+
+    assert written == 3
+    assert _results() == [
+        (tee.pk, kiosk.mall_id, ["out_of_stock"], LATER),
+        (tee.pk, corner.mall_id, ["store_closed", "out_of_stock"], LATER),
+        (mug.pk, kiosk.mall_id, ["out_of_stock"], NOON_LA),
+        (mug.pk, corner.mall_id, ["store_closed"], LATER),
+    ]
+    messages = [record.getMessage() for record in caplog.records if record.name == LOGGER]
+    assert messages[0].startswith("eligibility: a helper connection failed (")
+    assert messages[0].endswith("); its 1 mall(s) are compared here")
+    assert messages[1:] == ["eligibility: 0 of 2 malls compared by 1 helper connection(s)"]
