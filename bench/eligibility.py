@@ -10,8 +10,9 @@ seller's listings (1,000,000 stock rows), then measures in one run:
 - the incremental recompute after one stock change;
 - the peak memory of this process.
 Its last line: RESULT ratio=<steady/floor> first_ratio=<first/floor> incremental_ms=<n> peak_mb=<n>
-(wall time). The line before it gives the same ratios in the machine's CPU time (informational),
-and one line before the write floor: what inserting the first run's rows, already computed, and
+(wall time; ratio is the median of three floor-then-steady pairs, first_ratio divides by the
+median of all floor runs). The line before it gives the same ratios in the machine's CPU time
+(informational), and one line before the write floor: what inserting the first run's rows, already computed, and
 building the results table's indexes takes alone, the least any first run writes.
 The database is emptied and rebuilt on every run (--reuse keeps an already built dataset and
 clears only the results): never point it at real data.
@@ -34,8 +35,10 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
+from django.test import override_settings  # noqa: E402
 
 from retailers.eligibility_sql import eligibility_recompute  # noqa: E402
 
@@ -176,6 +179,10 @@ def change_one_percent(k: int) -> None:
         c.execute("UPDATE retailers_stock SET on_hand = (on_hand + 1) %% 4 WHERE id %% 100 = %s", [k])
 
 
+def _ms(runs: list[float]) -> str:
+    return ", ".join(f"{run * 1000:.0f}" for run in runs)
+
+
 def reusable() -> bool:
     """--reuse keeps an already built dataset (only the results are cleared): for iterating."""
     if "--reuse" not in sys.argv:
@@ -203,8 +210,7 @@ def main() -> None:
 
     cpu_floor, cpu_first, cpu_steady = [], [], []
     floors = [timed(floor, cpu=cpu_floor) for _ in range(3)]
-    floor_s = statistics.median(floors)
-    print(f"floor: {floor_s * 1000:.0f} ms (runs {', '.join(f'{f * 1000:.0f}' for f in floors)})")
+    print(f"floor: {statistics.median(floors) * 1000:.0f} ms (runs {_ms(floors)})")
 
     first_s = timed(lambda: eligibility_recompute(driver_markets=markets), cpu=cpu_first)
     with connection.cursor() as c:
@@ -213,13 +219,29 @@ def main() -> None:
         c.execute("ANALYZE retailers_eligibilityresult")
     print(f"first full: {first_s * 1000:.0f} ms, {rows:,} results, {eligible:,} eligible")
 
-    steady = []
+    # Floor and steady runs alternate; each round also runs the steady recompute on one connection
+    # (no helpers, ELIGIBILITY_RECOMPUTE_CONNECTIONS=1), for comparison (informational).
+    steady, single, ratios, single_ratios = [], [], [], []
     for k in range(3):
-        change_one_percent(k)
+        floor_k = timed(floor, cpu=cpu_floor)
+        change_one_percent(2 * k)
         steady.append(timed(lambda: eligibility_recompute(driver_markets=markets), cpu=cpu_steady))
-    steady_s = statistics.median(steady)
+        change_one_percent(2 * k + 1)
+        with override_settings(ELIGIBILITY_RECOMPUTE_CONNECTIONS=1):
+            single.append(timed(lambda: eligibility_recompute(driver_markets=markets)))
+        floors.append(floor_k)
+        ratios.append(steady[-1] / floor_k)
+        single_ratios.append(single[-1] / floor_k)
+    floor_s = statistics.median(floors)
+    print(f"floor, all runs: {floor_s * 1000:.0f} ms (runs {_ms(floors)})")
+    connections = settings.ELIGIBILITY_RECOMPUTE_CONNECTIONS
     print(
-        f"steady full after 1 % changed: {steady_s * 1000:.0f} ms (runs {', '.join(f'{s * 1000:.0f}' for s in steady)})"
+        f"steady full after 1 % changed ({connections} connections): {statistics.median(steady) * 1000:.0f} ms "
+        f"(runs {_ms(steady)}), ratio {statistics.median(ratios):.2f}"
+    )
+    print(
+        f"steady full on one connection: {statistics.median(single) * 1000:.0f} ms (runs {_ms(single)}), "
+        f"ratio {statistics.median(single_ratios):.2f} (informational)"
     )
 
     incremental = []
@@ -250,7 +272,7 @@ def main() -> None:
     )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"RESULT ratio={steady_s / floor_s:.2f} first_ratio={first_s / floor_s:.2f} "
+        f"RESULT ratio={statistics.median(ratios):.2f} first_ratio={first_s / floor_s:.2f} "
         f"incremental_ms={incremental_ms:.1f} peak_mb={peak_mb:.0f}"
     )
 
