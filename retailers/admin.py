@@ -39,7 +39,7 @@ class MallInline(admin.TabularInline):
 
 @admin.register(Market)
 class MarketAdmin(OperatorAdmin):
-    list_display = ["name", "slug", "auto_go_live"]
+    list_display = ["name", "slug", "time_zone", "auto_go_live"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MallInline]

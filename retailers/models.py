@@ -19,6 +19,13 @@ class Market(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
+    # The market's own zone, not its malls': a market has drivers before it has a mall, and a
+    # mall added later must not move the instant its drivers' documents expire.
+    time_zone = models.CharField(
+        max_length=64,
+        validators=[validate_time_zone],
+        help_text="IANA name, e.g. America/Los_Angeles. Its drivers' documents expire at the end of their date here.",
+    )
     auto_go_live = models.BooleanField(
         default=False,
         help_text="Stores of this market go live by themselves as soon as their onboarding checklist is complete.",
@@ -26,9 +33,14 @@ class Market(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=~Q(time_zone=""), name="market_time_zone_set")]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
 
 
 class Mall(models.Model):

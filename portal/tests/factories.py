@@ -33,7 +33,9 @@ def _n() -> int:
 
 def make_market(**fields) -> Market:
     n = _n()
-    return Market.objects.create(**{"name": f"Market {n}", "slug": f"market-{n}", **fields})
+    return Market.objects.create(
+        **{"name": f"Market {n}", "slug": f"market-{n}", "time_zone": "America/Los_Angeles", **fields}
+    )
 
 
 def make_mall(*, market: Market | None = None, **fields) -> Mall:
@@ -46,7 +48,9 @@ def make_mall(*, market: Market | None = None, **fields) -> Mall:
         "longitude": Decimal("-115.170700"),
         "time_zone": "America/Los_Angeles",
     }
-    return Mall.objects.create(market=market or make_market(), **{**defaults, **fields})
+    fields = {**defaults, **fields}
+    # A mall made with its own market: the market in the mall's zone.
+    return Mall.objects.create(market=market or make_market(time_zone=fields["time_zone"]), **fields)
 
 
 def make_seller(**fields) -> Seller:

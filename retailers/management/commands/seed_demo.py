@@ -420,7 +420,9 @@ class Command(BaseCommand):
     def _malls(self) -> dict[str, Mall]:
         malls = {}
         for spec in MALLS:
-            market, _ = Market.objects.update_or_create(slug=spec.market_slug, defaults={"name": spec.market})
+            market, _ = Market.objects.update_or_create(
+                slug=spec.market_slug, defaults={"name": spec.market, "time_zone": spec.time_zone}
+            )
             malls[spec.code], _ = Mall.objects.update_or_create(
                 slug=spec.slug,
                 defaults={
