@@ -120,6 +120,13 @@ class DriverAdmin(OperatorOnly, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return [*self.readonly_fields, "user"] if obj else self.readonly_fields
 
+    def save_model(self, request: HttpRequest, obj: Driver, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "home_market" in form.changed_data:
+            # The documents already on file now end their expiry date in the new market's zone
+            # (the inline's rows, saved next, compute theirs themselves).
+            services.documents_refresh_valid_until(driver_ids=[obj.pk])
+
     @admin.display(description="Standing (last 30 days)")
     def standing(self, obj: Driver) -> str:
         if obj.pk is None:

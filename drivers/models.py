@@ -1,4 +1,5 @@
 import datetime as dt
+import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
@@ -94,13 +95,25 @@ class DocumentKind(models.TextChoices):
 REQUIRED_DOCUMENTS = frozenset(DocumentKind.values)
 
 
+def end_of_local_day(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The instant `day` ends in `tz`: the next local midnight. Where a clock change lands on
+    that midnight (it is skipped, or read twice), the first instant the clock shows a later day."""
+    midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    readings = (midnight.astimezone(dt.UTC), midnight.replace(fold=1).astimezone(dt.UTC))
+    return min(instant for instant in readings if instant.astimezone(tz).date() > day)
+
+
 class DriverDocument(models.Model):
-    """A licence or insurance policy. Valid through its expiry date (inclusive, UTC date)."""
+    """A licence or insurance policy. Valid through its expiry date, inclusive, in the local time
+    of the driver's home market: until `valid_until`, the end of that day there."""
 
     driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="documents")
     kind = models.CharField(max_length=10, choices=DocumentKind.choices)
     number = models.CharField(max_length=40, blank=True)
     expires_on = models.DateField()
+    # Stored, so every check (in SQL too) compares one instant with now; kept in step by save()
+    # and by drivers.services.documents_refresh_valid_until when the market's zone changes.
+    valid_until = models.DateTimeField(editable=False)
     # Set when the driver was told it expired, so the sweep tells them once.
     expiry_notified_at = models.DateTimeField(null=True, blank=True)
 
@@ -111,8 +124,21 @@ class DriverDocument(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} until {self.expires_on}"
 
-    def is_valid_on(self, day: dt.date) -> bool:
-        return self.expires_on >= day
+    def save(self, *args, **kwargs) -> None:
+        # Derived from this row's own date and its driver's market, whichever way the row is
+        # written (admin inline, services, seeds); it writes nothing else.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "expires_on" in update_fields:
+            self.valid_until = self.valid_until_for(self.driver.home_market)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "valid_until"}
+        super().save(*args, **kwargs)
+
+    def valid_until_for(self, market: Market) -> dt.datetime:
+        return end_of_local_day(self.expires_on, market.tz)
+
+    def is_valid_at(self, now: dt.datetime) -> bool:
+        return now < self.valid_until
 
 
 class DriverEvent(models.Model):

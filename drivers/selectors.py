@@ -21,11 +21,12 @@ from drivers.models import (
 
 
 def drivers_with_valid_documents(*, now: dt.datetime) -> QuerySet[Driver]:
-    """Drivers holding every required document, each valid on `now`'s (UTC) date."""
-    today = now.date()
+    """Drivers holding every required document, each still valid at `now` (through its expiry
+    date in the driver's home market's local time). Reads the clock only as `now` itself: the
+    marketplace intake swaps it in a statement prepared once (orders.api.reads)."""
     return Driver.objects.annotate(
         valid_documents=Count(
-            "documents", filter=Q(documents__kind__in=REQUIRED_DOCUMENTS, documents__expires_on__gte=today)
+            "documents", filter=Q(documents__kind__in=REQUIRED_DOCUMENTS, documents__valid_until__gt=now)
         )
     ).filter(valid_documents=len(REQUIRED_DOCUMENTS))
 

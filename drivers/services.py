@@ -24,6 +24,7 @@ from drivers.models import (
     REQUIRED_DOCUMENTS,
     Answer,
     Driver,
+    DriverDocument,
     DriverEvent,
     Handoff,
     MarketPaySettings,
@@ -180,10 +181,9 @@ def driver_approve(*, driver: Driver, acting_user: AbstractBaseUser | None) -> D
 
     Side effects: one `driver.active` event; a notification to the driver.
     """
-    today = timezone.now().date()
     if not hasattr(driver, "vehicle"):
         raise ActionRefused(f"{driver} has no vehicle on file.", code="validation")
-    valid = set(driver.documents.filter(expires_on__gte=today).values_list("kind", flat=True))
+    valid = set(driver.documents.filter(valid_until__gt=timezone.now()).values_list("kind", flat=True))
     if not valid >= REQUIRED_DOCUMENTS:
         missing = ", ".join(sorted(REQUIRED_DOCUMENTS - valid))
         raise ActionRefused(f"{driver} has no valid {missing}.", code="documents-invalid")
@@ -222,15 +222,15 @@ def driver_deactivate(*, driver: Driver, acting_user: AbstractBaseUser | None, r
 # --- availability and documents ---------------------------------------------------------------
 
 
-def invalid_documents(driver: Driver, *, today: dt.date) -> list[str]:
-    """Human-readable problems with the driver's documents on `today` (empty when all good)."""
+def invalid_documents(driver: Driver, *, now: dt.datetime) -> list[str]:
+    """Human-readable problems with the driver's documents at `now` (empty when all good)."""
     documents = {document.kind: document for document in driver.documents.all()}
     problems = []
     for kind in sorted(REQUIRED_DOCUMENTS):
         document = documents.get(kind)
         if document is None:
             problems.append(f"no {kind} on file")
-        elif document.expires_on < today:
+        elif not document.is_valid_at(now):
             problems.append(f"{document.get_kind_display().lower()} expired on {document.expires_on:%b %d, %Y}")
     return problems
 
@@ -245,7 +245,7 @@ def driver_go_online(*, driver: Driver, market: Market, latitude: Decimal | None
         raise ActionRefused(
             f"Your account is {DriverStatus(driver.status).label.lower()}: you cannot go online.", code="not-active"
         )
-    problems = invalid_documents(driver, today=timezone.now().date())
+    problems = invalid_documents(driver, now=timezone.now())
     if problems:
         raise ActionRefused(f"You cannot go online: {'; '.join(problems)}. Upload a valid document.", code="documents")
     now = timezone.now()
@@ -293,15 +293,14 @@ def documents_sweep(*, now: dt.datetime) -> int:
     Side effects: per newly expired document: goes offline, one `driver.document_expired` event,
     one notification. Returns how many documents were handled.
     """
-    today = now.date()
     handled = 0
-    expired = Driver.objects.filter(documents__expires_on__lt=today, documents__expiry_notified_at__isnull=True)
+    expired = Driver.objects.filter(documents__valid_until__lte=now, documents__expiry_notified_at__isnull=True)
     for driver_id in expired.values_list("pk", flat=True).distinct():
         with transaction.atomic():
             driver = Driver.objects.select_for_update(skip_locked=True).filter(pk=driver_id).first()
             if driver is None:
                 continue
-            for document in driver.documents.filter(expires_on__lt=today, expiry_notified_at__isnull=True):
+            for document in driver.documents.filter(valid_until__lte=now, expiry_notified_at__isnull=True):
                 label = document.get_kind_display().lower()
                 driver_go_offline(driver=driver, acting_user=None, reason=f"{label} expired")
                 _record_driver_event(
@@ -322,6 +321,23 @@ def documents_sweep(*, now: dt.datetime) -> int:
                 document.save(update_fields=["expiry_notified_at"])
                 handled += 1
     return handled
+
+
+def documents_refresh_valid_until(*, driver_ids: Iterable[int] = (), market_ids: Iterable[int] = ()) -> int:
+    """Gives the documents of these drivers, and of the drivers based in these markets, the end
+    of their expiry date in their home market's zone now (after the driver moved market or the
+    market's zone changed). Side effects: none beyond the documents. Returns how many changed."""
+    documents = DriverDocument.objects.filter(
+        Q(driver_id__in=list(driver_ids)) | Q(driver__home_market_id__in=list(market_ids))
+    ).select_related("driver__home_market")
+    changed = []
+    for document in documents:
+        valid_until = document.valid_until_for(document.driver.home_market)
+        if valid_until != document.valid_until:
+            document.valid_until = valid_until
+            changed.append(document)
+    DriverDocument.objects.bulk_update(changed, ["valid_until"])
+    return len(changed)
 
 
 # --- routes -------------------------------------------------------------------------------------
@@ -846,7 +862,6 @@ def rank_candidates(*, route: Route, now: dt.datetime, exclude: Mapping[int, str
     documents valid, vehicle big enough, not busy on another route. Rank: distance to the mall,
     less up to 2 miles for a good acceptance rate over 30 days."""
     exclude = exclude or {}
-    today = now.date()
     mall_point = routing.Point(float(route.mall.latitude), float(route.mall.longitude))
     online = list(
         Driver.objects.filter(is_online=True, online_market_id=route.mall.market_id)
@@ -868,7 +883,7 @@ def rank_candidates(*, route: Route, now: dt.datetime, exclude: Mapping[int, str
             reason = exclude[driver.pk]
         elif driver.status != DS.ACTIVE:
             reason = f"account {DriverStatus(driver.status).label.lower()}"
-        elif problems := invalid_documents(driver, today=today):
+        elif problems := invalid_documents(driver, now=now):
             reason = "documents: " + "; ".join(problems)
         elif not hasattr(driver, "vehicle"):
             reason = "no vehicle on file"

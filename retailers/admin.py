@@ -44,6 +44,15 @@ class MarketAdmin(OperatorAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MallInline]
 
+    def save_model(self, request: HttpRequest, obj: Market, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "time_zone" in form.changed_data:
+            # Its drivers' documents now expire at another instant (imported here: the drivers
+            # app builds on this one, not the other way round).
+            from drivers.services import documents_refresh_valid_until
+
+            documents_refresh_valid_until(market_ids=[obj.pk])
+
 
 @admin.register(Mall)
 class MallAdmin(OperatorAdmin):

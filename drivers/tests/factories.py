@@ -52,6 +52,15 @@ def make_driver(
     return driver
 
 
+def set_documents_expiry(driver: Driver, expires_on: dt.date, *, kind: str | None = None) -> None:
+    """Gives the driver's documents (or the one of `kind`) a new expiry date, through save(): an
+    UPDATE of expires_on alone would leave their valid_until where it was."""
+    documents = driver.documents.all() if kind is None else driver.documents.filter(kind=kind)
+    for document in documents:
+        document.expires_on = expires_on
+        document.save()
+
+
 def make_ready_order(
     *,
     store,

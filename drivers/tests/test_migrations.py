@@ -1,6 +1,7 @@
 """drivers 0003 folds the drivers' own outbox into the one outbox: unsent rows move, none lost;
 0004 gives the stops routed before it their real package count."""
 
+import datetime as dt
 import importlib
 from decimal import Decimal
 
@@ -64,3 +65,56 @@ def test_0004_gives_existing_stops_their_real_package_count():
     migration.count_planned_packages(apps, None)
 
     assert list(RouteStop.objects.values_list("planned_packages", flat=True)) == [3]
+
+
+BEFORE_ZONES = [("drivers", "0004_replan_and_packing"), ("retailers", "0010_stock_without_duplicate_checks")]
+AFTER_ZONES = [("drivers", "0005_document_valid_until"), ("retailers", "0011_market_time_zone")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_markets_take_their_malls_zone_and_documents_end_their_day_there_and_back(_back_to_latest):
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE_ZONES)
+    old = executor.loader.project_state(BEFORE_ZONES).apps
+    Market, Mall = old.get_model("retailers", "Market"), old.get_model("retailers", "Mall")
+    phoenix = Market.objects.create(name="Phoenix", slug="phx-migration")
+    no_mall = Market.objects.create(name="Reno", slug="reno-migration")
+    mall = {"address": "1 Main St", "latitude": "33.3", "longitude": "-111.9"}
+    Mall.objects.create(market=phoenix, name="A", slug="phx-a", time_zone="America/Los_Angeles", **mall)
+    Mall.objects.create(market=phoenix, name="B", slug="phx-b", time_zone="America/Phoenix", **mall)
+    Mall.objects.create(market=phoenix, name="C", slug="phx-c", time_zone="America/Phoenix", **mall)
+    documents = []
+    for market in (phoenix, no_mall):
+        user = old.get_model("auth", "User").objects.create(username=f"dana-{market.slug}")
+        driver = old.get_model("drivers", "Driver").objects.create(user=user, home_market=market)
+        documents.append(
+            old.get_model("drivers", "DriverDocument").objects.create(
+                driver=driver, kind="licence", expires_on=dt.date(2026, 11, 23)
+            )
+        )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(AFTER_ZONES)
+    new = executor.loader.project_state(AFTER_ZONES).apps
+    zones = dict(new.get_model("retailers", "Market").objects.values_list("slug", "time_zone"))
+    ends = dict(new.get_model("drivers", "DriverDocument").objects.values_list("pk", "valid_until"))
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE_ZONES)
+    back = executor.loader.project_state(BEFORE_ZONES).apps
+
+    assert zones == {"phx-migration": "America/Phoenix", "reno-migration": "UTC"}
+    assert ends == {
+        documents[0].pk: dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC),
+        documents[1].pk: dt.datetime(2026, 11, 24, 0, 0, tzinfo=dt.UTC),
+    }
+    assert list(back.get_model("drivers", "DriverDocument").objects.values_list("expires_on", flat=True)) == [
+        dt.date(2026, 11, 23),
+        dt.date(2026, 11, 23),
+    ]
+    with connection.cursor() as cursor:
+        columns = {
+            table: {column.name for column in connection.introspection.get_table_description(cursor, table)}
+            for table in ("drivers_driverdocument", "retailers_market")
+        }
+    assert "valid_until" not in columns["drivers_driverdocument"]
+    assert "time_zone" not in columns["retailers_market"]

@@ -17,7 +17,7 @@ def test_markets_with_driver_supply_counts_online_active_drivers_with_valid_docu
     supplied, offline_only, expired_only, paused_only = (make_market() for _ in range(4))
     make_driver(market=supplied, online=True)
     make_driver(market=offline_only, online=False)
-    make_driver(market=expired_only, online=True, documents_valid_until=now.date() - dt.timedelta(days=1))
+    make_driver(market=expired_only, online=True, documents_valid_until=now.date() - dt.timedelta(days=2))
     make_driver(market=paused_only, status=DriverStatus.INACTIVE)
 
     assert markets_with_driver_supply(now=now) == {supplied.pk}
@@ -33,9 +33,10 @@ def test_markets_with_driver_supply_needs_both_documents():
 
 
 def test_markets_with_driver_supply_document_valid_through_its_expiry_day():
-    now = timezone.now()
-    market = make_market()
-    make_driver(market=market, online=True, documents_valid_until=now.date())
+    # Noon in Las Vegas (the market's zone) on the expiry day.
+    now = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
+    market = make_market(time_zone="America/Los_Angeles")
+    make_driver(market=market, online=True, documents_valid_until=dt.date(2026, 11, 23))
 
     assert markets_with_driver_supply(now=now) == {market.pk}
     assert markets_with_driver_supply(now=now + dt.timedelta(days=1)) == set()

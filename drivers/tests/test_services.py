@@ -17,7 +17,7 @@ from drivers.models import (
     StopStatus,
     StoreCheckIn,
 )
-from drivers.tests.factories import make_driver, make_ready_order
+from drivers.tests.factories import make_driver, make_ready_order, set_documents_expiry
 from orders.delivery import delivery_pin_for
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent
@@ -77,7 +77,7 @@ def test_driver_approve_moves_screening_to_active_and_records_event():
 
 def test_driver_approve_refuses_expired_documents():
     driver = make_driver(
-        status=DriverStatus.SCREENING, documents_valid_until=timezone.now().date() - dt.timedelta(days=1)
+        status=DriverStatus.SCREENING, documents_valid_until=timezone.now().date() - dt.timedelta(days=2)
     )
 
     with pytest.raises(ActionRefused, match="no valid insurance, licence"):
@@ -118,7 +118,7 @@ def test_driver_pause_then_resume():
 
 def test_driver_go_online_refuses_expired_licence():
     driver = make_driver()
-    driver.documents.filter(kind=DocumentKind.LICENCE).update(expires_on=dt.date(2020, 1, 31))
+    set_documents_expiry(driver, dt.date(2020, 1, 31), kind=DocumentKind.LICENCE)
 
     with pytest.raises(ActionRefused, match="driving licence expired on Jan 31, 2020"):
         services.driver_go_online(driver=driver, market=driver.home_market, latitude=None, longitude=None)
@@ -143,7 +143,7 @@ def test_driver_go_online_then_offline():
 
 def test_documents_sweep_takes_driver_offline_and_tells_them_once():
     driver = make_driver(online=True)
-    driver.documents.filter(kind=DocumentKind.INSURANCE).update(expires_on=timezone.now().date() - dt.timedelta(days=1))
+    set_documents_expiry(driver, timezone.now().date() - dt.timedelta(days=2), kind=DocumentKind.INSURANCE)
 
     first = services.documents_sweep(now=timezone.now())
     second = services.documents_sweep(now=timezone.now())
@@ -203,7 +203,7 @@ def test_offer_first_wave_goes_to_nearest_and_records_why_others_not(mall):
     offline = make_driver(market=mall.market, online=False)
     expired = make_driver(market=mall.market, online=True, **_near(mall, 0.1))
     lapsed = timezone.now().date() - dt.timedelta(days=2)
-    expired.documents.update(expires_on=lapsed)
+    set_documents_expiry(expired, lapsed)
 
     [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
 

@@ -16,14 +16,14 @@ from portal.tests.factories import make_listing, make_mall, make_seller, make_st
 FASHION_SHOW = {"latitude": Decimal("36.127300"), "longitude": Decimal("-115.170700")}
 
 
-def make_world(*, on_hand: int = 10):
+def make_world(*, on_hand: int = 10, time_zone: str = "America/Los_Angeles"):
     """Same-day eligible at any hour, as the eligibility rules judge it: an around-the-clock store
     whose cutoff is the day's last instant, room for many orders an hour, and a driver (Ana
-    Quintero) online in the market."""
+    Quintero) online in the market. The mall and its market are in `time_zone`."""
     from drivers.tests.factories import make_driver
 
     seller = make_seller(marketplace_seller_id="A2SUNSETAPPAREL")
-    mall = make_mall(slug="fashion-show", time_zone="America/Los_Angeles", **FASHION_SHOW)
+    mall = make_mall(slug="fashion-show", time_zone=time_zone, **FASHION_SHOW)
     store = make_store(
         seller=seller,
         mall=mall,

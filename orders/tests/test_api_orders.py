@@ -316,6 +316,59 @@ def test_create_order_in_a_market_with_no_driver_online_answers_no_driver_supply
     assert world["stock"].reserved == 0
 
 
+@pytest.mark.parametrize(
+    ("time_zone", "expires_on", "evening", "after_midnight"),
+    [
+        # 23:30 local on the expiry day, then 00:00:01 local the day after (Las Vegas: -08:00).
+        (
+            "America/Los_Angeles",
+            dt.date(2026, 11, 23),
+            dt.datetime(2026, 11, 24, 7, 30, tzinfo=dt.UTC),
+            dt.datetime(2026, 11, 24, 8, 0, 1, tzinfo=dt.UTC),
+        ),
+        # Phoenix keeps -07:00 on the US switch days.
+        (
+            "America/Phoenix",
+            dt.date(2026, 11, 1),
+            dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.UTC),
+            dt.datetime(2026, 11, 2, 7, 0, 1, tzinfo=dt.UTC),
+        ),
+        (
+            "America/Phoenix",
+            dt.date(2026, 3, 8),
+            dt.datetime(2026, 3, 9, 6, 30, tzinfo=dt.UTC),
+            dt.datetime(2026, 3, 9, 7, 0, 1, tzinfo=dt.UTC),
+        ),
+    ],
+    ids=["las-vegas", "phoenix-us-fall-back-day", "phoenix-us-spring-forward-day"],
+)
+def test_create_order_counts_driver_supply_through_the_local_expiry_day_of_the_drivers_licence(
+    issued, time_zone, expires_on, evening, after_midnight
+):
+    """The intake's driver supply (its own statement on PostgreSQL) and the drivers app's agree:
+    the only driver's licence is valid through its date in the market's local time."""
+    from drivers.models import DocumentKind
+    from drivers.selectors import markets_with_driver_supply
+    from drivers.tests.factories import set_documents_expiry
+    from orders.api.reads import intake_reads
+
+    world = make_world(time_zone=time_zone)
+    set_documents_expiry(world["driver"], expires_on, kind=DocumentKind.LICENCE)
+    market = world["mall"].market_id
+    answers = []
+    for number, instant in enumerate((evening, after_midnight)):
+        with time_machine.travel(instant, tick=False):
+            reads = intake_reads(seller_id="A2SUNSETAPPAREL", skus=["SA-TEE-001"], mall_slug="fashion-show")
+            response = signed(issued, "POST", "/api/v1/orders", order_document(marketplace_order_id=f"113-{number}"))
+        answers.append((reads.driver_markets, markets_with_driver_supply(now=instant), response))
+
+    (evening_reads, evening_supply, in_time), (late_reads, late_supply, too_late) = answers
+    assert (evening_reads, evening_supply, in_time.status_code) == ({market}, {market}, 201)
+    assert (late_reads, late_supply) == (set(), set())
+    assert _not_eligible(too_late) == ["no_driver_supply"]
+    assert list(Order.objects.values_list("marketplace_order_id", flat=True)) == ["113-0"]
+
+
 def test_create_order_at_a_store_not_live_answers_no_live_store(world, issued):
     world["store"].status = StoreStatus.ONBOARDING
     world["store"].save(update_fields=["status"])

@@ -1,0 +1,278 @@
+"""A document "valid through Nov 23" stays valid until the end of Nov 23 in the local time of the
+driver's home market, not the end of Nov 23 in UTC (16:00 in Las Vegas, in the evening peak)."""
+
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.test import Client
+from django.urls import reverse
+
+from drivers import services
+from drivers.models import Answer, DocumentKind, DriverDocument, OfferRecipient, end_of_local_day
+from drivers.selectors import markets_with_driver_supply
+from drivers.tests.factories import make_driver, make_ready_order, set_documents_expiry
+from portal.errors import ActionRefused
+from portal.notifications.models import Channel, Notification
+from portal.tests.factories import make_mall, make_market, make_store, make_user
+
+LAS_VEGAS = zoneinfo.ZoneInfo("America/Los_Angeles")
+PHOENIX = zoneinfo.ZoneInfo("America/Phoenix")
+
+
+def _local(tz: zoneinfo.ZoneInfo, *args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=tz)
+
+
+# (zone, expires_on, 23:30 local on the expiry day, 00:00:01 local the day after, the end of the
+# day in UTC). Phoenix keeps -07:00 all year: on the US switch days (Nov 1 and Mar 8, 2026) its
+# evening is not Las Vegas's, nor Denver's.
+CASES = [
+    pytest.param(
+        LAS_VEGAS,
+        dt.date(2026, 11, 23),
+        _local(LAS_VEGAS, 2026, 11, 23, 23, 30),
+        _local(LAS_VEGAS, 2026, 11, 24, 0, 0, 1),
+        dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC),
+        id="las-vegas",
+    ),
+    pytest.param(
+        PHOENIX,
+        dt.date(2026, 11, 1),
+        _local(PHOENIX, 2026, 11, 1, 23, 30),
+        _local(PHOENIX, 2026, 11, 2, 0, 0, 1),
+        dt.datetime(2026, 11, 2, 7, 0, tzinfo=dt.UTC),
+        id="phoenix-us-fall-back-day",
+    ),
+    pytest.param(
+        PHOENIX,
+        dt.date(2026, 3, 8),
+        _local(PHOENIX, 2026, 3, 8, 23, 30),
+        _local(PHOENIX, 2026, 3, 9, 0, 0, 1),
+        dt.datetime(2026, 3, 9, 7, 0, tzinfo=dt.UTC),
+        id="phoenix-us-spring-forward-day",
+    ),
+]
+
+
+def _driver_whose_licence_expires(expires_on: dt.date, tz: zoneinfo.ZoneInfo, *, online: bool = True, **fields):
+    """A driver (online) at a mall of a market in `tz`, made a week before `expires_on`; the
+    licence expires that day, the insurance a year after the driver was made."""
+    with time_machine.travel(dt.datetime.combine(expires_on - dt.timedelta(days=7), dt.time(12), tzinfo=tz)):
+        mall = make_mall(time_zone=tz.key)
+        driver = make_driver(
+            market=mall.market, online=online, latitude=mall.latitude, longitude=mall.longitude, **fields
+        )
+        set_documents_expiry(driver, expires_on, kind=DocumentKind.LICENCE)
+    return mall, driver
+
+
+@pytest.mark.parametrize(
+    ("day", "tz", "expected"),
+    [
+        (dt.date(2026, 11, 23), LAS_VEGAS, dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)),
+        # Las Vegas on its switch days: the day after ends at 00:00 of the new offset.
+        (dt.date(2026, 3, 8), LAS_VEGAS, dt.datetime(2026, 3, 9, 7, 0, tzinfo=dt.UTC)),
+        (dt.date(2026, 11, 1), LAS_VEGAS, dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)),
+        (dt.date(2026, 3, 8), PHOENIX, dt.datetime(2026, 3, 9, 7, 0, tzinfo=dt.UTC)),
+        # Chile skips its midnight (00:00 → 01:00): Sep 5 ends at 01:00 -03:00.
+        (dt.date(2026, 9, 5), zoneinfo.ZoneInfo("America/Santiago"), dt.datetime(2026, 9, 6, 4, 0, tzinfo=dt.UTC)),
+        # Cuba reads its midnight twice (01:00 → 00:00): Oct 31 ends at the first.
+        (dt.date(2026, 10, 31), zoneinfo.ZoneInfo("America/Havana"), dt.datetime(2026, 11, 1, 4, 0, tzinfo=dt.UTC)),
+    ],
+)
+def test_end_of_local_day_is_the_first_instant_of_the_next_local_day(day, tz, expected):
+    end = end_of_local_day(day, tz)
+
+    assert end == expected
+    assert (end - dt.timedelta(microseconds=1)).astimezone(tz).date() == day
+    assert end.astimezone(tz).date() == day + dt.timedelta(days=1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("tz", "expires_on", "evening", "after_midnight", "end"), CASES)
+def test_document_valid_until_is_the_end_of_its_date_in_the_home_market(tz, expires_on, evening, after_midnight, end):
+    _mall, driver = _driver_whose_licence_expires(expires_on, tz)
+
+    licence = DriverDocument.objects.get(driver=driver, kind=DocumentKind.LICENCE)
+
+    assert licence.valid_until == end
+    assert (licence.is_valid_at(evening), licence.is_valid_at(after_midnight)) == (True, False)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("tz", "expires_on", "evening", "after_midnight", "end"), CASES)
+def test_markets_with_driver_supply_counts_driver_through_the_local_expiry_day(
+    tz, expires_on, evening, after_midnight, end
+):
+    mall, _driver = _driver_whose_licence_expires(expires_on, tz)
+
+    assert markets_with_driver_supply(now=evening) == {mall.market_id}
+    assert markets_with_driver_supply(now=end - dt.timedelta(microseconds=1)) == {mall.market_id}
+    assert markets_with_driver_supply(now=end) == set()
+    assert markets_with_driver_supply(now=after_midnight) == set()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("tz", "expires_on", "evening", "after_midnight", "end"), CASES)
+def test_route_offered_to_driver_through_the_local_expiry_day(tz, expires_on, evening, after_midnight, end):
+    mall, driver = _driver_whose_licence_expires(expires_on, tz)
+    store = make_store(mall=mall)
+    north = {"latitude": mall.latitude + Decimal("0.020000"), "longitude": mall.longitude}
+
+    with time_machine.travel(evening, tick=False):
+        make_ready_order(store=store, **north)
+        [in_time] = services.routes_build_for_mall(mall=mall, now=evening, time_limit_s=0.1)
+    with time_machine.travel(after_midnight, tick=False):
+        make_ready_order(store=store, **north)
+        [too_late] = services.routes_build_for_mall(mall=mall, now=after_midnight, time_limit_s=0.1)
+
+    offered = OfferRecipient.objects.get(offer__route=in_time, driver=driver)
+    not_offered = OfferRecipient.objects.get(offer__route=too_late, driver=driver)
+    assert offered.answer == Answer.PENDING
+    assert (not_offered.answer, not_offered.not_offered_reason) == (
+        Answer.NOT_OFFERED,
+        f"documents: driving licence expired on {expires_on:%b %d, %Y}",
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("tz", "expires_on", "evening", "after_midnight", "end"), CASES)
+def test_driver_go_online_allowed_through_the_local_expiry_day(tz, expires_on, evening, after_midnight, end):
+    mall, driver = _driver_whose_licence_expires(expires_on, tz)
+    services.driver_go_offline(driver=driver, acting_user=None)
+
+    with time_machine.travel(evening, tick=False):
+        services.driver_go_online(driver=driver, market=mall.market, latitude=None, longitude=None)
+    services.driver_go_offline(driver=driver, acting_user=None)
+    with (
+        time_machine.travel(after_midnight, tick=False),
+        pytest.raises(ActionRefused, match=f"driving licence expired on {expires_on:%b %d, %Y}"),
+    ):
+        services.driver_go_online(driver=driver, market=mall.market, latitude=None, longitude=None)
+
+    driver.refresh_from_db()
+    assert driver.is_online is False
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("tz", "expires_on", "evening", "after_midnight", "end"), CASES)
+def test_documents_sweep_takes_driver_off_at_the_end_of_the_local_expiry_day_and_tells_once(
+    tz, expires_on, evening, after_midnight, end
+):
+    _mall, driver = _driver_whose_licence_expires(expires_on, tz)
+
+    in_the_evening = services.documents_sweep(now=evening)
+    driver.refresh_from_db()
+    online_in_the_evening = driver.is_online
+    with time_machine.travel(end, tick=False):
+        at_midnight = services.documents_sweep(now=end)
+    again = services.documents_sweep(now=after_midnight)
+
+    driver.refresh_from_db()
+    assert (in_the_evening, online_in_the_evening) == (0, True)
+    assert (at_midnight, again, driver.is_online) == (1, 0, False)
+    assert driver.events.get(type="driver.offline").at == end
+    rows = Notification.objects.filter(user=driver.user).order_by("channel")
+    assert [(row.channel, row.subject, row.body) for row in rows] == [
+        (
+            channel,
+            "Your driving licence has expired",
+            f"Your driving licence expired on {expires_on:%b %d, %Y}. You will not receive offers until you "
+            "upload a valid one.",
+        )
+        for channel in (Channel.EMAIL, Channel.SMS)
+    ]
+
+
+@pytest.mark.django_db
+def test_driver_approve_accepts_documents_through_the_local_expiry_day():
+    _mall, driver = _driver_whose_licence_expires(dt.date(2026, 11, 23), LAS_VEGAS, online=False, status="inactive")
+
+    with time_machine.travel(_local(LAS_VEGAS, 2026, 11, 23, 23, 30), tick=False):
+        services.driver_approve(driver=driver, acting_user=None)
+
+    driver.refresh_from_db()
+    assert driver.status == "active"
+
+
+@pytest.mark.django_db
+def test_documents_refresh_valid_until_follows_the_home_market_and_its_zone():
+    _mall, driver = _driver_whose_licence_expires(dt.date(2026, 11, 23), LAS_VEGAS)
+    other = make_driver(market=make_market(time_zone="America/Los_Angeles"))
+    set_documents_expiry(other, dt.date(2026, 11, 23))
+    phoenix = make_market(time_zone="America/Phoenix")
+    driver.home_market = phoenix
+    driver.save(update_fields=["home_market"])
+
+    moved = services.documents_refresh_valid_until(driver_ids=[driver.pk])
+    type(phoenix).objects.filter(pk=other.home_market_id).update(time_zone="America/New_York")
+    rezoned = services.documents_refresh_valid_until(market_ids=[other.home_market_id])
+
+    licence = driver.documents.get(kind=DocumentKind.LICENCE)
+    # Both documents of each: the insurance, valid for a year, ends its day elsewhere too.
+    assert (moved, rezoned) == (2, 2)
+    assert licence.valid_until == dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)
+    assert {document.valid_until for document in other.documents.all()} == {
+        dt.datetime(2026, 11, 24, 5, 0, tzinfo=dt.UTC)
+    }
+
+
+@pytest.fixture
+def operator_client():
+    client = Client()
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.mark.django_db
+def test_market_admin_zone_change_moves_its_drivers_document_expiry(operator_client):
+    mall, driver = _driver_whose_licence_expires(dt.date(2026, 11, 23), LAS_VEGAS)
+    market = mall.market
+
+    response = operator_client.post(
+        reverse("admin:retailers_market_change", args=[market.pk]),
+        {
+            "name": market.name,
+            "slug": market.slug,
+            "time_zone": "America/Phoenix",
+            "malls-TOTAL_FORMS": "0",
+            "malls-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302
+    licence = driver.documents.get(kind=DocumentKind.LICENCE)
+    assert licence.valid_until == dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)
+
+
+def _change_form_data(response) -> dict:
+    """What the admin change page would post back unchanged: its form's and inlines' values."""
+    data = {}
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        forms.append(formset.management_form)
+        forms.extend(formset.forms)
+    for form in forms:
+        for field in form:
+            value = field.value()
+            if value is not None and value is not False:
+                data[field.html_name] = value
+    return data
+
+
+@pytest.mark.django_db
+def test_driver_admin_home_market_change_moves_the_document_expiry(operator_client):
+    _mall, driver = _driver_whose_licence_expires(dt.date(2026, 11, 23), LAS_VEGAS)
+    phoenix = make_market(time_zone="America/Phoenix")
+    url = reverse("admin:drivers_driver_change", args=[driver.pk])
+    data = _change_form_data(operator_client.get(url))
+
+    response = operator_client.post(url, {**data, "home_market": phoenix.pk})
+
+    assert response.status_code == 302
+    licence = driver.documents.get(kind=DocumentKind.LICENCE)
+    assert licence.valid_until == dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)
