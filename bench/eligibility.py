@@ -74,7 +74,10 @@ def build() -> None:
             "retailers_storehours, retailers_store, retailers_listing, retailers_seller, retailers_mall, "
             "retailers_market, retailers_programlimits RESTART IDENTITY CASCADE"
         )
-        c.execute("INSERT INTO retailers_market (name, slug, auto_go_live) VALUES ('Bench', 'bench', false)")
+        c.execute(
+            "INSERT INTO retailers_market (name, slug, time_zone, auto_go_live) "
+            "VALUES ('Bench', 'bench', 'America/Los_Angeles', false)"
+        )
         c.execute(
             """
             INSERT INTO retailers_mall (market_id, name, slug, address, latitude, longitude, time_zone,
