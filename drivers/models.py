@@ -129,9 +129,14 @@ class DriverDocument(models.Model):
         # written (admin inline, services, seeds); it writes nothing else.
         update_fields = kwargs.get("update_fields")
         if update_fields is None or "expires_on" in update_fields:
-            self.valid_until = self.valid_until_for(self.driver.home_market)
+            valid_until = self.valid_until_for(self.driver.home_market)
+            if self.valid_until is not None and valid_until != self.valid_until:
+                # A new expiry date (a renewal, a correction): the driver was told about the old
+                # one, and the documents sweep must handle the new one when it comes.
+                self.expiry_notified_at = None
+            self.valid_until = valid_until
             if update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, "valid_until"}
+                kwargs["update_fields"] = {*update_fields, "valid_until", "expiry_notified_at"}
         super().save(*args, **kwargs)
 
     def valid_until_for(self, market: Market) -> dt.datetime:

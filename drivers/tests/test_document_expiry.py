@@ -276,3 +276,28 @@ def test_driver_admin_home_market_change_moves_the_document_expiry(operator_clie
     assert response.status_code == 302
     licence = driver.documents.get(kind=DocumentKind.LICENCE)
     assert licence.valid_until == dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.django_db
+def test_renewed_document_is_swept_again_when_its_new_date_ends():
+    _mall, driver = _driver_whose_licence_expires(dt.date(2026, 11, 23), LAS_VEGAS)
+    first_end = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
+    with time_machine.travel(first_end, tick=False):
+        assert services.documents_sweep(now=first_end) == 1
+
+    with time_machine.travel(first_end + dt.timedelta(days=1), tick=False):
+        # Renewed to a date before the insurance's (a year after the driver was made).
+        set_documents_expiry(driver, dt.date(2027, 11, 10), kind=DocumentKind.LICENCE)
+    licence = driver.documents.get(kind=DocumentKind.LICENCE)
+    renewed = (licence.valid_until, licence.expiry_notified_at)
+    second_end = dt.datetime(2027, 11, 11, 8, 0, tzinfo=dt.UTC)
+    with time_machine.travel(second_end, tick=False):
+        before_its_end = services.documents_sweep(now=second_end - dt.timedelta(seconds=1))
+        at_its_end = services.documents_sweep(now=second_end)
+
+    assert renewed == (second_end, None)
+    assert (before_its_end, at_its_end) == (0, 1)
+    assert [row.body for row in Notification.objects.filter(user=driver.user, channel=Channel.SMS).order_by("pk")] == [
+        f"Your driving licence expired on {day}. You will not receive offers until you upload a valid one."
+        for day in ("Nov 23, 2026", "Nov 10, 2027")
+    ]
