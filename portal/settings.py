@@ -266,7 +266,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "notifications-send-due": {"task": "notifications.send_due", "schedule": 2.0},
     "drivers-build-routes": {"task": "drivers.build_routes", "schedule": 2.0},
     "drivers-sweep-offers": {"task": "drivers.sweep_offers", "schedule": 2.0},
-    "drivers-sweep-documents": {"task": "drivers.sweep_documents", "schedule": 600.0},
+    # A driver whose document has just expired gets no offers from that instant (every check reads
+    # valid_until); this takes them offline and tells them within a minute of it.
+    "drivers-sweep-documents": {"task": "drivers.sweep_documents", "schedule": 60.0},
     # The eligibility outbox (EligibilityRequest rows the hooks write with each change).
     "eligibility-requests-sweep": {"task": "retailers.eligibility_requests_sweep", "schedule": 2.0},
     # Stores whose opening, cutoff or hourly capacity just moved; the nightly full run is the safety
