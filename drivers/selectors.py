@@ -9,6 +9,7 @@ from drivers.lifecycle import DriverStatus, OfferStatus
 from drivers.models import (
     REQUIRED_DOCUMENTS,
     Answer,
+    DocumentKind,
     Driver,
     Handoff,
     Offer,
@@ -149,3 +150,39 @@ def driver_standing(*, driver: Driver, now: dt.datetime) -> list[Figure]:
             params={"route__driver__id__exact": driver.pk, "finished_at__gte": since_param},
         ),
     ]
+
+
+# A document this close to the end of its date is shown as expiring on the driver's page.
+DOCUMENT_WARNING = dt.timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class DocumentStatus:
+    """One required document as the driver's page shows it."""
+
+    label: str
+    expires_on: dt.date | None  # None: none on file
+    state: str  # "valid", "expiring", "expired" or "missing"
+    days_left: int | None  # local days from today to the expiry date (0: it ends tonight)
+
+
+def document_statuses(*, driver: Driver, now: dt.datetime) -> list[DocumentStatus]:
+    """Each required document of the driver, in the order of DocumentKind, with its state at
+    `now`: valid through its expiry date in the home market's local time, expiring within
+    DOCUMENT_WARNING, expired, or missing."""
+    on_file = {document.kind: document for document in driver.documents.all()}
+    today = now.astimezone(driver.home_market.tz).date()
+    statuses = []
+    for kind in DocumentKind:
+        document = on_file.get(kind.value)
+        if document is None:
+            statuses.append(DocumentStatus(kind.label, None, "missing", None))
+            continue
+        if not document.is_valid_at(now):
+            state = "expired"
+        elif document.valid_until - now <= DOCUMENT_WARNING:
+            state = "expiring"
+        else:
+            state = "valid"
+        statuses.append(DocumentStatus(kind.label, document.expires_on, state, (document.expires_on - today).days))
+    return statuses

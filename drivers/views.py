@@ -56,10 +56,13 @@ def _home_context(driver: Driver, *, online_form: OnlineForm | None = None, **ex
         "latitude": driver.latitude,
         "longitude": driver.longitude,
     }
+    documents = selectors.document_statuses(driver=driver, now=timezone.now())
     return {
         "driver": driver,
         "offers": _offer_cards(driver),
         "active_route": selectors.active_route_for_driver(driver=driver),
+        "documents": documents,
+        "documents_to_renew": any(document.state != "valid" for document in documents),
         "online_form": online_form or OnlineForm(initial=initial),
         **extra,
     }

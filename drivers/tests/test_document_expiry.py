@@ -2,6 +2,7 @@
 driver's home market, not the end of Nov 23 in UTC (16:00 in Las Vegas, in the evening peak)."""
 
 import datetime as dt
+import re
 import zoneinfo
 from decimal import Decimal
 
@@ -300,4 +301,70 @@ def test_renewed_document_is_swept_again_when_its_new_date_ends():
     assert [row.body for row in Notification.objects.filter(user=driver.user, channel=Channel.SMS).order_by("pk")] == [
         f"Your driving licence expired on {day}. You will not receive offers until you upload a valid one."
         for day in ("Nov 23, 2026", "Nov 10, 2027")
+    ]
+
+
+def _document_lines(html: str) -> list[tuple[str, str]]:
+    """(state, text) of each document on the driver's page, whitespace collapsed."""
+    items = re.findall(r'<li class="driver-document driver-document-(\w+)">(.*?)</li>', html, flags=re.S)
+    return [(state, " ".join(re.sub(r"<[^>]+>", "", text).split())) for state, text in items]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("at", "licence", "hint"),
+    [
+        (_local(LAS_VEGAS, 2026, 11, 1, 9, 0), ("valid", "Driving licence valid through Nov 23, 2026."), False),
+        (
+            _local(LAS_VEGAS, 2026, 11, 13, 9, 0),
+            ("expiring", "Driving licence valid through Nov 23, 2026, in 10 days: renew it soon."),
+            True,
+        ),
+        (
+            _local(LAS_VEGAS, 2026, 11, 22, 23, 30),
+            ("expiring", "Driving licence valid through tomorrow, Nov 23, 2026: renew it soon."),
+            True,
+        ),
+        (
+            _local(LAS_VEGAS, 2026, 11, 23, 23, 30),
+            ("expiring", "Driving licence valid through today, Nov 23, 2026: renew it now."),
+            True,
+        ),
+        (
+            _local(LAS_VEGAS, 2026, 11, 24, 0, 0, 1),
+            (
+                "expired",
+                "Driving licence expired on Nov 23, 2026: you get no offers until a valid one is on file.",
+            ),
+            True,
+        ),
+    ],
+)
+def test_driver_page_shows_each_document_valid_through_its_local_date(at, licence, hint):
+    _mall, driver = _driver_whose_licence_expires(dt.date(2026, 11, 23), LAS_VEGAS)
+    client = Client()
+    client.force_login(driver.user)
+
+    with time_machine.travel(at, tick=False):
+        response = client.get(reverse("driver:home"))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert _document_lines(html) == [licence, ("valid", "Vehicle insurance valid through Nov 16, 2027.")]
+    assert ("Send the new document to Mallrun operations" in html) is hint
+
+
+@pytest.mark.django_db
+def test_driver_page_says_a_missing_document_is_not_on_file():
+    _mall, driver = _driver_whose_licence_expires(dt.date(2026, 11, 23), LAS_VEGAS)
+    driver.documents.filter(kind=DocumentKind.INSURANCE).delete()
+    client = Client()
+    client.force_login(driver.user)
+
+    with time_machine.travel(_local(LAS_VEGAS, 2026, 11, 1, 9, 0), tick=False):
+        response = client.get(reverse("driver:home"))
+
+    assert _document_lines(response.content.decode()) == [
+        ("valid", "Driving licence valid through Nov 23, 2026."),
+        ("missing", "Vehicle insurance none on file: you get no offers until one is."),
     ]
