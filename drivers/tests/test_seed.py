@@ -28,4 +28,16 @@ def test_seed_drivers_creates_demo_drivers_once():
     assert lv1.user.check_password("mallrun-demo")
     assert (lv1.is_online, lv1.online_market) == (True, vegas)
     assert markets_with_driver_supply(now=timezone.now()) == {vegas.pk}
+    today = timezone.now().date()
+    expiries = {
+        (driver.user.username, document.kind): (document.expires_on - today).days
+        for driver in Driver.objects.filter(home_market=vegas).select_related("user")
+        for document in driver.documents.all()
+    }
+    # The third driver's licence runs out in five days (their page warns); the rest in a year.
+    assert expiries == {
+        (f"driver-lv-{n}", kind): 5 if (n, kind) == (3, "licence") else 365
+        for n in (1, 2, 3)
+        for kind in ("licence", "insurance")
+    }
     assert other.pk not in markets_with_driver_supply(now=timezone.now())

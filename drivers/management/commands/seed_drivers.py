@@ -52,10 +52,12 @@ class Command(BaseCommand):
                     location_updated_at=timezone.now() if online else None,
                 )
                 Vehicle.objects.create(driver=driver, make_model="Toyota Corolla", capacity_units=12)
-                until = timezone.now().date() + dt.timedelta(days=365)
+                today = timezone.now().date()
                 for kind in DocumentKind.values:
+                    # The third driver's licence runs out soon: their page shows the warning.
+                    days = 5 if n == 3 and kind == DocumentKind.LICENCE else 365
                     DriverDocument.objects.create(
-                        driver=driver, kind=kind, number=f"DEMO-{driver.pk}", expires_on=until
+                        driver=driver, kind=kind, number=f"DEMO-{driver.pk}", expires_on=today + dt.timedelta(days=days)
                     )
                 created += 1
         self.stdout.write(f"Demo drivers created: {created} (password {DEMO_PASSWORD}).")
