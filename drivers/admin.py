@@ -66,8 +66,8 @@ class VehicleInline(OperatorOnly, admin.StackedInline):
 class DocumentInline(OperatorOnly, admin.TabularInline):
     model = DriverDocument
     extra = 0
-    fields = ["kind", "number", "expires_on", "expiry_notified_at"]
-    readonly_fields = ["expiry_notified_at"]
+    fields = ["kind", "number", "expires_on", "expiry_reminded_at", "expiry_notified_at"]
+    readonly_fields = ["expiry_reminded_at", "expiry_notified_at"]
 
 
 class DriverEventInline(HistoryOnly, admin.TabularInline):

@@ -116,6 +116,8 @@ class DriverDocument(models.Model):
     valid_until = models.DateTimeField(editable=False)
     # Set when the driver was told it expired, so the sweep tells them once.
     expiry_notified_at = models.DateTimeField(null=True, blank=True)
+    # Set when the driver was reminded that it runs out soon, so the sweep reminds them once.
+    expiry_reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["driver", "kind"]
@@ -131,12 +133,12 @@ class DriverDocument(models.Model):
         if update_fields is None or "expires_on" in update_fields:
             valid_until = self.valid_until_for(self.driver.home_market)
             if self.valid_until is not None and valid_until != self.valid_until:
-                # A new expiry date (a renewal, a correction): the driver was told about the old
-                # one, and the documents sweep must handle the new one when it comes.
-                self.expiry_notified_at = None
+                # A new expiry date (a renewal, a correction): the driver was reminded of and told
+                # about the old one; the documents sweep must handle the new one when it comes.
+                self.expiry_notified_at = self.expiry_reminded_at = None
             self.valid_until = valid_until
             if update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, "valid_until", "expiry_notified_at"}
+                kwargs["update_fields"] = {*update_fields, "valid_until", "expiry_notified_at", "expiry_reminded_at"}
         super().save(*args, **kwargs)
 
     def valid_until_for(self, market: Market) -> dt.datetime:

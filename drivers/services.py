@@ -323,6 +323,39 @@ def documents_sweep(*, now: dt.datetime) -> int:
     return handled
 
 
+# How long before a document's end the driver is reminded to renew it.
+DOCUMENT_REMINDER = dt.timedelta(days=7)
+
+
+def documents_remind(*, now: dt.datetime) -> int:
+    """Reminds each active driver, once per document and expiry date, that a document runs out
+    within DOCUMENT_REMINDER. Side effects: one notification per document (email and SMS) and
+    its `expiry_reminded_at`. Returns how many documents were reminded of."""
+    due = DriverDocument.objects.filter(
+        valid_until__gt=now,
+        valid_until__lte=now + DOCUMENT_REMINDER,
+        expiry_reminded_at__isnull=True,
+        driver__status=DS.ACTIVE,
+    ).select_related("driver__user")
+    reminded = 0
+    for document in due:
+        with transaction.atomic():
+            # Once, whoever else sweeps: only the sweep that marks the row sends.
+            marked = DriverDocument.objects.filter(pk=document.pk, expiry_reminded_at__isnull=True).update(
+                expiry_reminded_at=now
+            )
+            if not marked:
+                continue
+            _notify(
+                driver=document.driver,
+                kind="driver.document_expiring",
+                context={"document": document.get_kind_display().lower(), "expires_on": document.expires_on},
+                dedupe_key=f"doc-expiring-{document.pk}-{document.expires_on.isoformat()}",
+            )
+            reminded += 1
+    return reminded
+
+
 def documents_refresh_valid_until(*, driver_ids: Iterable[int] = (), market_ids: Iterable[int] = ()) -> int:
     """Gives the documents of these drivers, and of the drivers based in these markets, the end
     of their expiry date in their home market's zone now (after the driver moved market or the

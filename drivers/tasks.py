@@ -49,4 +49,6 @@ def sweep_offers() -> int:
 
 @shared_task(name="drivers.sweep_documents")
 def sweep_documents() -> int:
-    return services.documents_sweep(now=timezone.now())
+    now = timezone.now()
+    services.documents_remind(now=now)
+    return services.documents_sweep(now=now)

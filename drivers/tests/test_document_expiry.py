@@ -181,8 +181,8 @@ def test_documents_sweep_takes_driver_off_at_the_end_of_the_local_expiry_day_and
         (
             channel,
             "Your driving licence has expired",
-            f"Your driving licence expired on {expires_on:%b %d, %Y}. You will not receive offers until you "
-            "upload a valid one.",
+            f"Your driving licence expired on {expires_on:%b %d, %Y}. You will not receive offers until a "
+            "valid one is on file: send it to Mallrun operations.",
         )
         for channel in (Channel.EMAIL, Channel.SMS)
     ]
@@ -299,7 +299,8 @@ def test_renewed_document_is_swept_again_when_its_new_date_ends():
     assert renewed == (second_end, None)
     assert (before_its_end, at_its_end) == (0, 1)
     assert [row.body for row in Notification.objects.filter(user=driver.user, channel=Channel.SMS).order_by("pk")] == [
-        f"Your driving licence expired on {day}. You will not receive offers until you upload a valid one."
+        f"Your driving licence expired on {day}. You will not receive offers until a valid one is on file: "
+        "send it to Mallrun operations."
         for day in ("Nov 23, 2026", "Nov 10, 2027")
     ]
 
@@ -367,4 +368,59 @@ def test_driver_page_says_a_missing_document_is_not_on_file():
     assert _document_lines(response.content.decode()) == [
         ("valid", "Driving licence valid through Nov 23, 2026."),
         ("missing", "Vehicle insurance none on file: you get no offers until one is."),
+    ]
+
+
+@pytest.mark.django_db
+def test_documents_remind_once_from_a_week_before_the_local_end_of_the_date():
+    _mall, driver = _driver_whose_licence_expires(dt.date(2026, 11, 23), LAS_VEGAS)
+    # The licence ends at 00:00 Nov 24 in Las Vegas (08:00 UTC): a week before is 00:00 Nov 17.
+    week_before = dt.datetime(2026, 11, 17, 8, 0, tzinfo=dt.UTC)
+
+    early = services.documents_remind(now=week_before - dt.timedelta(seconds=1))
+    with time_machine.travel(week_before, tick=False):
+        due = services.documents_remind(now=week_before)
+    again = services.documents_remind(now=week_before + dt.timedelta(days=3))
+
+    assert (early, due, again) == (0, 1, 0)
+    assert driver.documents.get(kind=DocumentKind.LICENCE).expiry_reminded_at == week_before
+    rows = Notification.objects.filter(user=driver.user).order_by("channel")
+    assert [(row.channel, row.subject, row.body) for row in rows] == [
+        (
+            channel,
+            "Your driving licence runs out on Nov 23",
+            "Your driving licence is valid through Nov 23, 2026. Send the renewed one to Mallrun operations "
+            "before then to keep receiving offers.",
+        )
+        for channel in (Channel.EMAIL, Channel.SMS)
+    ]
+
+
+@pytest.mark.django_db
+def test_documents_remind_no_inactive_driver_and_nothing_already_expired():
+    _mall, inactive = _driver_whose_licence_expires(dt.date(2026, 11, 23), LAS_VEGAS, online=False, status="inactive")
+    _mall, lapsed = _driver_whose_licence_expires(dt.date(2026, 11, 20), LAS_VEGAS)
+
+    reminded = services.documents_remind(now=dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC))
+
+    assert reminded == 0
+    assert Notification.objects.filter(user__in=[inactive.user, lapsed.user]).count() == 0
+
+
+@pytest.mark.django_db
+def test_renewed_document_is_reminded_of_again_before_its_new_date_ends():
+    _mall, driver = _driver_whose_licence_expires(dt.date(2026, 11, 23), LAS_VEGAS)
+    assert services.documents_remind(now=dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)) == 1
+
+    with time_machine.travel(dt.datetime(2026, 11, 21, 8, 0, tzinfo=dt.UTC), tick=False):
+        # Renewed to a date before the insurance's (a year after the driver was made).
+        set_documents_expiry(driver, dt.date(2027, 11, 10), kind=DocumentKind.LICENCE)
+    reminded_after_renewal = driver.documents.get(kind=DocumentKind.LICENCE).expiry_reminded_at
+    next_reminder = services.documents_remind(now=dt.datetime(2027, 11, 4, 8, 0, tzinfo=dt.UTC))
+
+    assert (reminded_after_renewal, next_reminder) == (None, 1)
+    subjects = Notification.objects.filter(user=driver.user, channel=Channel.SMS).order_by("pk")
+    assert [row.subject for row in subjects] == [
+        "Your driving licence runs out on Nov 23",
+        "Your driving licence runs out on Nov 10",
     ]

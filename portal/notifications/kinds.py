@@ -37,7 +37,14 @@ KINDS: dict[str, Kind] = {
         subject="Your {{ document }} has expired",
         body=(
             "Your {{ document }} expired on {{ expires_on|date:'M d, Y' }}. You will not receive offers "
-            "until you upload a valid one."
+            "until a valid one is on file: send it to Mallrun operations."
+        ),
+    ),
+    "driver.document_expiring": Kind(
+        subject="Your {{ document }} runs out on {{ expires_on|date:'M d' }}",
+        body=(
+            "Your {{ document }} is valid through {{ expires_on|date:'M d, Y' }}. Send the renewed one to "
+            "Mallrun operations before then to keep receiving offers."
         ),
     ),
     "offer": Kind(
