@@ -1,6 +1,8 @@
 """Operator admin for drivers, routes and offers. Only program operators (superusers) see any of
 it; seller managers, who are staff too, do not. Status changes go through drivers.services."""
 
+import datetime as dt
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -9,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
@@ -95,10 +98,44 @@ class StatusForm(forms.Form):
         return cleaned
 
 
+class DocumentsFilter(admin.SimpleListFilter):
+    """Drivers by the state of their required documents now, for renewing them in time."""
+
+    title = "documents"
+    parameter_name = "documents"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        return [
+            ("lapsed", "Expired or missing"),
+            ("expiring", f"Run out within {selectors.DOCUMENT_WARNING.days} days"),
+            ("valid", f"Valid beyond {selectors.DOCUMENT_WARNING.days} days"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        valid = selectors.drivers_with_valid_documents(now=now).values("pk")
+        soon = now + selectors.DOCUMENT_WARNING  # every document kind is required
+        if self.value() == "lapsed":
+            return queryset.exclude(pk__in=valid)
+        if self.value() == "expiring":
+            return queryset.filter(pk__in=valid).filter(documents__valid_until__lte=soon).distinct()
+        if self.value() == "valid":
+            return queryset.filter(pk__in=valid).exclude(documents__valid_until__lte=soon)
+        return queryset
+
+
 @admin.register(Driver)
 class DriverAdmin(OperatorOnly, admin.ModelAdmin):
-    list_display = ["__str__", "status", "home_market", "is_online", "online_market", "location_updated_at"]
-    list_filter = ["status", "is_online", "home_market"]
+    list_display = [
+        "__str__",
+        "status",
+        "home_market",
+        "documents",
+        "is_online",
+        "online_market",
+        "location_updated_at",
+    ]
+    list_filter = ["status", DocumentsFilter, "is_online", "home_market"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "phone"]
     list_select_related = ["user", "home_market", "online_market"]
     inlines = [VehicleInline, DocumentInline, DriverEventInline]
@@ -119,6 +156,25 @@ class DriverAdmin(OperatorOnly, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return [*self.readonly_fields, "user"] if obj else self.readonly_fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("documents")
+
+    @admin.display(description="Documents")
+    def documents(self, obj: Driver) -> str:
+        """The required document that ends first, and its state (the home market's dates)."""
+        statuses = selectors.document_statuses(driver=obj, now=timezone.now())
+        order = {"missing": 0, "expired": 1, "expiring": 2, "valid": 3}
+        first = min(statuses, key=lambda status: (order[status.state], status.expires_on or dt.date.min))
+        label = first.label.lower()
+        if first.state == "missing":
+            return f"no {label} on file"
+        day = date_format(first.expires_on, "M j, Y")
+        if first.state == "expired":
+            return f"{label} expired {day}"
+        if first.state == "expiring":
+            return f"{label} runs out {day}"
+        return f"valid through {day}"
 
     def save_model(self, request: HttpRequest, obj: Driver, form, change: bool) -> None:
         super().save_model(request, obj, form, change)

@@ -424,3 +424,36 @@ def test_renewed_document_is_reminded_of_again_before_its_new_date_ends():
         "Your driving licence runs out on Nov 23",
         "Your driving licence runs out on Nov 10",
     ]
+
+
+def _documents_column(html: str) -> list[str]:
+    return sorted(" ".join(cell.split()) for cell in re.findall(r'<td class="field-documents">(.*?)</td>', html, re.S))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("choice", "column"),
+    [
+        (
+            "",
+            [
+                "driving licence expired Nov 10, 2026",
+                "driving licence runs out Nov 23, 2026",
+                "valid through Jun 1, 2027",
+            ],
+        ),
+        ("lapsed", ["driving licence expired Nov 10, 2026"]),
+        ("expiring", ["driving licence runs out Nov 23, 2026"]),
+        ("valid", ["valid through Jun 1, 2027"]),
+    ],
+)
+def test_driver_admin_lists_and_filters_drivers_by_their_documents(operator_client, choice, column):
+    for expires_on in (dt.date(2026, 11, 10), dt.date(2026, 11, 23), dt.date(2027, 6, 1)):
+        _driver_whose_licence_expires(expires_on, LAS_VEGAS)
+    url = reverse("admin:drivers_driver_changelist") + (f"?documents={choice}" if choice else "")
+
+    with time_machine.travel(_local(LAS_VEGAS, 2026, 11, 13, 9, 0), tick=False):
+        response = operator_client.get(url)
+
+    assert response.status_code == 200
+    assert _documents_column(response.content.decode()) == column
