@@ -247,7 +247,9 @@ def driver_go_online(*, driver: Driver, market: Market, latitude: Decimal | None
         )
     problems = invalid_documents(driver, now=timezone.now())
     if problems:
-        raise ActionRefused(f"You cannot go online: {'; '.join(problems)}. Upload a valid document.", code="documents")
+        raise ActionRefused(
+            f"You cannot go online: {'; '.join(problems)}. Send a valid one to Mallrun operations.", code="documents"
+        )
     now = timezone.now()
     changed = Driver.objects.filter(pk=driver.pk, status=DS.ACTIVE).update(
         is_online=True,
