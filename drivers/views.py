@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -50,19 +51,33 @@ def _offer_cards(driver: Driver) -> list[dict]:
     return cards
 
 
+class _Documents:
+    """The driver's documents for the page, read only when the template shows them (not for the
+    offers fragment the page polls every 10 s)."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+
+    @cached_property
+    def rows(self) -> list[selectors.DocumentStatus]:
+        return selectors.document_statuses(driver=self.driver, now=timezone.now())
+
+    @property
+    def to_renew(self) -> bool:
+        return any(document.state != "valid" for document in self.rows)
+
+
 def _home_context(driver: Driver, *, online_form: OnlineForm | None = None, **extra: object) -> dict:
     initial = {
         "market": driver.online_market or driver.home_market,
         "latitude": driver.latitude,
         "longitude": driver.longitude,
     }
-    documents = selectors.document_statuses(driver=driver, now=timezone.now())
     return {
         "driver": driver,
         "offers": _offer_cards(driver),
         "active_route": selectors.active_route_for_driver(driver=driver),
-        "documents": documents,
-        "documents_to_renew": any(document.state != "valid" for document in documents),
+        "documents": _Documents(driver),
         "online_form": online_form or OnlineForm(initial=initial),
         **extra,
     }

@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from drivers import services
@@ -458,3 +460,18 @@ def test_driver_admin_lists_and_filters_drivers_by_their_documents(operator_clie
 
     assert response.status_code == 200
     assert _documents_column(response.content.decode()) == column
+
+
+@pytest.mark.django_db
+def test_driver_page_reads_documents_for_the_page_not_for_the_offers_poll():
+    _mall, driver = _driver_whose_licence_expires(dt.date(2026, 11, 23), LAS_VEGAS)
+    client = Client()
+    client.force_login(driver.user)
+    table = DriverDocument._meta.db_table
+
+    def document_reads(**headers) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("driver:home"), **headers).status_code == 200
+        return sum(table in query["sql"] for query in queries.captured_queries)
+
+    assert (document_reads(), document_reads(HTTP_HX_REQUEST="true")) == (1, 0)
