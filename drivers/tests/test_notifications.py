@@ -37,7 +37,7 @@ def test_offer_goes_to_driver_by_email_and_sms(routed):
     ]
     assert rows[0].subject == f"New route: ${pay}"
     assert rows[1].body == (
-        f"Mallrun: new route ${pay}, 1 stops, {route.estimated_miles} mi from {route.mall.name}. Answer in the app."
+        f"Mallrun: new route ${pay}, 1 stop, {route.estimated_miles} mi from {route.mall.name}. Answer in the app."
     )
 
 

@@ -200,6 +200,8 @@ def test_packed_with_fewer_packages_frees_room_on_the_route(mall):
     [message] = Notification.objects.filter(kind="route.replanned", channel=Channel.SMS)
     assert message.to == driver.phone
     assert f"order {soon.number} was packed into 1 package, not 4" in message.body
+    offer = route.offers.get()
+    assert f"): 2 stops, ${offer.pay_cents / 100:.2f}. See the app." in message.body
 
 
 def test_packed_order_on_route_under_way_keeps_the_plan(mall):

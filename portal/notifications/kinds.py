@@ -50,10 +50,13 @@ KINDS: dict[str, Kind] = {
     "offer": Kind(
         subject="New route: ${{ pay }}",
         body=(
-            "{{ stops }} stops, {{ miles }} mi, about {{ minutes }} min from {{ mall }}. "
+            "{{ stops }} stop{{ stops|pluralize }}, {{ miles }} mi, about {{ minutes }} min from {{ mall }}. "
             "Answer in the Mallrun driver app."
         ),
-        sms="Mallrun: new route ${{ pay }}, {{ stops }} stops, {{ miles }} mi from {{ mall }}. Answer in the app.",
+        sms=(
+            "Mallrun: new route ${{ pay }}, {{ stops }} stop{{ stops|pluralize }}, {{ miles }} mi from {{ mall }}. "
+            "Answer in the app."
+        ),
     ),
     "route.cancelled": Kind(
         subject="Your route was cancelled",
@@ -66,7 +69,10 @@ KINDS: dict[str, Kind] = {
             "{{ packages }} package{{ packages|pluralize }}, {{ miles }} mi, about {{ minutes }} min, "
             "${{ pay }}. Open the Mallrun driver app for the new order of drops."
         ),
-        sms="Mallrun: your route at {{ mall }} changed ({{ why }}): {{ stops }} stops, ${{ pay }}. See the app.",
+        sms=(
+            "Mallrun: your route at {{ mall }} changed ({{ why }}): {{ stops }} stop{{ stops|pluralize }}, "
+            "${{ pay }}. See the app."
+        ),
     ),
     "driver.arriving": Kind(
         subject="{{ driver }} is coming to {{ store }}",
