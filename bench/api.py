@@ -58,6 +58,8 @@ from django.urls import include, path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 from django.views.decorators.http import require_GET, require_POST  # noqa: E402
 
+from bench.machine import busy_cpu_seconds  # noqa: E402
+
 FLOOR_TABLE = "bench_api_floor"
 KEYS = 64
 DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -375,13 +377,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def busy_cpu_seconds() -> float:
-    """CPU time the whole machine has spent not idle, in seconds (/proc/stat)."""
-    with open("/proc/stat") as stat:
-        ticks = [int(value) for value in stat.readline().split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, script: Path, requests_file: Path, seconds: int) -> tuple[float, int, int, float]:

@@ -40,6 +40,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
+from bench.machine import busy_cpu_seconds  # noqa: E402
 from retailers.eligibility_sql import eligibility_recompute  # noqa: E402
 
 MALLS, SELLERS, LISTINGS_PER_SELLER, STORES = 4, 40, 5000, 200
@@ -130,27 +131,14 @@ def build() -> None:
         c.execute("ANALYZE")
 
 
-def _machine_cpu() -> float | None:
-    """CPU seconds the whole machine has been busy (every core, /proc/stat), for the
-    informational CPU line: the recompute runs on more than one connection, and on a shared,
-    loaded machine wall times swing by a factor of two between runs while CPU times stay within
-    a few percent. Includes whatever else runs; read it on a quiet machine."""
-    try:
-        with open("/proc/stat") as stat:
-            fields = stat.readline().split()[1:]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
 def timed(fn, *, cpu: list | None = None) -> float:
-    busy = _machine_cpu()
+    """Wall seconds of fn(); its machine CPU seconds (bench.machine) appended to `cpu`."""
+    busy = busy_cpu_seconds()
     started = time.perf_counter()
     fn()
     elapsed = time.perf_counter() - started
-    if cpu is not None and busy is not None:
-        cpu.append(_machine_cpu() - busy)
+    if cpu is not None:
+        cpu.append(busy_cpu_seconds() - busy)
     return elapsed
 
 
@@ -261,13 +249,12 @@ def main() -> None:
     incremental_ms = statistics.median(incremental) * 1000
     print(f"incremental after one stock change: {incremental_ms:.1f} ms (median of 20)")
 
-    if cpu_floor and cpu_first and cpu_steady:
-        floor_cpu, steady_cpu = statistics.median(cpu_floor), statistics.median(cpu_steady)
-        print(
-            f"cpu (machine, every core): floor {floor_cpu * 1000:.0f} ms, first {cpu_first[0] * 1000:.0f} ms, "
-            f"steady {steady_cpu * 1000:.0f} ms; ratio {steady_cpu / floor_cpu:.2f} first_ratio "
-            f"{cpu_first[0] / floor_cpu:.2f}; load {os.getloadavg()[0]:.1f} (informational; RESULT is wall time)"
-        )
+    floor_cpu, steady_cpu = statistics.median(cpu_floor), statistics.median(cpu_steady)
+    print(
+        f"cpu (machine, every core): floor {floor_cpu * 1000:.0f} ms, first {cpu_first[0] * 1000:.0f} ms, "
+        f"steady {steady_cpu * 1000:.0f} ms; ratio {steady_cpu / floor_cpu:.2f} first_ratio "
+        f"{cpu_first[0] / floor_cpu:.2f}; load {os.getloadavg()[0]:.1f} (informational; RESULT is wall time)"
+    )
     written_s = write_floor()
     print(
         f"write floor: {written_s * 1000:.0f} ms = {written_s / floor_s:.2f} × floor (inserting {rows:,} computed "

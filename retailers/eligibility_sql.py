@@ -185,9 +185,10 @@ def _summary_tables(*, supplied: Sequence[int]) -> list[SharedTable]:
     ]
 
 
-def _seller_malls_create(cursor, *, supplied: Sequence[int]) -> str:
-    """Creates the summary tables (PostgreSQL, bulk runs) and returns the summary's name."""
-    for name, select, params, indexes in _summary_tables(supplied=supplied):
+def _seller_malls_create(cursor, *, tables: Sequence[SharedTable]) -> str:
+    """Creates the summary tables (PostgreSQL, bulk runs; _summary_tables) and returns the
+    summary's name."""
+    for name, select, params, indexes in tables:
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
         cursor.execute(f"CREATE TEMPORARY TABLE {name} AS {select}", params)
         for index in indexes:
@@ -692,17 +693,16 @@ def eligibility_recompute(
                 # A store's own state moved (the clock, an order filling its hour): its other
                 # listings are stale too, so recompute the whole store afterwards.
                 widen |= changed
-            summary = None
+            summary = tables = None
             if scope.bulk and connection.vendor == "postgresql":
-                summary = _seller_malls_create(cursor, supplied=supplied)
+                tables = _summary_tables(supplied=supplied)
+                summary = _seller_malls_create(cursor, tables=tables)
             compute_for = functools.partial(_compute_sql, limits=limits, supplied=supplied, seller_malls=summary)
             at = connection.ops.adapt_datetimefield_value(now)
             if scope.bulk:
                 helpers = None
-                if helpers_allowed:
-                    helpers = Helpers(
-                        settings.ELIGIBILITY_RECOMPUTE_CONNECTIONS - 1, _summary_tables(supplied=supplied)
-                    )
+                if helpers_allowed and tables is not None:
+                    helpers = Helpers(settings.ELIGIBILITY_RECOMPUTE_CONNECTIONS - 1, tables)
                 written += _write_bulk(cursor, compute_for=compute_for, at=at, scope=scope, helpers=helpers)
             else:
                 compute, params = compute_for(scope=scope)
