@@ -1,5 +1,4 @@
 import datetime as dt
-import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
@@ -9,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from drivers.lifecycle import DriverStatus, OfferStatus
+from portal.localtime import end_of_local_day
 from retailers.models import Market
 
 
@@ -93,14 +93,6 @@ class DocumentKind(models.TextChoices):
 
 
 REQUIRED_DOCUMENTS = frozenset(DocumentKind.values)
-
-
-def end_of_local_day(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
-    """The instant `day` ends in `tz`: the next local midnight. Where a clock change lands on
-    that midnight (it is skipped, or read twice), the first instant the clock shows a later day."""
-    midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
-    readings = (midnight.astimezone(dt.UTC), midnight.replace(fold=1).astimezone(dt.UTC))
-    return min(instant for instant in readings if instant.astimezone(tz).date() > day)
 
 
 class DriverDocument(models.Model):

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent, OrderLine, Package
+from portal import localtime
 from retailers.access import store_memberships_for
 from retailers.models import Mall, Store, StoreMembership
 
@@ -33,12 +34,8 @@ class BoardRow(NamedTuple):
 
 
 def local_day_bounds(store: Store, now: dt.datetime) -> tuple[dt.date, dt.datetime, dt.datetime]:
-    """The mall's local date at `now` and its start and end as aware datetimes (DST-safe)."""
-    tz = store.mall.tz
-    today = now.astimezone(tz).date()
-    start = dt.datetime.combine(today, dt.time.min, tzinfo=tz)
-    end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-    return today, start, end
+    """The mall's local date at `now` and the instants it starts and ends (DST-safe)."""
+    return localtime.local_day_bounds(now, store.mall.tz)
 
 
 def board_last_change(store: Store) -> dt.datetime | None:

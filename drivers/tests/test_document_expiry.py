@@ -14,10 +14,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from drivers import services
-from drivers.models import Answer, DocumentKind, DriverDocument, OfferRecipient, end_of_local_day
+from drivers.models import Answer, DocumentKind, DriverDocument, OfferRecipient
 from drivers.selectors import markets_with_driver_supply
 from drivers.tests.factories import make_driver, make_ready_order, set_documents_expiry
 from portal.errors import ActionRefused
+from portal.localtime import end_of_local_day
 from portal.notifications.models import Channel, Notification
 from portal.tests.factories import make_mall, make_market, make_store, make_user
 
