@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from ninja import Schema
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -45,24 +46,39 @@ def _text_only(value: object) -> object:
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_only)]
 
 
+def _storable(value: str) -> str:
+    # JSON allows "\u0000", which PostgreSQL text cannot hold, and unpaired surrogates such as
+    # "\ud800", which are not characters: either would fail at the write.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must not contain unpaired surrogates") from None
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_storable)]
+
+
 class CustomerIn(BaseModel):
-    name: StrictStr = Field(min_length=1, max_length=120)
+    name: Text = Field(min_length=1, max_length=120)
     phone: StrictStr | None = Field(default=None, pattern=E164, description="E.164, e.g. +17025550123")
 
 
 class AddressIn(BaseModel):
-    line1: StrictStr = Field(min_length=1, max_length=200)
-    line2: StrictStr = Field(default="", max_length=200)
-    city: StrictStr = Field(min_length=1, max_length=100)
+    line1: Text = Field(min_length=1, max_length=200)
+    line2: Text = Field(default="", max_length=200)
+    city: Text = Field(min_length=1, max_length=100)
     state: StrictStr = Field(pattern=r"^[A-Z]{2}$")
     postal_code: StrictStr = Field(pattern=r"^[0-9]{5}(-[0-9]{4})?$")
     lat: StrictFloat | StrictInt | None = Field(default=None, ge=-90, le=90)
     lon: StrictFloat | StrictInt | None = Field(default=None, ge=-180, le=180)
-    instructions: StrictStr = Field(default="", max_length=300)
+    instructions: Text = Field(default="", max_length=300)
 
 
 class LineIn(BaseModel):
-    sku: StrictStr = Field(min_length=1, max_length=60)
+    sku: Text = Field(min_length=1, max_length=60)
     quantity: StrictInt = Field(ge=1, le=99)
     unit_price_cents: StrictInt = Field(default=0, ge=0, le=100_000_000)
 
@@ -96,8 +112,8 @@ class OrderIn(BaseModel):
     )
 
     marketplace_order_id: StrictStr = Field(pattern=ORDER_ID)
-    seller_id: StrictStr = Field(min_length=1, max_length=40)
-    mall: StrictStr | None = Field(default=None, min_length=1, max_length=60)
+    seller_id: Text = Field(min_length=1, max_length=40)
+    mall: Text | None = Field(default=None, min_length=1, max_length=60)
     placed_at: Timestamp
     deliver_by: Timestamp
     customer: CustomerIn
@@ -107,7 +123,7 @@ class OrderIn(BaseModel):
 
 
 class CancelIn(BaseModel):
-    reason: StrictStr = Field(default="", max_length=300)
+    reason: Text = Field(default="", max_length=300)
 
 
 class StoreOut(Schema):

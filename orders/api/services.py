@@ -78,7 +78,9 @@ def webhook_secret_rotate(*, endpoint: WebhookEndpoint) -> str:
 def canonical_sha256(document: object) -> str:
     """Equal JSON values give equal hashes, whatever their whitespace and key order."""
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    # surrogatepass: a body with an unpaired surrogate ("\ud800") is hashed, not a 500, and then
+    # refused by validation; every other body hashes to the same bytes as before.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _existing(*, client: ApiClient, marketplace_order_id: str, body_sha256: str) -> Order | None:

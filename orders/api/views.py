@@ -4,6 +4,7 @@ pydantic schemas that also produce the OpenAPI 3.1 document served at /api/v1/op
 import functools
 import json
 import logging
+import re
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -26,6 +27,7 @@ from orders.api.representation import (
     represent,
 )
 from orders.api.schemas import (
+    ORDER_ID,
     CancelIn,
     EligibilityPage,
     EventPage,
@@ -166,6 +168,10 @@ def _numbered(order_id: int) -> dict:
 
 
 def _order_for_client(request: HttpRequest, marketplace_order_id: str) -> Order:
+    # Every API order's id matches ORDER_ID; anything else (a NUL, which PostgreSQL text
+    # cannot even be compared with) is not one, without asking the database.
+    if not re.fullmatch(ORDER_ID, marketplace_order_id):
+        raise not_found(f"There is no order {marketplace_order_id}.")
     order = Order.objects.filter(marketplace_order_id=marketplace_order_id, api_client=request.auth).first()
     if order is None:
         raise not_found(f"There is no order {marketplace_order_id}.")
@@ -257,6 +263,10 @@ def list_events(
     return Status(200, page)
 
 
+# A mall's slug (a SlugField): anything else names no mall, and a NUL would fail the lookup.
+MALL_SLUG = r"^[-a-zA-Z0-9_]+$"
+
+
 @api.get(
     "/eligibility",
     response={200: EligibilityPage, 422: ValidationProblemOut} | UNAUTHORIZED,
@@ -265,7 +275,7 @@ def list_events(
 )
 def list_eligibility(
     request: HttpRequest,
-    mall: str = Query(..., min_length=1, max_length=60),  # noqa: B008
+    mall: str = Query(..., min_length=1, max_length=60, pattern=MALL_SLUG),  # noqa: B008
     changed_since: Timestamp | None = Query(None, description="RFC 3339; items computed at or after it."),  # noqa: B008
     cursor: str | None = Query(None, max_length=200, description="next_cursor of the previous page."),  # noqa: B008
 ) -> HttpResponse:
@@ -310,6 +320,10 @@ def _create_document(request: HttpRequest) -> dict | None:
     except ValueError:
         return None
     if not isinstance(document, dict) or not isinstance(document.get("marketplace_order_id"), str):
+        return None
+    # An id the schema refuses (one with a NUL would fail the replay lookup on PostgreSQL) is
+    # answered by the operation's validation.
+    if not re.fullmatch(ORDER_ID, document["marketplace_order_id"]):
         return None
     return document
 

@@ -1,0 +1,109 @@
+"""Edge cases of the marketplace API's input (marketplace-api.md): characters and times that
+JSON or RFC 3339 allow but the database or Python cannot hold, cursors the feed never handed out,
+and field names of wrongly typed fields. Each answers a problem document naming the field and
+stores nothing; none is a 500."""
+
+import json
+
+import pytest
+
+from orders.models import Order, OrderEvent
+from orders.tests.api_helpers import make_api_client, make_world, order_document, signed
+
+pytestmark = pytest.mark.django_db
+PROBLEM = "https://mallrun.example/problems/"
+
+
+@pytest.fixture
+def world():
+    return make_world()
+
+
+@pytest.fixture
+def issued():
+    return make_api_client()
+
+
+def _changed(path: tuple, value) -> dict:
+    document = order_document()
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return document
+
+
+def _assert_invalid(response, fields: list[str]) -> None:
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == PROBLEM + "validation-error"
+    assert [error["field"] for error in response.json()["errors"]] == fields
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        (("marketplace_order_id",), "marketplace_order_id"),
+        (("seller_id",), "seller_id"),
+        (("mall",), "mall"),
+        (("customer", "name"), "customer.name"),
+        (("address", "line1"), "address.line1"),
+        (("address", "city"), "address.city"),
+        (("address", "instructions"), "address.instructions"),
+        (("lines", 0, "sku"), "lines[0].sku"),
+    ],
+)
+def test_create_order_with_a_nul_character_in_a_text_field_answers_422_naming_it(world, issued, path, field):
+    # JSON allows "\u0000" in a string; PostgreSQL text cannot hold it.
+    document = _changed(path, "A2\u0000x")
+
+    response = signed(issued, "POST", "/api/v1/orders", document)
+
+    _assert_invalid(response, [field])
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        (("marketplace_order_id",), "marketplace_order_id"),
+        (("customer", "name"), "customer.name"),
+        (("address", "line2"), "address.line2"),
+    ],
+)
+def test_create_order_with_an_unpaired_surrogate_answers_422_naming_the_field(world, issued, path, field):
+    # "\ud800" is valid JSON text but no Unicode character: it cannot be encoded as UTF-8.
+    document = _changed(path, "Jamie \ud800")
+
+    response = signed(issued, "POST", "/api/v1/orders", raw=json.dumps(document).encode())
+
+    _assert_invalid(response, [field])
+    assert Order.objects.count() == 0
+
+
+def test_order_read_and_cancel_with_a_nul_in_the_order_id_answer_404_not_found(world, issued):
+    signed(issued, "POST", "/api/v1/orders", order_document())
+
+    read = signed(issued, "GET", "/api/v1/orders/113-4567890%00")
+    cancel = signed(issued, "POST", "/api/v1/orders/113-4567890%00/cancel", {"reason": "customer_request"})
+
+    assert (read.status_code, cancel.status_code) == (404, 404)
+    assert read.json()["type"] == cancel.json()["type"] == PROBLEM + "not-found"
+    assert cancel["Content-Type"] == "application/problem+json"
+    assert Order.objects.get().status == "received"
+
+
+def test_cancel_reason_with_a_nul_character_answers_422_and_changes_nothing(world, issued):
+    signed(issued, "POST", "/api/v1/orders", order_document())
+
+    response = signed(issued, "POST", "/api/v1/orders/113-4567890-1234567/cancel", {"reason": "customer\u0000"})
+
+    _assert_invalid(response, ["reason"])
+    assert Order.objects.get().status == "received"
+    assert OrderEvent.objects.filter(type="order.cancelled").count() == 0
+
+
+def test_eligibility_feed_mall_with_a_nul_character_answers_422_naming_mall(world, issued):
+    response = signed(issued, "GET", "/api/v1/eligibility?mall=fashion-show%00")
+
+    _assert_invalid(response, ["mall"])
