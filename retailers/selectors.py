@@ -107,8 +107,13 @@ def _feed_cursor_parse(cursor: str) -> tuple:
         parsed = dt.datetime.fromisoformat(at)
         if parsed.tzinfo is None:
             raise ValueError
+        # The feed hands out UTC times and row ids: a time outside the years 1 to 9999 in
+        # UTC, or an id past bigint, is not one of its cursors (and SQLite cannot take either).
+        parsed.astimezone(dt.UTC)
+        if not 0 <= int(pk) < 2**63:
+            raise ValueError
         return parsed, int(pk)
-    except (ValueError, UnicodeDecodeError, binascii.Error) as error:
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error) as error:
         raise ValueError("cursor is not one this feed handed out") from error
 
 

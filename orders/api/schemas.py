@@ -43,7 +43,17 @@ def _text_only(value: object) -> object:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+def _in_utc_range(value: dt.datetime) -> dt.datetime:
+    # RFC 3339 allows 0001-01-01T00:30:00+01:00 and 9999-12-31T23:00:00-08:00, but in UTC they
+    # fall in years 0 and 10000, which neither Python nor the database read back.
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("must fall within the years 1 to 9999 in UTC") from None
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_only), AfterValidator(_in_utc_range)]
 
 
 def _storable(value: str) -> str:

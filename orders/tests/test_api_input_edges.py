@@ -3,6 +3,7 @@ JSON or RFC 3339 allow but the database or Python cannot hold, cursors the feed 
 and field names of wrongly typed fields. Each answers a problem document naming the field and
 stores nothing; none is a 500."""
 
+import base64
 import json
 
 import pytest
@@ -107,3 +108,43 @@ def test_eligibility_feed_mall_with_a_nul_character_answers_422_naming_mall(worl
     response = signed(issued, "GET", "/api/v1/eligibility?mall=fashion-show%00")
 
     _assert_invalid(response, ["mall"])
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        # Year 0 once in UTC, and year 10000: neither is a Python datetime.
+        ({"placed_at": "0001-01-01T00:30:00+01:00"}, "placed_at"),
+        ({"deliver_by": "9999-12-31T23:00:00-08:00"}, "deliver_by"),
+    ],
+)
+def test_create_order_time_outside_years_1_to_9999_in_utc_answers_422(world, issued, changes, field):
+    response = signed(issued, "POST", "/api/v1/orders", order_document(**changes))
+
+    _assert_invalid(response, [field])
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.parametrize("changed_since", ["0001-01-01T00:00:00%2B01:00", "9999-12-31T23:59:59-08:00"])
+def test_eligibility_feed_changed_since_outside_years_1_to_9999_in_utc_answers_422(world, issued, changed_since):
+    response = signed(issued, "GET", f"/api/v1/eligibility?mall=fashion-show&changed_since={changed_since}")
+
+    _assert_invalid(response, ["changed_since"])
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _cursor("0001-01-01T00:00:00+01:00|1"),
+        _cursor("9999-12-31T23:59:59-08:00|1"),
+        _cursor("2026-11-22T17:03:00+00:00|99999999999999999999999"),
+    ],
+)
+def test_eligibility_feed_cursor_it_never_handed_out_answers_422_naming_cursor(world, issued, cursor):
+    response = signed(issued, "GET", f"/api/v1/eligibility?mall=fashion-show&cursor={cursor}")
+
+    _assert_invalid(response, ["cursor"])
