@@ -82,8 +82,8 @@ class AddressIn(BaseModel):
     city: Text = Field(min_length=1, max_length=100)
     state: StrictStr = Field(pattern=r"^[A-Z]{2}$")
     postal_code: StrictStr = Field(pattern=r"^[0-9]{5}(-[0-9]{4})?$")
-    lat: StrictFloat | StrictInt | None = Field(default=None, ge=-90, le=90)
-    lon: StrictFloat | StrictInt | None = Field(default=None, ge=-180, le=180)
+    lat: StrictFloat | None = Field(default=None, ge=-90, le=90)
+    lon: StrictFloat | None = Field(default=None, ge=-180, le=180)
     instructions: Text = Field(default="", max_length=300)
 
 

@@ -148,3 +148,32 @@ def test_eligibility_feed_cursor_it_never_handed_out_answers_422_naming_cursor(w
     response = signed(issued, "GET", f"/api/v1/eligibility?mall=fashion-show&cursor={cursor}")
 
     _assert_invalid(response, ["cursor"])
+
+
+@pytest.mark.parametrize(
+    ("address", "field"),
+    [
+        ({"lat": "36.1212"}, "address.lat"),
+        ({"lat": True}, "address.lat"),
+        ({"lon": "-115.1697"}, "address.lon"),
+        ({"lon": [1]}, "address.lon"),
+    ],
+)
+def test_create_order_lat_or_lon_of_a_wrong_type_answers_422_naming_the_field_once(world, issued, address, field):
+    document = order_document()
+    document["address"].update(address)
+
+    response = signed(issued, "POST", "/api/v1/orders", document)
+
+    _assert_invalid(response, [field])
+    assert Order.objects.count() == 0
+
+
+def test_create_order_takes_whole_number_coordinates_as_numbers(world, issued):
+    document = order_document()
+    document["address"].update({"lat": 36, "lon": -115})
+
+    response = signed(issued, "POST", "/api/v1/orders", document)
+
+    # Their type is fine: (36, -115) is about 13 miles from the mall, outside its 10-mile radius.
+    _assert_invalid(response, ["address"])
