@@ -317,7 +317,7 @@ def _create_document(request: HttpRequest) -> dict | None:
         return None
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json recurses
         return None
     if not isinstance(document, dict) or not isinstance(document.get("marketplace_order_id"), str):
         return None

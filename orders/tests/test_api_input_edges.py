@@ -177,3 +177,19 @@ def test_create_order_takes_whole_number_coordinates_as_numbers(world, issued):
 
     # Their type is fine: (36, -115) is about 13 miles from the mall, outside its 10-mile radius.
     _assert_invalid(response, ["address"])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 30_000 + b"]" * 30_000,
+        b'{"marketplace_order_id": "113-4567890-1234567", "extra": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+    ],
+)
+def test_create_order_json_nested_past_the_parsers_depth_answers_422_body(world, issued, raw):
+    # Under 64 KiB, but deeper than Python's json module recurses.
+    response = signed(issued, "POST", "/api/v1/orders", raw=raw)
+
+    _assert_invalid(response, ["body"])
+    assert response.json()["errors"][0]["message"] == "The body is not valid JSON."
+    assert Order.objects.count() == 0
