@@ -47,13 +47,24 @@ from retailers.selectors import eligibility_feed_page
 logger = logging.getLogger(__name__)
 
 
+def _json_number(text: str) -> float | int:
+    # JSON has one number type, and JSON Schema (the OpenAPI document's language) counts 2.0 and
+    # 1e2 as the integers 2 and 100: read them so, for the schema and the idempotency hash alike.
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _parse_json(body: bytes) -> Any:
+    return json.loads(body, parse_float=_json_number)
+
+
 class KeepingParser(Parser):
     """Keeps the parsed body on the request: the idempotency hash is taken from it. A create's
     body was already parsed by _replay_first, which left it there."""
 
     def parse_body(self, request: HttpRequest) -> Any:
         if getattr(request, "api_document", None) is None:
-            request.api_document = json.loads(request.body)
+            request.api_document = _parse_json(request.body)
         return request.api_document
 
 
@@ -316,7 +327,7 @@ def _create_document(request: HttpRequest) -> dict | None:
     if len(body) > MAX_BODY_BYTES:
         return None
     try:
-        document = json.loads(body)
+        document = _parse_json(body)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than json recurses
         return None
     if not isinstance(document, dict) or not isinstance(document.get("marketplace_order_id"), str):

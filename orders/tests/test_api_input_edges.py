@@ -4,6 +4,7 @@ and field names of wrongly typed fields. Each answers a problem document naming 
 stores nothing; none is a 500."""
 
 import base64
+import copy
 import json
 
 import pytest
@@ -193,3 +194,46 @@ def test_create_order_json_nested_past_the_parsers_depth_answers_422_body(world,
     _assert_invalid(response, ["body"])
     assert response.json()["errors"][0]["message"] == "The body is not valid JSON."
     assert Order.objects.count() == 0
+
+
+def _with_quantity(text: str, document: dict | None = None) -> bytes:
+    # json.dumps writes 2, never 2.0 or 1e2: the number goes into the text as it is written.
+    document = copy.deepcopy(document or order_document())
+    document["lines"][0]["quantity"] = 7777
+    return json.dumps(document).replace("7777", text).encode()
+
+
+@pytest.mark.parametrize("text", ["2.0", "2.00", "0.2e1"])
+def test_create_order_quantity_written_with_a_zero_fraction_is_that_integer(world, issued, text):
+    # The OpenAPI 3.1 document says "type": "integer", and JSON Schema counts 2.0 as one.
+    response = signed(issued, "POST", "/api/v1/orders", raw=_with_quantity(text))
+
+    assert response.status_code == 201
+    assert response.json()["lines"] == [{"sku": "SA-TEE-001", "quantity": 2, "picked": 0}]
+    assert Order.objects.get().lines.get().quantity == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1e2", "Input should be less than or equal to 99"),
+        ("2.5", "Input should be a valid integer"),
+        ("1e400", "Input should be a valid integer"),
+    ],
+)
+def test_create_order_quantity_of_100_or_with_a_fraction_answers_422_naming_it(world, issued, text, message):
+    response = signed(issued, "POST", "/api/v1/orders", raw=_with_quantity(text))
+
+    _assert_invalid(response, ["lines[0].quantity"])
+    assert response.json()["errors"][0]["message"] == message
+    assert Order.objects.count() == 0
+
+
+def test_create_order_sent_again_with_2_0_for_2_is_the_same_body_and_answers_200(world, issued):
+    document = order_document()
+    first = signed(issued, "POST", "/api/v1/orders", raw=_with_quantity("2", document))
+    again = signed(issued, "POST", "/api/v1/orders", raw=_with_quantity("2.0", document))
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == signed(issued, "GET", "/api/v1/orders/113-4567890-1234567").json()
+    assert Order.objects.count() == 1
