@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from orders.api.auth import MAX_CLOCK_SKEW_SECONDS
 from orders.api.placement import candidate_stores, covering_malls, covers, markets_with_drivers, zip_centroid
 from orders.api.problems import Problem, validation_error
 from orders.api.reads import IntakeReads, intake_reads
@@ -117,6 +118,10 @@ def _validate(payload: OrderIn, now: dt.datetime, reads: IntakeReads):
             else:
                 lines.append((listing, line.quantity))
             seen.add(line.sku)
+    # An order is placed before it is sent, give or take the clock skew its signature may have
+    # (a placed_at near year 9999 also made the preparation deadline overflow).
+    if payload.placed_at > now + dt.timedelta(seconds=MAX_CLOCK_SKEW_SECONDS):
+        errors.append({"field": "placed_at", "message": "The order cannot be placed in the future."})
     if payload.deliver_by <= now:
         errors.append({"field": "deliver_by", "message": "The delivery deadline is in the past."})
     elif payload.deliver_by <= payload.placed_at:

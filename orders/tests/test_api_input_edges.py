@@ -5,9 +5,11 @@ stores nothing; none is a 500."""
 
 import base64
 import copy
+import datetime as dt
 import json
 
 import pytest
+from django.utils import timezone
 
 from orders.models import Order, OrderEvent
 from orders.tests.api_helpers import make_api_client, make_world, order_document, signed
@@ -237,3 +239,29 @@ def test_create_order_sent_again_with_2_0_for_2_is_the_same_body_and_answers_200
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == signed(issued, "GET", "/api/v1/orders/113-4567890-1234567").json()
     assert Order.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # Its preparation deadline (placed_at + the store's SLA) would be in year 10000: was a 500.
+        {"placed_at": "9999-12-31T23:30:00Z", "deliver_by": "9999-12-31T23:59:59Z"},
+        {"placed_at": "2099-01-01T00:00:00Z", "deliver_by": "2099-01-01T04:00:00Z"},
+    ],
+)
+def test_create_order_placed_in_the_future_answers_422_naming_placed_at(world, issued, changes):
+    response = signed(issued, "POST", "/api/v1/orders", order_document(**changes))
+
+    _assert_invalid(response, ["placed_at"])
+    assert response.json()["errors"][0]["message"] == "The order cannot be placed in the future."
+    assert Order.objects.count() == 0
+
+
+def test_create_order_placed_a_clock_skew_ahead_is_taken(world, issued):
+    # Within the 300 s the signature's timestamp may be off by.
+    placed = timezone.now().replace(microsecond=0) + dt.timedelta(seconds=240)
+
+    response = signed(issued, "POST", "/api/v1/orders", order_document(placed_at=placed.isoformat()))
+
+    assert response.status_code == 201
+    assert Order.objects.get().placed_at == placed
