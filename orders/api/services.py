@@ -244,16 +244,22 @@ def api_order_create(*, client: ApiClient, payload: OrderIn, body_sha256: str, i
 def api_order_cancel(*, client: ApiClient, order: Order, reason: str) -> Order:
     """Cancels until pickup; cancelling a cancelled order changes nothing. Side effects: those of
     order_cancel (stock released, `order.cancelled` event, feed event and webhook rows)."""
-    if order.status == S.CANCELLED:
-        return order
-    try:
-        return order_cancel(
-            order=order, acting_user=None, reason=reason or "marketplace", actor_label=f"marketplace ({client.name})"
-        )
-    except ActionRefused as refused:
-        order.refresh_from_db(fields=["status"])
-        if order.status == S.CANCELLED:
-            return order
-        raise Problem(
-            "conflict", 409, f"Order {order.marketplace_order_id} is {order.status}: it can no longer be cancelled."
-        ) from refused
+    # Moved on by someone else since it was read (the store accepting it, a concurrent cancel):
+    # try again from its new status, which still decides. The lifecycle has no cycles, so this ends.
+    while order.status != S.CANCELLED:
+        try:
+            return order_cancel(
+                order=order,
+                acting_user=None,
+                reason=reason or "marketplace",
+                actor_label=f"marketplace ({client.name})",
+            )
+        except ActionRefused as refused:
+            order.refresh_from_db(fields=["status"])
+            if refused.code != "conflict":
+                raise Problem(
+                    "conflict",
+                    409,
+                    f"Order {order.marketplace_order_id} is {order.status}: it can no longer be cancelled.",
+                ) from refused
+    return order

@@ -619,6 +619,42 @@ def test_cancel_order_picked_up_answers_409_conflict(world, issued):
     assert response.json()["type"] == PROBLEM + "conflict"
 
 
+def test_cancel_order_racing_the_stores_accept_still_cancels(world, issued):
+    from orders.api.services import api_order_cancel
+    from orders.services import order_accept
+
+    signed(issued, "POST", "/api/v1/orders", order_document())
+    # The cancel read the order as received; the store accepts it before the cancel writes.
+    seen_by_cancel = Order.objects.get()
+    order_accept(order=Order.objects.get(), acting_user=None)
+
+    cancelled = api_order_cancel(client=issued.client, order=seen_by_cancel, reason="customer_request")
+
+    world["stock"].refresh_from_db()
+    assert cancelled.status == Order.objects.get().status == "cancelled"
+    assert world["stock"].reserved == 0
+    assert list(OrderEvent.objects.filter(order=cancelled).values_list("type", flat=True).order_by("pk")) == [
+        "order.received",
+        "order.accepted",
+        "order.cancelled",
+    ]
+
+
+def test_cancel_order_racing_the_pickup_answers_409_conflict(world, issued):
+    from orders.api.problems import Problem
+    from orders.api.services import api_order_cancel
+
+    signed(issued, "POST", "/api/v1/orders", order_document())
+    seen_by_cancel = Order.objects.get()
+    Order.objects.update(status=OrderStatus.PICKED_UP)
+
+    with pytest.raises(Problem) as refused:
+        api_order_cancel(client=issued.client, order=seen_by_cancel, reason="customer_request")
+
+    assert (refused.value.status, refused.value.code) == (409, "conflict")
+    assert Order.objects.get().status == "picked_up"
+
+
 def test_cancel_order_of_another_client_answers_404(world, issued):
     signed(issued, "POST", "/api/v1/orders", order_document())
     other = make_api_client("other marketplace")
