@@ -63,6 +63,13 @@ def test_openapi_order_schema_has_driver_and_proof_as_the_contract_states():
     assert schemas["ProofOut"]["required"] == ["photo_url", "pin_verified"]
 
 
+def test_openapi_address_coordinates_have_their_bounds_as_json_schema_keywords():
+    address = Client().get("/api/v1/openapi.json").json()["components"]["schemas"]["AddressIn"]["properties"]
+
+    assert address["lat"]["anyOf"] == [{"type": "number", "minimum": -90, "maximum": 90}, {"type": "null"}]
+    assert address["lon"]["anyOf"] == [{"type": "number", "minimum": -180, "maximum": 180}, {"type": "null"}]
+
+
 def test_create_order_answers_201_and_reserves_stock(world, issued):
     # Frozen on a November noon in Las Vegas: deliver_by (placed_at + 4 h) is shown in the mall's
     # zone, which is -08:00 only outside daylight saving time.
