@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import logging
 import os
-import secrets
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +19,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from orders.api.representation import rfc3339
-from orders.api.secrets import decrypt_secret, sign
+from orders.api.secrets import decrypt_secret, sign, webhook_key
 from orders.models import DeliveryStatus, FeedEvent, Order, WebhookDelivery, WebhookEndpoint
 from portal.prepared import Prepared, prepare
 
@@ -155,7 +154,7 @@ def event_payload(event: FeedEvent, order_document: dict) -> dict:
 def webhook_headers(*, secret: str, event_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
     """The Standard Webhooks headers: signature over `{id}.{timestamp}.{body}`."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    signature = sign(secret, f"{event_id}.{timestamp}.".encode() + body)
+    signature = sign(webhook_key(secret), f"{event_id}.{timestamp}.".encode() + body)
     return {
         "webhook-id": event_id,
         "webhook-timestamp": str(timestamp),
@@ -245,7 +244,3 @@ def webhook_delivery_replay(*, deliveries: list[WebhookDelivery]) -> int:
     return WebhookDelivery.objects.filter(
         pk__in=[delivery.pk for delivery in deliveries], status=DeliveryStatus.FAILED
     ).update(status=DeliveryStatus.PENDING, attempts=0, due_at=timezone.now(), last_error="")
-
-
-def new_webhook_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)

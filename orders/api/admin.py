@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from orders.api.secrets import encrypt_secret
+from orders.api.secrets import encrypt_secret, new_webhook_secret
 from orders.api.services import (
     api_client_create,
     api_client_revoke,
@@ -18,7 +18,7 @@ from orders.api.services import (
     webhook_secret_rotate,
 )
 from orders.models import ApiClient, ApiSecret, DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from orders.outbox import new_webhook_secret, webhook_delivery_replay
+from orders.outbox import webhook_delivery_replay
 from portal.admin import OperatorAdmin
 
 

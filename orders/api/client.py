@@ -2,8 +2,8 @@
 
 It signs every request as the contract says, retries what is safe to retry (network errors,
 429 with Retry-After, 5xx) with exponential backoff and jitter, and makes creates idempotent by
-sending the same body with the same marketplace_order_id on every try. Only the standard
-library is used."""
+sending the same body with the same marketplace_order_id on every try; `webhook_verify` checks a
+webhook Mallrun sent, as any Standard Webhooks library does. Only the standard library is used."""
 
 import base64
 import hashlib
@@ -24,6 +24,42 @@ def signed_headers(
     message = f"{timestamp}.{method.upper()}.{path_with_query}.".encode() + body
     signature = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
     return {"Mallrun-Key": key_id, "Mallrun-Timestamp": str(timestamp), "Mallrun-Signature": f"v1,{signature}"}
+
+
+class WebhookVerificationError(Exception):
+    """A webhook that did not come from Mallrun, or not now: do not act on it (answer 400)."""
+
+
+def webhook_verify(
+    *, secret: str, headers: dict[str, str], body: bytes, now: float | None = None, tolerance: int = 300
+) -> dict:
+    """The event of a webhook, once its Standard Webhooks signature is checked: HMAC-SHA256 over
+    `{webhook-id}.{webhook-timestamp}.{raw body}` keyed with the base64 after `whsec_`, any of
+    the space-separated `v1,` signatures matching (constant-time), the timestamp within
+    `tolerance` seconds. Verify the raw bytes received, before any JSON parsing."""
+    headers = {name.lower(): value for name, value in headers.items()}
+    event_id, timestamp, offered = (
+        headers.get(h, "") for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    )
+    if not (event_id and timestamp.isdigit() and offered):
+        raise WebhookVerificationError("missing or malformed webhook headers")
+    if abs((time.time() if now is None else now) - int(timestamp)) > tolerance:
+        raise WebhookVerificationError("webhook timestamp too far from now")
+    encoded = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        key = secret.encode()  # a secret issued before Mallrun used the Standard Webhooks form
+    expected = (
+        "v1,"
+        + base64.b64encode(hmac.new(key, f"{event_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()).decode()
+    )
+    matched = False
+    for signature in offered.split(" "):
+        matched |= hmac.compare_digest(expected.encode(), signature.encode())
+    if not matched:
+        raise WebhookVerificationError("no matching webhook signature")
+    return json.loads(body)
 
 
 @dataclass

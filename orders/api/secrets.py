@@ -39,10 +39,30 @@ def new_key_id() -> str:
     return "mk_" + secrets.token_hex(12)
 
 
-def sign(secret: str, message: bytes) -> str:
-    """`v1,` + base64 HMAC-SHA256 of `message`."""
-    mac = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+def sign(key: str | bytes, message: bytes) -> str:
+    """`v1,` + base64 HMAC-SHA256 of `message`; a text key is its UTF-8 bytes."""
+    mac = hmac.new(key.encode() if isinstance(key, str) else key, message, hashlib.sha256).digest()
     return f"{SIGNATURE_VERSION},{base64.b64encode(mac).decode()}"
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix Standard Webhooks secrets carry
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` + the standard (padded) base64 of 32 random bytes."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key of a webhook secret, as Standard Webhooks libraries derive it: the bytes that
+    follow `whsec_`, base64-decoded. Secrets issued before that (`whsec_` + unpadded URL-safe
+    base64, 43 characters, which never decodes as standard base64) keep signing with their whole
+    text, so receivers already set up with one keep verifying until it is rotated."""
+    encoded = secret.removeprefix(WEBHOOK_SECRET_PREFIX)
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError:  # binascii.Error: not standard base64, an earlier secret
+        return secret.encode()
 
 
 def request_message(*, timestamp: str, method: str, path_with_query: str, body: bytes) -> bytes:

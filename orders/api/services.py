@@ -14,10 +14,9 @@ from orders.api.problems import Problem, validation_error
 from orders.api.reads import IntakeReads, intake_reads
 from orders.api.representation import orders_for_representation
 from orders.api.schemas import OrderIn
-from orders.api.secrets import encrypt_secret, new_key_id, new_secret
+from orders.api.secrets import encrypt_secret, new_key_id, new_secret, new_webhook_secret
 from orders.lifecycle import OrderStatus
 from orders.models import ApiClient, ApiSecret, Order, WebhookEndpoint
-from orders.outbox import new_webhook_secret
 from orders.services import NewLine, order_cancel, order_receive
 from portal.errors import ActionRefused
 from retailers.models import Listing, Mall

@@ -6,8 +6,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from orders.api.client import MallrunClient
-from orders.tests.api_helpers import make_api_client, make_world, order_document
+from orders.api.client import MallrunClient, WebhookVerificationError, webhook_verify
+from orders.models import FeedEvent
+from orders.outbox import deliver_due_webhooks
+from orders.tests.api_helpers import make_api_client, make_world, order_document, signed
 from orders.tests.webhook_receiver import Receiver
 
 
@@ -94,3 +96,35 @@ def test_webhook_sweeper_is_on_the_beat_schedule_every_2_seconds():
     from portal.celery import app
 
     assert app.conf.beat_schedule["webhook-sweep"] == {"task": "orders.deliver_webhooks", "schedule": 2.0}
+
+
+@pytest.mark.django_db
+def test_reference_client_verifies_a_webhook_mallrun_sent_and_refuses_a_forged_one():
+    receiver = Receiver().start()
+    try:
+        make_world()
+        issued = make_api_client(webhook_url=receiver.url)
+        assert signed(issued, "POST", "/api/v1/orders", order_document()).status_code == 201
+        deliver_due_webhooks()
+    finally:
+        receiver.stop()
+    [request] = receiver.received
+    sent_at = int(request.headers["webhook-timestamp"])
+    secret = issued.webhook_secret
+
+    event = webhook_verify(secret=secret, headers=request.headers, body=request.body, now=sent_at + 299)
+
+    assert (event["id"], event["type"]) == (FeedEvent.objects.get().event_id, "order.received")
+    forged = request.body.replace(b"order.received", b"order.canceled")
+    other_secret = make_api_client(name="other", webhook_url="https://other.example/hook").webhook_secret
+    unsigned = {**request.headers, "webhook-signature": ""}
+    refusals = [
+        ("tampered body", secret, request.headers, forged, sent_at),
+        ("another secret", other_secret, request.headers, request.body, sent_at),
+        ("too late", secret, request.headers, request.body, sent_at + 301),
+        ("no signature", secret, unsigned, request.body, sent_at),
+    ]
+    for case, key, headers, body, now in refusals:
+        with pytest.raises(WebhookVerificationError):
+            webhook_verify(secret=key, headers=headers, body=body, now=now)
+            pytest.fail(f"{case}: verified")

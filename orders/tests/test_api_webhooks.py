@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from kombu import Connection
 
-from orders.models import DeliveryStatus, FeedEvent, Order, OrderEvent, WebhookDelivery
+from orders.api.secrets import encrypt_secret
+from orders.models import DeliveryStatus, FeedEvent, Order, OrderEvent, WebhookDelivery, WebhookEndpoint
 from orders.outbox import RETRY_DELAYS, deliver_due_webhooks, webhook_delivery_replay
 from orders.services import order_accept, order_start_picking
 from orders.tasks import deliver_webhooks
@@ -51,10 +53,12 @@ def test_webhook_is_sent_with_standard_webhooks_headers_and_signature(receiver):
     event = FeedEvent.objects.get()
     [request] = receiver.received
     timestamp = request.headers["webhook-timestamp"]
-    expected = hmac.new(
-        issued.webhook_secret.encode(), f"{event.event_id}.{timestamp}.".encode() + request.body, hashlib.sha256
-    ).digest()
+    # The key as every Standard Webhooks library derives it: the base64 after "whsec_", decoded.
+    key = base64.b64decode(issued.webhook_secret.removeprefix("whsec_"))
+    expected = hmac.new(key, f"{event.event_id}.{timestamp}.".encode() + request.body, hashlib.sha256).digest()
     body = json.loads(request.body)
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{43}=", issued.webhook_secret)
+    assert len(key) == 32
     assert tries == 1
     assert request.headers["webhook-id"] == event.event_id
     assert request.headers["webhook-signature"] == "v1," + base64.b64encode(expected).decode()
@@ -62,6 +66,23 @@ def test_webhook_is_sent_with_standard_webhooks_headers_and_signature(receiver):
     assert (body["seq"], body["id"], body["type"]) == (1, event.event_id, "order.received")
     assert body["order"]["marketplace_order_id"] == order.marketplace_order_id
     assert WebhookDelivery.objects.get().status == DeliveryStatus.SENT
+
+
+@pytest.mark.django_db
+def test_webhook_secret_issued_before_the_standard_form_keeps_signing_with_its_whole_text(receiver):
+    # Endpoints made before secrets took the Standard Webhooks form ("whsec_" + unpadded URL-safe
+    # base64) are verified by their receivers with the whole text as the key: they keep working.
+    issued, _ = _create_order(receiver)
+    earlier = "whsec_" + "kZ3-t_ZCqf1pgtRDhZbW9nUA0zMPTS5H2c1Qdxi0Swo"
+    WebhookEndpoint.objects.filter(client=issued.client).update(encrypted_secret=encrypt_secret(earlier))
+
+    deliver_due_webhooks()
+
+    [request] = receiver.received
+    timestamp = request.headers["webhook-timestamp"]
+    message = f"{FeedEvent.objects.get().event_id}.{timestamp}.".encode() + request.body
+    expected = base64.b64encode(hmac.new(earlier.encode(), message, hashlib.sha256).digest()).decode()
+    assert request.headers["webhook-signature"] == "v1," + expected
 
 
 @pytest.mark.django_db
