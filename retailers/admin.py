@@ -10,6 +10,7 @@ from portal.admin import (
 )
 from portal.errors import ActionRefused
 from retailers.admin_lifecycle import StoreLifecycleAdminMixin
+from retailers.eligibility_hooks import eligibility_after_listing_change
 from retailers.models import (
     Listing,
     Mall,
@@ -231,6 +232,12 @@ class ListingAdmin(SellerScopedAdmin):
     list_select_related = ["seller"]
     search_fields = ["seller_sku", "title"]
     ordering = ["seller", "seller_sku"]
+
+    def save_model(self, request: HttpRequest, obj: Listing, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # Weight, size, hazmat and category decide eligibility: a new or changed listing is
+        # recomputed by the next sweep (seconds), not the nightly run.
+        eligibility_after_listing_change(listing_ids=[obj.pk])
 
 
 class StockAdminForm(forms.ModelForm):

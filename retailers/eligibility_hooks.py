@@ -37,6 +37,12 @@ def eligibility_after_stock_change(*, listing_ids: Iterable[int]) -> None:
     _enqueue(listing_ids=listing_ids)
 
 
+def eligibility_after_listing_change(*, listing_ids: Iterable[int]) -> None:
+    """A listing was added, or its weight, size class, hazmat flag or category changed (the
+    program limits it is checked against)."""
+    _enqueue(listing_ids=listing_ids)
+
+
 def eligibility_after_store_change(*, store_ids: Iterable[int]) -> None:
     """Hours, cutoff, capacity, pause/resume or onboarding status changed, or an order took a
     slot of the store's hourly capacity."""

@@ -17,8 +17,10 @@ from portal.tests.factories import (
     make_store,
     make_user,
 )
+from retailers.eligibility_requests import eligibility_requests_run
 from retailers.eligibility_sql import eligibility_recompute
-from retailers.models import EligibilityResult, StoreStatus
+from retailers.models import EligibilityRequest, EligibilityResult, Listing, StoreStatus
+from retailers.models import EligibilityRequestKind as Kind
 
 pytestmark = pytest.mark.django_db
 NOON_LA = dt.datetime(2026, 11, 18, 20, 0, tzinfo=dt.UTC)
@@ -174,3 +176,45 @@ def test_listing_page_explains_each_mall(client, world):
     assert "same-day eligibility per mall" in content.lower()
     assert "restock 1 unit at Sunset Apparel — Fashion Show" in content
     assert "Store paused; Out of stock" in content
+
+
+def _listing_change_data(client, listing, **changes) -> dict:
+    """The listing's change form as the admin shows it, with `changes`, ready to post."""
+    page = client.get(reverse("admin:retailers_listing_change", args=[listing.pk]))
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {name: value for name, value in data.items() if value not in (None, False)}
+    for inline in page.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data |= {management.add_prefix(name): management[name].value() for name in management.fields}
+    data.update(changes)
+    return data
+
+
+def test_listing_change_in_admin_recomputes_its_eligibility(client, world):
+    client.force_login(world["manager"])
+    data = _listing_change_data(client, world["tee"], hazmat="on")
+
+    response = client.post(reverse("admin:retailers_listing_change", args=[world["tee"].pk]), data)
+
+    assert response.status_code == 302
+    assert list(EligibilityRequest.objects.values_list("kind", "object_id")) == [(Kind.LISTING, world["tee"].pk)]
+    eligibility_requests_run()
+    result = EligibilityResult.objects.get(listing=world["tee"], mall=world["fashion_show"])
+    assert "hazmat" in result.reasons
+
+
+def test_listing_added_in_admin_gets_its_eligibility_rows(client, world):
+    client.force_login(world["manager"])
+    data = {"seller": world["tee"].seller_id, "seller_sku": "SA-NEW-003", "title": "New", "category": "apparel"}
+    data |= {"weight_grams": 100, "size_class": "small"}
+
+    response = client.post(reverse("admin:retailers_listing_add"), data)
+    eligibility_requests_run()
+
+    assert response.status_code == 302
+    new = Listing.objects.get(seller_sku="SA-NEW-003")
+    assert sorted(EligibilityResult.objects.filter(listing=new).values_list("mall__name", flat=True)) == [
+        "Fashion Show",
+        "Tysons",
+    ]
