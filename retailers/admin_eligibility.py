@@ -127,7 +127,7 @@ class EligibilityResultAdmin(_EligibilityDisplay, SellerScopedAdmin):
                     " ".join(result.reasons),
                     result.hint,
                     result.eligible_until.astimezone(result.mall.tz).isoformat() if result.eligible_until else "",
-                    result.computed_at.isoformat(),
+                    result.computed_at.astimezone(result.mall.tz).isoformat(),
                 ]
             )
         return response

@@ -218,3 +218,20 @@ def test_listing_added_in_admin_gets_its_eligibility_rows(client, world):
         "Fashion Show",
         "Tysons",
     ]
+
+
+def test_eligibility_csv_export_gives_times_in_the_malls_local_time(client, world):
+    chandler = make_mall(name="Chandler", slug="chandler", time_zone="America/Phoenix")
+    make_store(seller=world["tee"].seller, mall=chandler)
+    eligibility_recompute(now=NOON_LA, driver_markets={chandler.market_id})
+    client.force_login(world["manager"])
+    ids = list(EligibilityResult.objects.filter(listing=world["cap"]).values_list("pk", flat=True))
+
+    response = client.post(reverse(CHANGELIST), {"action": "export_csv", "_selected_action": ids})
+
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert sorted((row[3], row[8]) for row in rows[1:]) == [
+        ("chandler", "2026-11-18T13:00:00-07:00"),
+        ("fashion-show", "2026-11-18T12:00:00-08:00"),
+        (world["paused"].mall.slug, "2026-11-18T12:00:00-08:00"),
+    ]
