@@ -92,4 +92,5 @@ def stock_update(request: HttpRequest, listing_id: int) -> HttpResponse:
         # Without JavaScript: the page again, narrowed to this listing, with the error beside it.
         context = {"store": store, "query": listing.seller_sku, "page": None, "rows": rows}
         return render(request, TEMPLATE, context, status=status)
-    return render(request, f"{TEMPLATE}#stock-row", {"store": store, "row": rows[0]}, status=status)
+    # The row, and what happened to it for the page's live region (an out-of-band swap).
+    return render(request, f"{TEMPLATE}#stock-saved", {"store": store, "row": rows[0]}, status=status)

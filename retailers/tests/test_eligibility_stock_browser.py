@@ -51,3 +51,37 @@ def test_stock_pages_pass_nu_html_checker() -> None:
     error_html = client.post(f"/store/stock/{cap.pk}/", {"on_hand": "-3"}).content.decode()
 
     assert_valid_html(("stock", page_html), ("stock search", search_html), ("stock error", error_html))
+
+
+def test_stock_page_save_by_keyboard_keeps_the_focus_on_the_rows_save_button(page: Page) -> None:  # noqa: F811
+    _, cap, _ = _store_with_staff()
+    log_in(page, "sam", PASSWORD)
+    page.goto("/store/stock/")
+    row = page.locator(f"#stock-row-{cap.pk}")
+    row.get_by_label("On hand of SA-CAP-002").fill("5")
+
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+
+    expect(page.locator(f"#stock-row-{cap.pk} td[data-label=Available]")).to_have_text("5")
+    expect(page.locator(f"#stock-row-{cap.pk}").get_by_role("button", name="Save")).to_be_focused()
+
+
+def test_stock_page_announces_the_saved_row_in_a_live_region_that_stays(page: Page) -> None:  # noqa: F811
+    _, cap, _ = _store_with_staff()
+    log_in(page, "sam", PASSWORD)
+    page.goto("/store/stock/")
+    status = page.get_by_role("status").element_handle()
+    row = page.locator(f"#stock-row-{cap.pk}")
+
+    row.get_by_label("On hand of SA-CAP-002").fill("0")
+    row.get_by_role("button", name="Save").click()
+    expect(page.locator(f"#stock-row-{cap.pk}")).to_contain_text("Out of stock")
+    row.get_by_label("On hand of SA-CAP-002").fill("-2")
+    row.get_by_role("button", name="Save").click()
+    expect(page.locator(f"#stock-row-{cap.pk} .field-error")).to_be_visible()
+
+    # The same node before and after both swaps: screen readers read changes to a live region
+    # that was already on the page, not a region that arrives with new content.
+    assert status.evaluate("node => [node.isConnected, node.getAttribute('aria-live')]") == [True, "polite"]
+    assert status.text_content() == "SA-CAP-002 not saved: Ensure this value is greater than or equal to 0."

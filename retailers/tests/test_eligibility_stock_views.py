@@ -158,3 +158,28 @@ def test_stock_page_needs_store_staff(client, world, django_user_model):
     response = client.get(reverse("store:stock"))
 
     assert response.status_code == 403
+
+
+def test_stock_update_htmx_tells_the_pages_live_region_what_happened(client, world):
+    client.force_login(world["associate"])
+    mall = world["store"].mall.name
+
+    saved = client.post(reverse("store:stock-update", args=[world["cap"].pk]), {"on_hand": "0"}, **HTMX)
+    refused = client.post(reverse("store:stock-update", args=[world["tee"].pk]), {"on_hand": "0"}, **HTMX)
+
+    assert (
+        saved.content.decode()
+        .rstrip()
+        .endswith(
+            '<p id="stock-status" data-hx-swap-oob="innerHTML">SA-CAP-002 saved: 0 on hand, 0 available. '
+            f"Same-day in {mall}: not eligible (Out of stock; No drivers online or scheduled in the market).</p>"
+        )
+    )
+    assert (
+        refused.content.decode()
+        .rstrip()
+        .endswith(
+            '<p id="stock-status" data-hx-swap-oob="innerHTML">SA-TEE-001 not saved: '
+            "1 units of SA-TEE-001 are reserved by open orders: on hand cannot go below that.</p>"
+        )
+    )
