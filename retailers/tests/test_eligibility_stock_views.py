@@ -1,6 +1,7 @@
 """/store/stock: search, inline edit with htmx, eligibility shown right away."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
@@ -183,3 +184,41 @@ def test_stock_update_htmx_tells_the_pages_live_region_what_happened(client, wor
             "1 units of SA-TEE-001 are reserved by open orders: on hand cannot go below that.</p>"
         )
     )
+
+
+def _row_form_fields(html: str, listing_id: int) -> dict[str, str]:
+    """The named inputs of a row's form as the page rendered them."""
+    form = re.search(rf'<form method="post" action="/store/stock/{listing_id}/".*?</form>', html, re.S).group(0)
+    return dict(re.findall(r'<input [^>]*name="([^"]+)"[^>]*value="([^"]*)"', form))
+
+
+def test_stock_update_saves_at_the_store_the_page_shows_after_a_switch_in_another_tab(client, world):
+    second = make_store(seller=world["store"].seller, mall=world["store"].mall, name="Sunset Apparel — Level 2")
+    make_staff(store=second, user=world["associate"])
+    make_stock(store=second, listing=world["tee"], on_hand=9)
+    client.force_login(world["associate"])
+    client.post(reverse("store:switch-store"), {"store": world["store"].pk})
+    page = client.get(reverse("store:stock")).content.decode()
+    client.post(reverse("store:switch-store"), {"store": second.pk})  # another tab
+
+    fields = _row_form_fields(page, world["tee"].pk) | {"on_hand": "5"}
+    response = client.post(reverse("store:stock-update", args=[world["tee"].pk]), fields, **HTMX)
+
+    assert response.status_code == 200
+    assert Stock.objects.get(store=world["store"], listing=world["tee"]).on_hand == 5
+    assert Stock.objects.get(store=second, listing=world["tee"]).on_hand == 9
+
+
+@pytest.mark.parametrize("posted", ["outsiders", "99999999999999999999"])
+def test_stock_update_for_a_store_the_user_is_not_staff_of_is_404(client, world, posted):
+    client.force_login(world["associate"])
+    outsiders = make_store(seller=world["store"].seller, mall=world["store"].mall)
+    make_stock(store=outsiders, listing=world["tee"], on_hand=9)
+    store = outsiders.pk if posted == "outsiders" else posted
+
+    response = client.post(
+        reverse("store:stock-update", args=[world["tee"].pk]), {"on_hand": "1", "store": store}, **HTMX
+    )
+
+    assert response.status_code == 404
+    assert sorted(Stock.objects.filter(listing=world["tee"]).values_list("on_hand", flat=True)) == [3, 9]
