@@ -124,7 +124,8 @@ class ImportJobAdmin(SellerScopedAdmin):
             and self.has_add_permission(request),
         }
         template = "admin/retailers/import_job.html"
-        return render(request, f"{template}#status" if request.htmx else template, context)
+        # A poll gets the section and, once the job is done, the page's announcement of it.
+        return render(request, f"{template}#poll" if request.htmx else template, context)
 
     def apply_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
         return require_POST(self._apply)(request, job_id)

@@ -198,3 +198,18 @@ def test_import_job_list_shows_only_the_managers_seller(client, shop):
 
     assert response.status_code == 200
     assert [job.pk for job in response.context["cl"].result_list] == [mine.pk]
+
+
+def test_import_job_poll_of_a_failed_job_tells_the_pages_live_region_why(client, shop):
+    client.force_login(shop["manager"])
+    upload(client, shop["seller"], data=b"store,seller_sku,on_hand\nL1-100,SHIRT,-1\n", action="apply", name="bad.csv")
+    job = ImportJob.objects.get()
+
+    fragment = client.get(job_url(job), headers={"HX-Request": "true"}).content.decode()
+
+    assert fragment.rstrip().endswith(
+        '<p id="import-announce" data-hx-swap-oob="innerHTML">Import of stock from bad.csv: Failed. Nothing was '
+        "imported: 1 row has errors. Fix them and upload the file again. Rows 1, create 0, update 0, unchanged 0, "
+        "rows with errors 1.</p>"
+    )
+    assert Stock.objects.get(pk=shop["stock"].pk).on_hand == 5

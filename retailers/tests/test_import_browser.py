@@ -78,3 +78,21 @@ def test_import_pages_pass_axe_and_preview_shows_row_errors(page: Page) -> None:
     import_job_run(job_id=queued.pk)
     expect(page.locator("#import-status")).to_contain_text("Applied: every row above was written.", timeout=5_000)
     assert_accessible(page)
+
+
+def test_import_job_page_announces_the_finished_job_in_a_live_region_that_stays(page: Page) -> None:  # noqa: F811
+    seller, _ = _shop()
+    _, queued = _jobs(seller)
+    log_in(page, "mia", PASSWORD)
+    page.goto(f"/admin/retailers/importjob/{queued.pk}/change/")
+    status = page.get_by_role("status").element_handle()
+
+    import_job_run(job_id=queued.pk)
+
+    expect(page.locator("#import-status")).to_contain_text("Applied: every row above was written.", timeout=5_000)
+    # The node that was on the page while polling: screen readers announce a change to a live
+    # region already there, not the content of a region swapped in.
+    assert status.evaluate("node => [node.isConnected, node.getAttribute('aria-live')]") == [True, "polite"]
+    assert status.text_content() == (
+        "Import of stock from big.csv: Succeeded. Rows 1, create 0, update 1, unchanged 0, rows with errors 0."
+    )
