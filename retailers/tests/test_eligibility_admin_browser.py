@@ -1,0 +1,50 @@
+"""The seller manager's eligibility pages in the admin (the results list and a listing's page)
+in headless Chromium: axe-core at 390 and 1280 px, and the Nu HTML checker."""
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from playwright.sync_api import Page, expect
+
+from portal.tests.browser.conftest import assert_accessible, assert_valid_html, browser, log_in, page, width  # noqa: F401
+from portal.tests.factories import PASSWORD, make_listing, make_seller_manager, make_stock, make_store, make_user
+from retailers.eligibility_sql import eligibility_recompute
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+NOON_LA = dt.datetime(2026, 11, 18, 20, 0, tzinfo=dt.UTC)
+
+
+def _manager_with_results():
+    store = make_store(name="Sunset Apparel — Fashion Show")
+    tee = make_listing(seller=store.seller, seller_sku="SA-TEE-001", title="Logo tee")
+    cap = make_listing(seller=store.seller, seller_sku="SA-CAP-002", title="Cap")
+    make_stock(store=store, listing=tee, on_hand=3)
+    eligibility_recompute(now=NOON_LA, driver_markets={store.mall.market_id})
+    user = make_user(username="mia", is_staff=True)
+    make_seller_manager(seller=store.seller, user=user)
+    return user, cap
+
+
+def test_eligibility_admin_pages_pass_axe(page: Page) -> None:  # noqa: F811
+    _, cap = _manager_with_results()
+    log_in(page, "mia", PASSWORD)
+
+    page.goto("/admin/retailers/eligibilityresult/")
+    expect(page.locator("#result_list")).to_contain_text("restock 1 unit at Sunset Apparel — Fashion Show")
+    assert_accessible(page)
+    page.goto(f"/admin/retailers/listing/{cap.pk}/change/")
+    expect(page.locator("body")).to_contain_text("restock 1 unit at Sunset Apparel — Fashion Show")
+    assert_accessible(page)
+
+
+def test_eligibility_admin_pages_pass_nu_html_checker() -> None:
+    user, cap = _manager_with_results()
+    client = Client()
+    client.force_login(user)
+
+    results = client.get("/admin/retailers/eligibilityresult/").content.decode()
+    filtered = client.get("/admin/retailers/eligibilityresult/?reason=out_of_stock").content.decode()
+    listing = client.get(f"/admin/retailers/listing/{cap.pk}/change/").content.decode()
+
+    assert_valid_html(("results", results), ("results by reason", filtered), ("listing", listing))
