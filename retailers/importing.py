@@ -192,10 +192,13 @@ def _check_listings(*, seller: Seller, rows: list[list[str]], report: ImportRepo
         grams = _whole_number(weight)
         if grams is None or grams < 1:
             problems.append(f'weight_grams must be a whole number of at least 1, got "{weight}"')
-        size = size.lower() or SizeClass.SMALL
+        before = existing.get(sku)
+        # A blank size or hazmat cell keeps what an existing listing has (a blank must not turn a
+        # hazmat or oversize listing same-day eligible); a new listing gets small and no.
+        size = size.lower() or (before[4] if before else SizeClass.SMALL)
         if size not in sizes:
             problems.append(f'size_class must be one of {", ".join(SizeClass.values)}, got "{size}"')
-        flag = hazmat.lower()
+        flag = hazmat.lower() or (("yes" if before[5] else "no") if before else "no")
         if flag not in TRUE_WORDS | FALSE_WORDS:
             problems.append(f'hazmat must be yes or no, got "{hazmat}"')
         if sku and sku in seen:
@@ -205,7 +208,6 @@ def _check_listings(*, seller: Seller, rows: list[list[str]], report: ImportRepo
             continue
         seen[sku] = n
         values = (sku, title, category.lower(), grams, size, flag in TRUE_WORDS, item_id)
-        before = existing.get(sku)
         if before is None:
             report.created += 1
             action = "create"

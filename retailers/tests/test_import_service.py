@@ -228,3 +228,17 @@ def test_import_preview_listings_row_errors(shop):
         (4, "seller_sku HAT already appears in row 3."),
     ]
     assert Listing.objects.filter(seller=shop["seller"]).count() == 2
+
+
+def test_import_apply_listings_blank_size_and_hazmat_keep_an_existing_listings_values(shop):
+    fuel = make_listing(seller=shop["seller"], seller_sku="FUEL", size_class="oversize", hazmat=True)
+    header = "seller_sku,title,category,weight_grams,size_class,hazmat,marketplace_item_id\n"
+    data = csv_bytes(header + "FUEL,Camping fuel 1 l,sports,900,,,\nNEW,New cap,apparel,100,,,\n")
+
+    report = import_apply(seller=shop["seller"], kind="listings", name="l.csv", data=data, acting_user=None)
+
+    assert (report.created, report.updated) == (1, 1)
+    fuel.refresh_from_db()
+    new = Listing.objects.get(seller=shop["seller"], seller_sku="NEW")
+    assert (fuel.title, fuel.size_class, fuel.hazmat) == ("Camping fuel 1 l", "oversize", True)
+    assert (new.size_class, new.hazmat) == ("small", False)
