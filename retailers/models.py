@@ -387,7 +387,8 @@ class EligibilityResult(models.Model):
         indexes = [models.Index(fields=["mall", "computed_at", "id"], name="eligibility_feed")]
 
     def __str__(self) -> str:
-        return f"{self.listing_id} in {self.mall_id}: {'eligible' if self.eligible else self.reasons}"
+        # Shown to seller managers (the listing page's row per mall, the result's page title).
+        return f"{self.listing.seller_sku} in {self.mall.name}"
 
     @property
     def reasons(self) -> list[str]:

@@ -235,3 +235,14 @@ def test_eligibility_csv_export_gives_times_in_the_malls_local_time(client, worl
         ("fashion-show", "2026-11-18T12:00:00-08:00"),
         (world["paused"].mall.slug, "2026-11-18T12:00:00-08:00"),
     ]
+
+
+def test_listing_page_names_each_mall_row_in_words_not_ids(client, world):
+    client.force_login(world["manager"])
+
+    response = client.get(reverse("admin:retailers_listing_change", args=[world["cap"].pk]))
+
+    content = response.content.decode()
+    rows = [str(form.original) for form in response.context["inline_admin_formsets"][0]]
+    assert rows == ["SA-CAP-002 in Fashion Show", "SA-CAP-002 in Tysons"]
+    assert "[&#x27;" not in content
