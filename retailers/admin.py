@@ -24,7 +24,7 @@ from retailers.models import (
     StoreStatus,
 )
 from retailers.services import store_pause, store_resume, store_update_settings
-from retailers.stock_services import stock_set_on_hand
+from retailers.stock_services import stock_set_on_hand, units
 
 SETTINGS_FIELDS = ("same_day_cutoff", "prep_sla_minutes", "pickup_instructions")
 PAUSE_RESUME = {(StoreStatus.LIVE, StoreStatus.PAUSED), (StoreStatus.PAUSED, StoreStatus.LIVE)}
@@ -249,7 +249,8 @@ class StockAdminForm(forms.ModelForm):
         on_hand = self.cleaned_data["on_hand"]
         if on_hand < self.instance.reserved:
             raise forms.ValidationError(
-                f"{self.instance.reserved} units are reserved by open orders: on hand cannot be below that."
+                f"{units(self.instance.reserved)} {'is' if self.instance.reserved == 1 else 'are'} reserved by open "
+                "orders: on hand cannot be below that."
             )
         return on_hand
 

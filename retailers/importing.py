@@ -23,7 +23,7 @@ from django.utils import timezone
 from portal.errors import ActionRefused
 from retailers.eligibility_hooks import eligibility_after_stock_change
 from retailers.models import ImportJob, ImportJobStatus, Listing, Seller, SizeClass, Stock, Store, StoreEvent
-from retailers.stock_services import MAX_ON_HAND
+from retailers.stock_services import MAX_ON_HAND, units
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
@@ -265,7 +265,7 @@ def _check_stock(*, seller: Seller, rows: list[list[str]], report: ImportReport,
             if key in seen:
                 problems.append(f"{sku} at {store_ref} already appears in row {seen[key]}")
             elif on_hand is not None and 0 <= on_hand < current.get(key, (0, 0))[1]:
-                problems.append(f"on_hand {on_hand} is below the {current[key][1]} units reserved by open orders")
+                problems.append(f"on_hand {on_hand} is below the {units(current[key][1])} reserved by open orders")
         if problems:
             report.add_error(n, "; ".join(problems) + ".")
             continue

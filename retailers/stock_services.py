@@ -11,6 +11,11 @@ from retailers.models import Listing, Stock, Store, StoreEvent
 MAX_ON_HAND = 100_000
 
 
+def units(count: int) -> str:
+    """ "1 unit", "2 units": for the messages about stock."""
+    return f"{count} unit" if count == 1 else f"{count} units"
+
+
 @transaction.atomic
 def stock_set_on_hand(*, store: Store, listing: Listing, on_hand: int, acting_user: AbstractBaseUser | None) -> Stock:
     """Sets the units on the shelf of one listing at one store (never below what open orders
@@ -26,8 +31,8 @@ def stock_set_on_hand(*, store: Store, listing: Listing, on_hand: int, acting_us
     stock, _ = Stock.objects.select_for_update().get_or_create(store=store, listing=listing)
     if on_hand < stock.reserved:
         raise ActionRefused(
-            f"{stock.reserved} units of {listing.seller_sku} are reserved by open orders: "
-            "on hand cannot go below that.",
+            f"{units(stock.reserved)} of {listing.seller_sku} {'is' if stock.reserved == 1 else 'are'} "
+            "reserved by open orders: on hand cannot go below that.",
             code="validation",
         )
     before = stock.on_hand

@@ -122,7 +122,7 @@ def test_stock_update_below_reserved_is_refused_with_a_message(client, world):
     response = client.post(reverse("store:stock-update", args=[world["tee"].pk]), {"on_hand": "0"})
 
     assert response.status_code == 422
-    assert "1 units of SA-TEE-001 are reserved by open orders" in response.content.decode()
+    assert "1 unit of SA-TEE-001 is reserved by open orders" in response.content.decode()
     assert Stock.objects.get(listing=world["tee"]).on_hand == 3
 
 
@@ -181,7 +181,7 @@ def test_stock_update_htmx_tells_the_pages_live_region_what_happened(client, wor
         .rstrip()
         .endswith(
             '<p id="stock-status" data-hx-swap-oob="innerHTML">SA-TEE-001 not saved: '
-            "1 units of SA-TEE-001 are reserved by open orders: on hand cannot go below that.</p>"
+            "1 unit of SA-TEE-001 is reserved by open orders: on hand cannot go below that.</p>"
         )
     )
 
