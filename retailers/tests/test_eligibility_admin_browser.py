@@ -48,3 +48,17 @@ def test_eligibility_admin_pages_pass_nu_html_checker() -> None:
     listing = client.get(f"/admin/retailers/listing/{cap.pk}/change/").content.decode()
 
     assert_valid_html(("results", results), ("results by reason", filtered), ("listing", listing))
+
+
+@pytest.mark.parametrize("width", [390], indirect=True)
+def test_eligibility_results_on_a_phone_show_the_badge_and_reasons_without_scrolling_sideways(page: Page) -> None:  # noqa: F811
+    _manager_with_results()
+    log_in(page, "mia", PASSWORD)
+
+    page.goto("/admin/retailers/eligibilityresult/?eligible__exact=0")
+
+    row = page.locator("#result_list tbody tr").first
+    expect(row).to_contain_text("SA-CAP-002")
+    for cell in [row.locator(".elig-badge"), row.locator(".field-reason_list")]:
+        box = cell.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390, box
