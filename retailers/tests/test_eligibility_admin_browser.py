@@ -62,3 +62,17 @@ def test_eligibility_results_on_a_phone_show_the_badge_and_reasons_without_scrol
     for cell in [row.locator(".elig-badge"), row.locator(".field-reason_list")]:
         box = cell.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 390, box
+
+
+@pytest.mark.parametrize("width", [390], indirect=True)
+def test_listing_page_on_a_phone_shows_each_malls_explanation_without_scrolling_sideways(page: Page) -> None:  # noqa: F811
+    _, cap = _manager_with_results()
+    log_in(page, "mia", PASSWORD)
+
+    page.goto(f"/admin/retailers/listing/{cap.pk}/change/")
+
+    row = page.locator("#eligibility-group tbody tr.has_original").first
+    expect(row).to_contain_text("restock 1 unit at Sunset Apparel — Fashion Show")
+    for field in ["reason_list", "hint", "until_local"]:
+        box = row.locator(f"td.field-{field}").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390, box
