@@ -61,6 +61,12 @@ class _EligibilityDisplay:
     class Media:
         css = {"all": ["css/eligibility-admin.css"]}
 
+    # The mall as text: a readonly foreign key would link to the mall's admin page, which only
+    # operators may open (a seller manager got a 403).
+    @admin.display(description="Mall", ordering="mall__name")
+    def mall_name(self, result: EligibilityResult) -> str:
+        return result.mall.name
+
     @admin.display(description="Same-day", ordering="eligible")
     def badge(self, result: EligibilityResult) -> str:
         css, label = ("elig-yes", "Eligible") if result.eligible else ("elig-no", "Not eligible")
@@ -89,7 +95,7 @@ class EligibilityResultAdmin(_EligibilityDisplay, SellerScopedAdmin):
     search_fields = ["listing__seller_sku", "listing__title"]
     ordering = ["listing__seller_sku", "mall__name"]
     actions = ["export_csv"]
-    fields = ["listing", "mall", "badge", "reason_list", "hint", "until_local", "computed_local"]
+    fields = ["listing", "mall_name", "badge", "reason_list", "hint", "until_local", "computed_local"]
     readonly_fields = fields
 
     @admin.display(description="SKU", ordering="listing__seller_sku")
@@ -140,7 +146,7 @@ class ListingEligibilityInline(_EligibilityDisplay, ReadOnlyInline):
     seller_path = "listing__seller"
     verbose_name = "same-day eligibility in a mall"
     verbose_name_plural = "same-day eligibility per mall"
-    fields = ["mall", "badge", "reason_list", "hint", "until_local", "computed_local"]
+    fields = ["mall_name", "badge", "reason_list", "hint", "until_local", "computed_local"]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return self.fields

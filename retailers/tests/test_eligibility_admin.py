@@ -246,3 +246,16 @@ def test_listing_page_names_each_mall_row_in_words_not_ids(client, world):
     rows = [str(form.original) for form in response.context["inline_admin_formsets"][0]]
     assert rows == ["SA-CAP-002 in Fashion Show", "SA-CAP-002 in Tysons"]
     assert "[&#x27;" not in content
+
+
+def test_eligibility_pages_do_not_link_a_manager_to_mall_pages_they_may_not_open(client, world):
+    client.force_login(world["manager"])
+    own = EligibilityResult.objects.get(listing=world["tee"], mall=world["fashion_show"])
+    mall_page = reverse("admin:retailers_mall_change", args=[world["fashion_show"].pk])
+
+    listing = client.get(reverse("admin:retailers_listing_change", args=[world["tee"].pk])).content.decode()
+    result = client.get(reverse("admin:retailers_eligibilityresult_change", args=[own.pk])).content.decode()
+
+    assert client.get(mall_page).status_code == 403
+    assert (f'href="{mall_page}"' in listing, f'href="{mall_page}"' in result) == (False, False)
+    assert ("Fashion Show" in listing, "Fashion Show" in result) == (True, True)
