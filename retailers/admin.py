@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpRequest
 
 from portal.admin import (
@@ -10,7 +11,7 @@ from portal.admin import (
 )
 from portal.errors import ActionRefused
 from retailers.admin_lifecycle import StoreLifecycleAdminMixin
-from retailers.eligibility_hooks import eligibility_after_listing_change
+from retailers.eligibility_hooks import eligibility_after_listing_change, eligibility_after_stock_change
 from retailers.models import (
     Listing,
     Mall,
@@ -301,6 +302,18 @@ class StockAdmin(SellerScopedAdmin):
             self.message_user(request, refused.message, messages.ERROR)
             return
         obj.pk, obj.reserved, obj.updated_at = stock.pk, stock.reserved, stock.updated_at
+
+    @transaction.atomic
+    def delete_model(self, request: HttpRequest, obj: Stock) -> None:
+        super().delete_model(request, obj)
+        eligibility_after_stock_change(listing_ids=[obj.listing_id])
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        # The listings lose these units: their eligibility is recomputed like after any stock edit.
+        listing_ids = list(queryset.values_list("listing_id", flat=True))
+        super().delete_queryset(request, queryset)
+        eligibility_after_stock_change(listing_ids=listing_ids)
 
     @admin.display(description="Mall", ordering="store__mall__name")
     def mall(self, stock: Stock) -> str:

@@ -19,7 +19,7 @@ from portal.tests.factories import (
 )
 from retailers.eligibility_requests import eligibility_requests_run
 from retailers.eligibility_sql import eligibility_recompute
-from retailers.models import EligibilityRequest, EligibilityResult, Listing, StoreStatus
+from retailers.models import EligibilityRequest, EligibilityResult, Listing, Stock, StoreStatus
 from retailers.models import EligibilityRequestKind as Kind
 
 pytestmark = pytest.mark.django_db
@@ -259,3 +259,22 @@ def test_eligibility_pages_do_not_link_a_manager_to_mall_pages_they_may_not_open
     assert client.get(mall_page).status_code == 403
     assert (f'href="{mall_page}"' in listing, f'href="{mall_page}"' in result) == (False, False)
     assert ("Fashion Show" in listing, "Fashion Show" in result) == (True, True)
+
+
+@pytest.mark.parametrize("how", ["delete page", "delete selected"])
+def test_stock_deleted_in_admin_recomputes_its_listings_eligibility(client, world, how):
+    client.force_login(world["manager"])
+    stock = Stock.objects.get(store=world["store"], listing=world["tee"])
+
+    if how == "delete page":
+        response = client.post(reverse("admin:retailers_stock_delete", args=[stock.pk]), {"post": "yes"})
+    else:
+        data = {"action": "delete_selected", "_selected_action": [stock.pk], "post": "yes"}
+        response = client.post(reverse("admin:retailers_stock_changelist"), data)
+
+    assert response.status_code == 302
+    assert not Stock.objects.filter(pk=stock.pk).exists()
+    assert list(EligibilityRequest.objects.values_list("kind", "object_id")) == [(Kind.LISTING, world["tee"].pk)]
+    eligibility_requests_run()
+    result = EligibilityResult.objects.get(listing=world["tee"], mall=world["fashion_show"])
+    assert "out_of_stock" in result.reasons
