@@ -303,6 +303,17 @@ class StockAdmin(SellerScopedAdmin):
             return
         obj.pk, obj.reserved, obj.updated_at = stock.pk, stock.reserved, stock.updated_at
 
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        # Reserved units belong to open orders, whose cancel or reject gives them back to this
+        # row: listed as protected, so the delete page says why and deletes nothing.
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        held = [
+            f"{stock.listing.seller_sku} at {stock.store.name}: {units(stock.reserved)} reserved by open orders"
+            for stock in objs
+            if stock.reserved
+        ]
+        return deleted, model_count, perms_needed, [*protected, *held]
+
     @transaction.atomic
     def delete_model(self, request: HttpRequest, obj: Stock) -> None:
         super().delete_model(request, obj)

@@ -278,3 +278,19 @@ def test_stock_deleted_in_admin_recomputes_its_listings_eligibility(client, worl
     eligibility_requests_run()
     result = EligibilityResult.objects.get(listing=world["tee"], mall=world["fashion_show"])
     assert "out_of_stock" in result.reasons
+
+
+@pytest.mark.parametrize("how", ["delete page", "delete selected"])
+def test_stock_holding_reservations_cannot_be_deleted_in_admin(client, world, how):
+    client.force_login(world["manager"])
+    stock = make_stock(store=world["store"], listing=world["cap"], on_hand=2, reserved=1)
+
+    if how == "delete page":
+        response = client.post(reverse("admin:retailers_stock_delete", args=[stock.pk]), {"post": "yes"})
+    else:
+        data = {"action": "delete_selected", "_selected_action": [stock.pk], "post": "yes"}
+        response = client.post(reverse("admin:retailers_stock_changelist"), data)
+
+    assert response.status_code == 200
+    assert "SA-CAP-002 at Sunset Apparel — Fashion Show: 1 unit reserved by open orders" in response.content.decode()
+    assert Stock.objects.filter(pk=stock.pk).exists()
