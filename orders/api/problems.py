@@ -45,9 +45,16 @@ class Problem(Exception):  # noqa: N818 - it is the answer, not a failure of our
         return response
 
 
+# RFC 9110 (11.6.1): a 401 carries a challenge naming how to authenticate; here the contract's
+# signing scheme (Mallrun-Key, Mallrun-Timestamp and Mallrun-Signature headers).
+CHALLENGE = 'Mallrun-Signature realm="Mallrun marketplace API"'
+
+
 def invalid_signature() -> Problem:
     # One message for every cause: the answer must not tell which part was wrong.
-    return Problem("invalid-signature", 401, "The request could not be authenticated.")
+    problem = Problem("invalid-signature", 401, "The request could not be authenticated.")
+    problem.headers["WWW-Authenticate"] = CHALLENGE
+    return problem
 
 
 def validation_error(errors: list[dict[str, str]]) -> Problem:

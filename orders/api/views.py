@@ -17,7 +17,14 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from orders.api.auth import MAX_BODY_BYTES, SignedRequest, authenticate_replay, authenticate_request
-from orders.api.problems import PROBLEM_CONTENT_TYPE, Problem, invalid_signature, not_found, validation_error
+from orders.api.problems import (
+    CHALLENGE,
+    PROBLEM_CONTENT_TYPE,
+    Problem,
+    invalid_signature,
+    not_found,
+    validation_error,
+)
 from orders.api.representation import (
     new_order_representation,
     order_representation,
@@ -75,6 +82,13 @@ RETRY_AFTER_HEADER = {
 }
 
 
+WWW_AUTHENTICATE_HEADER = {
+    "description": "The challenge of the signing scheme (RFC 9110): " + CHALLENGE,
+    "required": True,
+    "schema": {"type": "string", "const": CHALLENGE},
+}
+
+
 class MarketplaceAPI(NinjaAPI):
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> dict:
         schema = super().get_openapi_schema(*args, **kwargs)
@@ -87,6 +101,8 @@ class MarketplaceAPI(NinjaAPI):
                         response["content"] = {PROBLEM_CONTENT_TYPE: content["application/json"]}
                     if int(code) == 429:
                         response["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
+                    if int(code) == 401:
+                        response["headers"] = {"WWW-Authenticate": WWW_AUTHENTICATE_HEADER}
         # The order a create answers is the one the read and cancel operations take.
         order_links = {
             name: {

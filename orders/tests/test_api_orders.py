@@ -48,6 +48,20 @@ def test_openapi_document_describes_every_operation_with_problem_responses():
     assert list(create["201"]["content"]) == ["application/json"]
 
 
+def test_openapi_document_gives_every_operation_a_401_with_its_www_authenticate_challenge():
+    document = Client().get("/api/v1/openapi.json").json()
+
+    operations = [operation for path in document["paths"].values() for operation in path.values()]
+    assert len(operations) == 5
+    for operation in operations:
+        unauthorized = operation["responses"]["401"]
+        assert list(unauthorized["content"]) == ["application/problem+json"]
+        assert unauthorized["headers"]["WWW-Authenticate"]["schema"] == {
+            "type": "string",
+            "const": 'Mallrun-Signature realm="Mallrun marketplace API"',
+        }
+
+
 def test_openapi_order_schema_has_driver_and_proof_as_the_contract_states():
     schemas = Client().get("/api/v1/openapi.json").json()["components"]["schemas"]
 
@@ -459,7 +473,7 @@ def test_create_order_without_mall_goes_to_the_nearest_covering_mall(world, issu
 
 @pytest.mark.parametrize(
     "tamper",
-    ["signature", "stale-timestamp", "future-timestamp", "unknown-key", "body", "missing-signature"],
+    ["signature", "stale-timestamp", "future-timestamp", "unknown-key", "body", "missing-signature", "no-headers"],
 )
 def test_signature_problems_answer_401_without_saying_which(world, issued, tamper):
     document = order_document()
@@ -493,10 +507,14 @@ def test_signature_problems_answer_401_without_saying_which(world, issued, tampe
             content_type="application/json",
             headers={"Mallrun-Key": issued.client.key_id},
         )
+    elif tamper == "no-headers":
+        response = client.post("/api/v1/orders", data=json.dumps(document), content_type="application/json")
     else:
         response = signed(issued, "POST", "/api/v1/orders", document, **kwargs)
 
     assert response.status_code == 401
+    # RFC 9110: a 401 names the scheme to authenticate with.
+    assert response["WWW-Authenticate"] == 'Mallrun-Signature realm="Mallrun marketplace API"'
     assert response.json() == {
         "type": PROBLEM + "invalid-signature",
         "title": "The request signature is not valid",
