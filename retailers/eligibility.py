@@ -155,10 +155,28 @@ def store_reason_bits(store: StoreFacts, *, now: dt.datetime) -> int:
     return bits
 
 
+def closes_at(hours: Mapping[int, tuple[dt.time, dt.time]], local: dt.datetime) -> dt.datetime | None:
+    """When the opening the store is in at `local` ends (aware, in local's zone): today's closing
+    time, or this morning's for yesterday's span past midnight; None when it is closed, open
+    round the clock, or open past midnight into tomorrow."""
+    t = local.time().replace(tzinfo=None)
+    yesterday = hours.get((local.weekday() - 1) % 7)
+    if yesterday is not None and yesterday[0] > yesterday[1] and t < yesterday[1]:
+        return dt.datetime.combine(local.date(), yesterday[1], tzinfo=local.tzinfo)
+    today = hours.get(local.weekday())
+    if today is not None and today[0] < today[1] and today[0] <= t < today[1]:
+        return dt.datetime.combine(local.date(), today[1], tzinfo=local.tzinfo)
+    return None
+
+
 def store_eligible_until(store: StoreFacts, *, now: dt.datetime) -> dt.datetime:
-    """Today's cutoff in the mall's local time (an aware datetime in that zone)."""
+    """When same-day ends today at this store, in the mall's local time (an aware datetime in
+    that zone): today's cutoff, or the store's closing time when it closes before then (a store
+    closing at 21:00 with a 22:00 cutoff takes no same-day order after 21:00)."""
     local = local_time(now, store.time_zone)
-    return dt.datetime.combine(local.date(), store.cutoff, tzinfo=zoneinfo.ZoneInfo(store.time_zone))
+    cutoff = dt.datetime.combine(local.date(), store.cutoff, tzinfo=zoneinfo.ZoneInfo(store.time_zone))
+    closing = closes_at(store.hours, local)
+    return cutoff if closing is None else min(cutoff, closing)
 
 
 def listing_reason_bits(listing: ListingFacts, limits: ProgramLimitFacts) -> int:

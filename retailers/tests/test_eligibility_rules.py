@@ -324,6 +324,39 @@ def test_store_eligible_until_fall_back_day_in_new_york():
     assert until.astimezone(UTC) == dt.datetime(2026, 11, 1, 22, 0, tzinfo=UTC)
 
 
+def test_store_eligible_until_is_the_closing_time_when_the_store_closes_before_its_cutoff():
+    # Wednesday: open 10:00-16:00 with a 17:00 cutoff; no same-day order is taken after 16:00.
+    early = store(hours={2: (dt.time(10, 0), dt.time(16, 0))})
+
+    until = store_eligible_until(early, now=NOON_LA)
+
+    assert until == dt.datetime(2026, 11, 18, 16, 0, tzinfo=zoneinfo.ZoneInfo(LA))
+
+
+def test_store_eligible_until_after_midnight_is_the_end_of_last_nights_opening():
+    # Tuesday 18:00 to Wednesday 02:00; at 00:30 on Wednesday same-day ends at 02:00, not 17:00.
+    late = store(hours={1: (dt.time(18, 0), dt.time(2, 0)), 2: (dt.time(18, 0), dt.time(2, 0))})
+
+    until = store_eligible_until(late, now=dt.datetime(2026, 11, 18, 8, 30, tzinfo=UTC))
+
+    assert until == dt.datetime(2026, 11, 18, 2, 0, tzinfo=zoneinfo.ZoneInfo(LA))
+
+
+@pytest.mark.parametrize(
+    ("hours", "why"),
+    [
+        ({2: (dt.time(10, 0), dt.time(2, 0))}, "open past midnight into Thursday"),
+        ({2: (dt.time(10, 0), dt.time(17, 0))}, "closing at the cutoff itself"),
+        ({2: (dt.time(10, 0), dt.time(21, 0))}, "closing after the cutoff"),
+        (ALL_DAY, "open round the clock"),
+    ],
+)
+def test_store_eligible_until_is_the_cutoff_when_the_store_stays_open_until_then(hours, why):
+    until = store_eligible_until(store(hours=hours), now=NOON_LA)
+
+    assert until == dt.datetime(2026, 11, 18, 17, 0, tzinfo=zoneinfo.ZoneInfo(LA)), why
+
+
 def test_store_reason_bits_spring_forward_morning_in_los_angeles():
     opens_at_three = store(hours={6: (dt.time(3, 0), dt.time(22, 0))})
     # 09:59 UTC is 01:59 PST; one minute later it is 03:00 PDT, not 02:00.
