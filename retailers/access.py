@@ -4,6 +4,7 @@ answers 403. Every refusal is logged."""
 
 from collections.abc import Sequence
 
+from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
@@ -43,6 +44,21 @@ def current_membership(request: HttpRequest) -> StoreMembership:
         log_refused(request, "store:none", 403)
         raise PermissionDenied("Your account is not staff of any store. Ask your store manager for an invitation.")
     return membership
+
+
+class ShownStoreForm(forms.Form):
+    store = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+def shown_membership(request: HttpRequest) -> StoreMembership:
+    """The store the page showed, for a write from one of its forms: each form carries it (hidden
+    `store`) because the person may have switched store in another tab since the page loaded, and
+    the session's current store is then another one. 404 if they are not its staff. Without the
+    field (a GET, a form without it), the current store."""
+    if "store" not in request.POST:
+        return current_membership(request)
+    shown = ShownStoreForm(request.POST)
+    return get_membership_for_staff(request, shown.cleaned_data["store"] if shown.is_valid() else 0)
 
 
 def require_manager(request: HttpRequest, membership: StoreMembership) -> None:

@@ -14,7 +14,7 @@ from orders.lifecycle import TERMINAL
 from orders.models import Order
 from portal.errors import ActionRefused
 from retailers import onboarding
-from retailers.access import current_membership, require_manager
+from retailers.access import current_membership, require_manager, shown_membership
 from retailers.models import ProgramAgreement, StoreMembership
 from retailers.selectors import store_event_list_for_staff
 
@@ -85,7 +85,7 @@ def onboarding_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def agreement_accept(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
+    membership = shown_membership(request)
     require_manager(request, membership)
     form = AgreementAcceptForm(request.POST)
     if not form.is_valid():
@@ -105,7 +105,7 @@ def agreement_accept(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def training_order_create(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
+    membership = shown_membership(request)
     require_manager(request, membership)
     try:
         order = onboarding.training_order_create(store=membership.store, acting_user=request.user)
@@ -123,7 +123,7 @@ def training_order_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def training_call_driver(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
+    membership = shown_membership(request)
     require_manager(request, membership)
     order = onboarding.open_training_order(membership.store)
     try:

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.errors import ActionRefused
-from retailers.access import current_membership, get_membership_for_staff
+from retailers.access import current_membership, shown_membership
 from retailers.eligibility import REASON_LABELS
 from retailers.eligibility_sql import eligibility_recompute
 from retailers.models import EligibilityResult, Listing, Stock, Store
@@ -26,10 +26,6 @@ class OnHandForm(forms.Form):
         max_value=MAX_ON_HAND,
         error_messages={"required": "Enter how many are on the shelf.", "invalid": "Enter a whole number."},
     )
-
-
-class ShownStoreForm(forms.Form):
-    store = forms.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
 class StockRow:
@@ -71,12 +67,7 @@ def stock_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def stock_update(request: HttpRequest, listing_id: int) -> HttpResponse:
-    membership = current_membership(request)
-    if "store" in request.POST:
-        # The store the page showed, though the person may have switched store in another tab.
-        shown = ShownStoreForm(request.POST)
-        membership = get_membership_for_staff(request, shown.cleaned_data["store"] if shown.is_valid() else 0)
-    store = membership.store
+    store = shown_membership(request).store
     listing = get_object_or_404(Listing, pk=listing_id, seller_id=store.seller_id)
     form = OnHandForm(request.POST)
     status = 200

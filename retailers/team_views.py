@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from portal.errors import ActionRefused
 from portal.security import log_refused
 from retailers import team
-from retailers.access import current_membership, require_manager
+from retailers.access import require_manager, shown_membership
 from retailers.models import StaffRole, StoreMembership
 
 TEMPLATE = "store/team.html"
@@ -56,7 +56,7 @@ class TeamRoleForm(forms.Form):
 
 
 def _manager(request: HttpRequest) -> StoreMembership:
-    membership = current_membership(request)
+    membership = shown_membership(request)
     require_manager(request, membership)
     return membership
 

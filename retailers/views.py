@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.errors import ActionRefused
 from retailers import services
-from retailers.access import current_membership, require_manager
+from retailers.access import require_manager, shown_membership
 from retailers.forms import StorePauseForm, StoreSettingsForm
 from retailers.models import StoreMembership
 from retailers.selectors import store_event_list_for_staff, store_hours_list
@@ -51,7 +51,7 @@ def _after_change(request: HttpRequest, membership: StoreMembership) -> HttpResp
 @require_http_methods(["GET", "POST"])
 @login_required
 def store_settings(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
+    membership = shown_membership(request)
     if request.method == "GET":
         return _render_settings(request, membership)
     require_manager(request, membership)
@@ -73,7 +73,7 @@ def store_settings(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def store_pause(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
+    membership = shown_membership(request)
     require_manager(request, membership)
     form = StorePauseForm(request.POST)
     if not form.is_valid():
@@ -90,7 +90,7 @@ def store_pause(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def store_resume(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
+    membership = shown_membership(request)
     require_manager(request, membership)
     try:
         services.store_resume(store=membership.store, acting_user=request.user)
