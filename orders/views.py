@@ -30,7 +30,13 @@ from orders.models import Order
 from orders.selectors import order_detail as order_detail_query
 from orders.selectors import order_search_for_staff
 from portal.errors import ActionRefused
-from retailers.access import SESSION_STORE_KEY, current_membership, get_membership_for_staff, store_memberships_for
+from retailers.access import (
+    SESSION_STORE_KEY,
+    current_membership,
+    get_membership_for_staff,
+    shown_membership,
+    store_memberships_for,
+)
 from retailers.models import StoreMembership
 
 S = OrderStatus
@@ -379,7 +385,7 @@ def _packages_step(
 def handoff(request: HttpRequest) -> HttpResponse:
     """Step 1: the driver's pickup code (scanned or typed). A POST checks it and lists the
     packages this driver collects at this store."""
-    membership = current_membership(request)
+    membership = shown_membership(request)
     if request.method == "GET":
         return _code_step(request, membership)
     form = HandoffCodeForm(request.POST)
@@ -397,7 +403,7 @@ def handoff(request: HttpRequest) -> HttpResponse:
 @login_required
 def handoff_confirm(request: HttpRequest) -> HttpResponse:
     """Step 2: every package of this store's part of the route confirmed; the orders are picked up."""
-    membership = current_membership(request)
+    membership = shown_membership(request)
     store = membership.store
     form = HandoffConfirmForm(request.POST)
     if not form.is_valid() and "code" in form.errors:

@@ -1,6 +1,7 @@
 """The handoff at the store: staff check the driver's pickup code, confirm each package label,
 and the orders leave with the driver (drivers.services does the writing)."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -341,4 +342,61 @@ def test_handoff_confirm_with_bad_code_shows_code_step(client, world):
     assert response.status_code == 422
     assert "A pickup code has 6 digits" in html
     assert 'id="handoff-code"' in html
+    assert _unchanged(world) == BEFORE
+
+
+# Two tabs: the page showed one store, the session was switched to another since ------------------
+
+
+def _hidden_fields(html: str, action: str) -> dict[str, str]:
+    """The hidden inputs of the form posting to `action`, as the page rendered them."""
+    form = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', html, re.S).group(0)
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+
+def _staff_of_both(world):
+    """Staff of both stores of the route, working at Zara."""
+    user = world["staff"]
+    make_staff(store=world["second"], user=user)
+    return user
+
+
+def test_handoff_confirm_hands_over_the_store_the_page_showed_after_a_switch_in_another_tab(client, world):
+    client.force_login(_staff_of_both(world))
+    client.post(reverse("store:switch-store"), {"store": world["store"].pk})
+    code_page = client.get(HANDOFF).content.decode()
+    listed = client.post(HANDOFF, _hidden_fields(code_page, HANDOFF) | {"code": world["code"]}, **HTMX)
+    client.post(reverse("store:switch-store"), {"store": world["second"].pk})  # another tab
+
+    fields = _hidden_fields(listed.content.decode(), CONFIRM) | {"labels": world["labels"]}
+    response = client.post(CONFIRM, fields, **HTMX)
+
+    assert response.status_code == 200
+    world["order"].refresh_from_db()
+    world["second_order"].refresh_from_db()
+    assert (world["order"].status, world["second_order"].status) == (OrderStatus.PICKED_UP, OrderStatus.READY)
+    assert list(Handoff.objects.values_list("store__name", flat=True)) == ["Zara"]
+
+
+def test_handoff_code_lists_the_packages_of_the_store_the_page_showed_after_a_switch_in_another_tab(client, world):
+    client.force_login(_staff_of_both(world))
+    client.post(reverse("store:switch-store"), {"store": world["store"].pk})
+    code_page = client.get(HANDOFF).content.decode()
+    client.post(reverse("store:switch-store"), {"store": world["second"].pk})  # another tab
+
+    response = client.post(HANDOFF, _hidden_fields(code_page, HANDOFF) | {"code": world["code"]}, **HTMX)
+
+    listed = response.content.decode()
+    assert response.status_code == 200
+    assert sorted(re.findall(r'name="labels" value="([^"]+)"', listed)) == world["labels"]
+    assert f'<input type="hidden" name="store" value="{world["store"].pk}">' in listed
+
+
+@pytest.mark.parametrize("url", [HANDOFF, CONFIRM])
+def test_handoff_for_a_store_the_user_is_not_staff_of_is_404(client, world, url):
+    client.force_login(world["outsider"])
+
+    response = client.post(url, {"code": world["code"], "labels": world["labels"], "store": world["store"].pk}, **HTMX)
+
+    assert response.status_code == 404
     assert _unchanged(world) == BEFORE

@@ -757,3 +757,28 @@ def test_order_confirm_returned_of_other_store_is_404(client, shop):
 
     order.refresh_from_db()
     assert (response.status_code, order.status) == (404, OrderStatus.RETURNING)
+
+
+# Two tabs: the order page showed one store's order, the session was switched to another since ----
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status"), [("order-accept", {}, S.ACCEPTED), ("order-reject", {"reason": "Sold out"}, S.REJECTED)]
+)
+def test_order_action_acts_on_the_order_the_page_showed_after_a_switch_in_another_tab(client, shop, name, data, status):
+    store, staff, order, _, _ = shop
+    second = make_store(seller=store.seller, mall=store.mall, name="Sunglass Spot — Level 2")
+    make_staff(store=second, user=staff)
+    second_order = make_order(store=second)
+    client.force_login(staff)
+    client.post(reverse("store:switch-store"), {"store": store.pk})
+    page = client.get(_url("order-detail", order)).content.decode()
+    client.post(reverse("store:switch-store"), {"store": second.pk})  # another tab
+
+    assert f'action="{_url(name, order)}"' in page
+    response = client.post(_url(name, order), data, **HTMX)
+
+    assert response.status_code == 200
+    order.refresh_from_db()
+    second_order.refresh_from_db()
+    assert (order.status, second_order.status) == (status, S.RECEIVED)
