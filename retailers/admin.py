@@ -341,5 +341,8 @@ import retailers.admin_eligibility  # noqa: E402, F401
 # Bulk import of listings and stock (engineer K, issue 5 point 5).
 import retailers.admin_import  # noqa: E402, F401
 
+# The program limits: operators only (one row).
+import retailers.admin_limits  # noqa: E402, F401
+
 # Store applications: operator review (issue 6 part A).
 from retailers import admin_applications  # noqa: E402, F401

@@ -63,3 +63,11 @@ def eligibility_after_driver_supply_change(*, market_ids: Iterable[int]) -> None
     market_ids = list(market_ids)
     if market_ids:
         _enqueue(mall_ids=Mall.objects.filter(market_id__in=market_ids).values_list("pk", flat=True))
+
+
+def eligibility_after_program_limits_change() -> None:
+    """The program limits (weight, size classes, categories) changed: every listing in every mall
+    is checked again, one request per mall."""
+    from retailers.models import Mall
+
+    _enqueue(mall_ids=Mall.objects.values_list("pk", flat=True))

@@ -230,6 +230,13 @@ class SizeClass(models.TextChoices):
     OVERSIZE = "oversize", "Oversize"
 
 
+def normalize_category(value: str) -> str:
+    """A category as it is stored and compared: trimmed, lowercase ("Apparel " is "apparel"),
+    for listings and the program limits alike, so the limits' category check matches whoever
+    typed either side."""
+    return value.strip().lower()
+
+
 class Listing(models.Model):
     seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="listings")
     seller_sku = models.CharField(max_length=60)
@@ -327,13 +334,18 @@ class ProgramLimits(models.Model):
     def _split(value: str) -> frozenset[str]:
         return frozenset(part.strip() for part in value.split(",") if part.strip())
 
+    @staticmethod
+    def categories_list(value: str) -> list[str]:
+        """The categories of a comma-separated text, normalised, each once, in the order given."""
+        return list(dict.fromkeys(normalize_category(part) for part in value.split(",") if part.strip()))
+
     def facts(self):
         from retailers.eligibility import ProgramLimitFacts
 
         return ProgramLimitFacts(
             max_weight_grams=self.max_weight_grams,
             allowed_size_classes=self._split(self.allowed_size_classes),
-            allowed_categories=self._split(self.allowed_categories),
+            allowed_categories=frozenset(self.categories_list(self.allowed_categories)),
         )
 
     @classmethod

@@ -1,7 +1,8 @@
-"""Every write to stores: status changes (pause/resume, go live, suspend/reinstate) and settings."""
+"""Every write to stores: status changes (pause/resume, go live, suspend/reinstate) and settings;
+and the program limits every store's listings are checked against."""
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -9,8 +10,8 @@ from django.utils import timezone
 
 from portal.actors import actor_label_for
 from portal.errors import ActionRefused
-from retailers.eligibility_hooks import eligibility_after_store_change
-from retailers.models import Store, StoreEvent, StoreHours, StoreStatus
+from retailers.eligibility_hooks import eligibility_after_program_limits_change, eligibility_after_store_change
+from retailers.models import ProgramLimits, SizeClass, Store, StoreEvent, StoreHours, StoreStatus
 
 SS = StoreStatus
 # The store lifecycle of PRODUCT.md, declared once: applied → approved → onboarding → live ⇄
@@ -300,3 +301,27 @@ def store_reinstate(*, store: Store, acting_user: AbstractBaseUser | None, reaso
     return _transition(
         store, seen=SS.SUSPENDED, to=target, event="store.reinstated", acting_user=acting_user, reason=reason
     )
+
+
+@transaction.atomic
+def program_limits_update(
+    *, max_weight_grams: int, allowed_size_classes: Iterable[str], allowed_categories: Iterable[str]
+) -> ProgramLimits:
+    """Sets the program limits: the one row (ProgramLimits.current()), created on the first save.
+    Size classes are kept in SizeClass order; categories normalised (trimmed, lowercase), each once.
+
+    Side effects: the ProgramLimits row; one eligibility request per mall (every listing is checked
+    against the new limits by the next sweep, in seconds).
+    """
+    sizes = set(allowed_size_classes)
+    if max_weight_grams < 1:
+        raise ActionRefused("The heaviest listing allowed must weigh at least 1 gram.", code="validation")
+    if not sizes or not sizes <= set(SizeClass.values):
+        raise ActionRefused(f"Choose size classes among {', '.join(SizeClass.values)}.", code="validation")
+    limits = ProgramLimits.objects.select_for_update().order_by("pk").first() or ProgramLimits()
+    limits.max_weight_grams = max_weight_grams
+    limits.allowed_size_classes = ",".join(size for size in SizeClass.values if size in sizes)
+    limits.allowed_categories = ",".join(ProgramLimits.categories_list(",".join(allowed_categories)))
+    limits.save()
+    eligibility_after_program_limits_change()
+    return limits
