@@ -23,6 +23,7 @@ from retailers.models import (
     StoreHours,
     StoreMembership,
     StoreStatus,
+    normalize_category,
 )
 from retailers.services import store_pause, store_resume, store_update_settings
 from retailers.stock_services import stock_set_on_hand, units
@@ -226,8 +227,28 @@ def _hours_from(formset) -> dict[int, tuple | None]:
     return hours
 
 
+class ListingAdminForm(forms.ModelForm):
+    class Meta:
+        model = Listing
+        fields = [
+            "seller",
+            "seller_sku",
+            "marketplace_item_id",
+            "title",
+            "category",
+            "weight_grams",
+            "size_class",
+            "hazmat",
+        ]
+
+    def clean_category(self) -> str:
+        # Stored as the import stores it, so the program limits' category check matches.
+        return normalize_category(self.cleaned_data["category"])
+
+
 @admin.register(Listing)
 class ListingAdmin(SellerScopedAdmin):
+    form = ListingAdminForm
     list_display = ["seller_sku", "title", "seller", "category", "size_class", "weight_grams", "hazmat"]
     list_filter = ["category", "size_class", "hazmat", "seller"]
     list_select_related = ["seller"]

@@ -22,7 +22,17 @@ from django.utils import timezone
 
 from portal.errors import ActionRefused
 from retailers.eligibility_hooks import eligibility_after_stock_change
-from retailers.models import ImportJob, ImportJobStatus, Listing, Seller, SizeClass, Stock, Store, StoreEvent
+from retailers.models import (
+    ImportJob,
+    ImportJobStatus,
+    Listing,
+    Seller,
+    SizeClass,
+    Stock,
+    Store,
+    StoreEvent,
+    normalize_category,
+)
 from retailers.stock_services import MAX_ON_HAND, units
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -207,7 +217,7 @@ def _check_listings(*, seller: Seller, rows: list[list[str]], report: ImportRepo
             report.add_error(n, "; ".join(problems) + ".")
             continue
         seen[sku] = n
-        values = (sku, title, category.lower(), grams, size, flag in TRUE_WORDS, item_id)
+        values = (sku, title, normalize_category(category), grams, size, flag in TRUE_WORDS, item_id)
         if before is None:
             report.created += 1
             action = "create"

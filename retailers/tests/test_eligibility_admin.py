@@ -3,9 +3,12 @@ filters, search and CSV export; operators see everything."""
 
 import csv
 import datetime as dt
+import importlib
 import io
 
 import pytest
+import time_machine
+from django.apps import apps
 from django.urls import reverse
 
 from portal.tests.factories import (
@@ -19,7 +22,7 @@ from portal.tests.factories import (
 )
 from retailers.eligibility_requests import eligibility_requests_run
 from retailers.eligibility_sql import eligibility_recompute
-from retailers.models import EligibilityRequest, EligibilityResult, Listing, Stock, StoreStatus
+from retailers.models import EligibilityRequest, EligibilityResult, Listing, ProgramLimits, Stock, StoreStatus
 from retailers.models import EligibilityRequestKind as Kind
 
 pytestmark = pytest.mark.django_db
@@ -294,3 +297,54 @@ def test_stock_holding_reservations_cannot_be_deleted_in_admin(client, world, ho
     assert response.status_code == 200
     assert "SA-CAP-002 at Sunset Apparel — Fashion Show: 1 unit reserved by open orders" in response.content.decode()
     assert Stock.objects.filter(pk=stock.pk).exists()
+
+
+def test_listing_category_typed_in_admin_is_stored_lowercase_and_matches_the_program_limits(client, world):
+    ProgramLimits.objects.create(allowed_categories="apparel")
+    client.force_login(world["manager"])
+    data = _listing_change_data(client, world["tee"], category=" Apparel ")
+
+    response = client.post(reverse("admin:retailers_listing_change", args=[world["tee"].pk]), data)
+    with time_machine.travel(NOON_LA, tick=False):
+        eligibility_requests_run()
+
+    assert response.status_code == 302
+    world["tee"].refresh_from_db()
+    assert world["tee"].category == "apparel"
+    result = EligibilityResult.objects.get(listing=world["tee"], mall=world["fashion_show"])
+    assert "category_excluded" not in result.reasons
+
+
+def test_listing_added_in_admin_with_a_capitalised_category_is_stored_lowercase(client, world):
+    client.force_login(world["manager"])
+    data = {"seller": world["tee"].seller_id, "seller_sku": "SA-NEW-004", "title": "New", "category": "  Footwear"}
+    data |= {"weight_grams": 100, "size_class": "small"}
+
+    response = client.post(reverse("admin:retailers_listing_add"), data)
+
+    assert response.status_code == 302
+    assert Listing.objects.get(seller_sku="SA-NEW-004").category == "footwear"
+
+
+def test_migration_0012_lowercases_categories_typed_before_and_queues_their_recompute(world):
+    migration = importlib.import_module("retailers.migrations.0012_categories_lowercase")
+    Listing.objects.filter(pk=world["tee"].pk).update(category=" Apparel ")
+    Listing.objects.filter(pk=world["cap"].pk).update(category="apparel")
+    limits = ProgramLimits.objects.create(allowed_categories="Apparel , FOOTWEAR,apparel")
+    EligibilityRequest.objects.all().delete()
+
+    migration.lowercase_categories(apps, None)
+
+    assert sorted(Listing.objects.values_list("seller_sku", "category")) == [
+        ("OT-1", "apparel"),
+        ("SA-CAP-002", "apparel"),
+        ("SA-TEE-001", "apparel"),
+    ]
+    limits.refresh_from_db()
+    assert limits.allowed_categories == "apparel,footwear"
+    assert list(EligibilityRequest.objects.values_list("kind", "object_id")) == [(Kind.LISTING, world["tee"].pk)]
+    eligibility_requests_run()
+    assert (
+        "category_excluded"
+        not in EligibilityResult.objects.get(listing=world["tee"], mall=world["fashion_show"]).reasons
+    )
