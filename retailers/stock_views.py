@@ -1,12 +1,16 @@
 """/store/stock: store staff keep their own store's same-day stock current and see at once what
 it does to same-day eligibility in their mall."""
 
+from urllib.parse import urlencode
+
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.errors import ActionRefused
@@ -82,7 +86,9 @@ def stock_update(request: HttpRequest, listing_id: int) -> HttpResponse:
         # Recomputed here too, so the row shows the new eligibility without waiting for the worker.
         eligibility_recompute(listing_ids=[listing.pk])
         if not request.htmx:
-            return redirect("store:stock")
+            # Without JavaScript: back to the page narrowed to this listing, with what happened.
+            messages.success(request, f"{listing.seller_sku}: {form.cleaned_data['on_hand']} on hand, saved.")
+            return redirect(f"{reverse('store:stock')}?{urlencode({'q': listing.seller_sku})}")
         form = None
     else:
         status = 422

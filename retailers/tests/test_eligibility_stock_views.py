@@ -92,13 +92,15 @@ def test_stock_update_restock_turns_out_of_stock_away(client, world):
     assert "out_of_stock" not in EligibilityResult.objects.get(listing=world["cap"]).reasons
 
 
-def test_stock_update_without_htmx_redirects_to_the_page(client, world):
+def test_stock_update_without_htmx_shows_the_saved_row_with_a_message(client, world):
     client.force_login(world["associate"])
+    sku = world["tee"].seller_sku
 
-    response = client.post(reverse("store:stock-update", args=[world["tee"].pk]), {"on_hand": "7"})
+    response = client.post(reverse("store:stock-update", args=[world["tee"].pk]), {"on_hand": "7"}, follow=True)
 
-    assert response.status_code == 302
-    assert response["Location"] == reverse("store:stock")
+    assert response.redirect_chain == [(f"{reverse('store:stock')}?q={sku}", 302)]
+    assert [str(message) for message in response.context["messages"]] == [f"{sku}: 7 on hand, saved."]
+    assert [row.listing for row in response.context["rows"]] == [world["tee"]]
     assert Stock.objects.get(listing=world["tee"]).on_hand == 7
 
 
