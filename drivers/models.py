@@ -163,6 +163,53 @@ class DriverEvent(models.Model):
         return f"{self.driver} {self.type}"
 
 
+class DriverShift(models.Model):
+    """A time the driver said they would be working in a market. While it covers now, an active
+    driver with valid documents counts as driver supply there even when not tapped online (between
+    offers, a few minutes late): drivers.selectors.driver_supply_market_ids."""
+
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="shifts")
+    # The driver's home market when the shift was scheduled: a later move does not move it.
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="driver_shifts")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["starts_at", "pk"]
+        indexes = [
+            # The supply lookup: shifts not yet ended (a short range at the end of the index) that
+            # have started.
+            models.Index(fields=["ends_at", "starts_at"], name="driver_shift_supply"),
+            models.Index(fields=["driver", "starts_at"], name="driver_shift_driver"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="driver_shift_ends_after_start")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.driver}: {self.local_label()}"
+
+    def covers(self, now: dt.datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+    def local_label(self) -> str:
+        """The shift in its market's local time: "Tue Nov 24, 5:00 PM – 9:00 PM" (the end's day
+        is named too when it is another local day)."""
+        tz = self.market.tz
+        starts, ends = self.starts_at.astimezone(tz), self.ends_at.astimezone(tz)
+        end = _clock(ends) if ends.date() == starts.date() else f"{_day(ends)}, {_clock(ends)}"
+        return f"{_day(starts)}, {_clock(starts)} – {end}"
+
+
+def _day(moment: dt.datetime) -> str:
+    return f"{moment:%a %b} {moment.day}"
+
+
+def _clock(moment: dt.datetime) -> str:
+    return f"{(moment.hour - 1) % 12 + 1}:{moment:%M %p}"
+
+
 class MarketPaySettings(models.Model):
     """Pay rules of one market (PRODUCT.md "Routes and pay"). A market without a row uses the
     defaults below."""

@@ -11,6 +11,7 @@ from drivers.models import (
     Answer,
     DocumentKind,
     Driver,
+    DriverShift,
     Handoff,
     Offer,
     OfferRecipient,
@@ -21,15 +22,23 @@ from drivers.models import (
 )
 
 
+def _valid_documents(*, now: dt.datetime, via: str = "") -> Count:
+    """How many of the required documents are valid at `now`, counted on the drivers reached
+    through `via` (a relation path ending in "__", or "" on Driver itself)."""
+    documents = f"{via}documents"
+    return Count(
+        documents,
+        filter=Q(**{f"{documents}__kind__in": REQUIRED_DOCUMENTS, f"{documents}__valid_until__gt": now}),
+    )
+
+
 def drivers_with_valid_documents(*, now: dt.datetime) -> QuerySet[Driver]:
     """Drivers holding every required document, each still valid at `now` (through its expiry
     date in the driver's home market's local time). Reads the clock only as `now` itself: the
     marketplace intake swaps it in a statement prepared once (orders.api.reads)."""
-    return Driver.objects.annotate(
-        valid_documents=Count(
-            "documents", filter=Q(documents__kind__in=REQUIRED_DOCUMENTS, documents__valid_until__gt=now)
-        )
-    ).filter(valid_documents=len(REQUIRED_DOCUMENTS))
+    return Driver.objects.annotate(valid_documents=_valid_documents(now=now)).filter(
+        valid_documents=len(REQUIRED_DOCUMENTS)
+    )
 
 
 def drivers_available(*, now: dt.datetime) -> QuerySet[Driver]:
@@ -39,17 +48,36 @@ def drivers_available(*, now: dt.datetime) -> QuerySet[Driver]:
     )
 
 
+def shifts_covering(*, now: dt.datetime) -> QuerySet[DriverShift]:
+    """Shifts under way at `now` (starts_at <= now < ends_at) of active drivers with valid
+    documents (the conditions of drivers_available, but not online)."""
+    return (
+        DriverShift.objects.filter(starts_at__lte=now, ends_at__gt=now, driver__status=DriverStatus.ACTIVE)
+        .annotate(valid_documents=_valid_documents(now=now, via="driver__"))
+        .filter(valid_documents=len(REQUIRED_DOCUMENTS))
+    )
+
+
 def driver_supply_market_ids(*, now: dt.datetime) -> QuerySet:
     """The query of markets_with_driver_supply (the marketplace intake runs it inside its own
-    statement). Without ordering: the drivers' default one (by username) would join the users
-    and take part in the DISTINCT."""
-    return drivers_available(now=now).order_by().values_list("online_market_id", flat=True).distinct()
+    statement, so it stays one query: a UNION, which also removes repeated markets). Without
+    ordering: the drivers' default one (by username) would join the users and take part in it."""
+    online = drivers_available(now=now).order_by().values_list("online_market_id", flat=True)
+    scheduled = shifts_covering(now=now).order_by().values_list("market_id", flat=True)
+    return online.union(scheduled)
 
 
 def markets_with_driver_supply(*, now: dt.datetime) -> set[int]:
-    """Ids of the markets with at least one active driver with valid documents online in it.
-    (Shifts are not modelled: a driver counts only while online.)"""
+    """Ids of the markets with driver supply at `now`: an active driver with valid documents
+    online in it, or one whose scheduled shift in it covers `now` (a driver between offers or a
+    few minutes late still counts; a shift starting or ending on its own is caught by the
+    eligibility sweep, retailers.eligibility_sql.malls_with_driver_supply_drift)."""
     return set(driver_supply_market_ids(now=now))
+
+
+def upcoming_shifts_for_driver(*, driver: Driver, now: dt.datetime) -> list[DriverShift]:
+    """The driver's shifts not yet ended, soonest first (the one under way, if any, leads)."""
+    return list(DriverShift.objects.filter(driver=driver, ends_at__gt=now).select_related("market"))
 
 
 def offer_rows_for_driver(*, driver: Driver, now: dt.datetime) -> list[OfferRecipient]:

@@ -26,6 +26,7 @@ from drivers.models import (
     Driver,
     DriverDocument,
     DriverEvent,
+    DriverShift,
     Handoff,
     MarketPaySettings,
     Offer,
@@ -287,6 +288,92 @@ def driver_go_offline(*, driver: Driver, acting_user: AbstractBaseUser | None, r
             eligibility_after_driver_supply_change(market_ids=[was_online_in])
     driver.is_online, driver.online_market, driver.availability_changed_at = False, None, now
     return driver
+
+
+# --- scheduled shifts --------------------------------------------------------------------------
+
+SHIFT_LONGEST = dt.timedelta(hours=12)
+SHIFT_FURTHEST_AHEAD = dt.timedelta(days=14)
+
+
+def _supply_changed_by(shift: DriverShift, *, now: dt.datetime) -> None:
+    # A shift under way counts as supply now; one starting or ending later is caught by the
+    # eligibility sweep (retailers.eligibility_sql.malls_with_driver_supply_drift) when it does.
+    if shift.covers(now):
+        eligibility_after_driver_supply_change(market_ids=[shift.market_id])
+
+
+@transaction.atomic
+def driver_shift_schedule(
+    *, driver: Driver, starts_at: dt.datetime, ends_at: dt.datetime, now: dt.datetime
+) -> DriverShift:
+    """Schedules a shift of the driver in their home market, from `starts_at` to `ends_at`.
+
+    Side effects: one DriverShift row; one `driver.shift_scheduled` event; when the shift covers
+    `now`, the recompute of eligibility in the market's malls (as going online does).
+    """
+    # The driver's row, locked: two schedules of the same driver cannot both pass the overlap check.
+    locked = Driver.objects.select_for_update().select_related("home_market").get(pk=driver.pk)
+    if locked.status != DS.ACTIVE:
+        raise ActionRefused(
+            f"Your account is {DriverStatus(locked.status).label.lower()}: you cannot schedule shifts.",
+            code="not-active",
+        )
+    if ends_at <= starts_at:
+        raise ActionRefused("The shift must end after it starts.", code="validation")
+    if ends_at - starts_at > SHIFT_LONGEST:
+        raise ActionRefused("A shift can last at most 12 hours.", code="validation")
+    if ends_at <= now:
+        raise ActionRefused("That shift has already ended: pick a time to come.", code="validation")
+    if starts_at > now + SHIFT_FURTHEST_AHEAD:
+        raise ActionRefused("Shifts can be scheduled at most 14 days ahead.", code="validation")
+    overlapping = (
+        DriverShift.objects.filter(driver=locked, starts_at__lt=ends_at, ends_at__gt=starts_at)
+        .select_related("market")
+        .first()
+    )
+    if overlapping is not None:
+        raise ActionRefused(f"That overlaps your shift {overlapping.local_label()}.", code="overlap")
+    shift = DriverShift.objects.create(
+        driver=locked, market=locked.home_market, starts_at=starts_at, ends_at=ends_at, created_at=now
+    )
+    _record_driver_event(
+        driver=locked,
+        type="driver.shift_scheduled",
+        acting_user=locked.user,
+        data={"shift": shift.pk, "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()},
+        at=now,
+    )
+    _supply_changed_by(shift, now=now)
+    return shift
+
+
+@transaction.atomic
+def driver_shift_cancel(*, driver: Driver, shift: DriverShift, now: dt.datetime) -> DriverShift | None:
+    """Cancels one of the driver's shifts that has not ended. A shift not yet started is deleted
+    (returns None); a shift under way ends `now` (returns it), so its past stays on record.
+
+    Side effects: the shift deleted or shortened; one `driver.shift_cancelled` event; when it
+    covered `now`, the recompute of eligibility in the market's malls (as going offline does).
+    """
+    locked = DriverShift.objects.select_for_update().filter(pk=shift.pk).select_related("market").first()
+    if locked is None or locked.driver_id != driver.pk:
+        raise ActionRefused("That is not one of your shifts.", code="not-found")
+    if locked.ends_at <= now:
+        raise ActionRefused("That shift has already ended.", code="ended")
+    was_covering = locked.covers(now)
+    data = {"shift": locked.pk, "starts_at": locked.starts_at.isoformat(), "ends_at": locked.ends_at.isoformat()}
+    if locked.starts_at < now:
+        locked.ends_at = now
+        locked.save(update_fields=["ends_at"])
+        kept: DriverShift | None = locked
+    else:
+        locked.delete()
+        kept = None
+    _record_driver_event(driver=driver, type="driver.shift_cancelled", acting_user=driver.user, data=data, at=now)
+    if was_covering:
+        eligibility_after_driver_supply_change(market_ids=[locked.market_id])
+    return kept
 
 
 def documents_sweep(*, now: dt.datetime) -> int:
