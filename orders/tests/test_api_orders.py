@@ -337,6 +337,31 @@ def test_create_order_in_a_market_with_no_driver_online_answers_no_driver_supply
     assert world["stock"].reserved == 0
 
 
+def test_create_order_counts_a_driver_whose_shift_covers_now_as_driver_supply(world, issued):
+    """A driver between offers (not online) whose scheduled shift covers now is driver supply, in
+    the intake's own statement on PostgreSQL as in the drivers app; once the shift ends, not."""
+    from drivers.selectors import markets_with_driver_supply
+    from drivers.services import driver_go_offline, driver_shift_schedule
+    from orders.api.reads import intake_reads
+
+    driver_go_offline(driver=world["driver"], acting_user=None)
+    start = dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)
+    driver_shift_schedule(driver=world["driver"], starts_at=start, ends_at=start + dt.timedelta(hours=4), now=start)
+    market = world["mall"].market_id
+    answers = []
+    for number, instant in enumerate((start + dt.timedelta(hours=2), start + dt.timedelta(hours=4))):
+        with time_machine.travel(instant, tick=False):
+            reads = intake_reads(seller_id="A2SUNSETAPPAREL", skus=["SA-TEE-001"], mall_slug="fashion-show")
+            response = signed(issued, "POST", "/api/v1/orders", order_document(marketplace_order_id=f"114-{number}"))
+        answers.append((reads.driver_markets, markets_with_driver_supply(now=instant), response))
+
+    (during_reads, during_supply, during), (after_reads, after_supply, after) = answers
+    assert (during_reads, during_supply, during.status_code) == ({market}, {market}, 201)
+    assert (after_reads, after_supply) == (set(), set())
+    assert _not_eligible(after) == ["no_driver_supply"]
+    assert list(Order.objects.values_list("marketplace_order_id", flat=True)) == ["114-0"]
+
+
 @pytest.mark.parametrize(
     ("time_zone", "expires_on", "evening", "after_midnight"),
     [
