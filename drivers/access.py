@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
 from drivers.lifecycle import DriverStatus
-from drivers.models import Answer, Driver, OfferRecipient, Route, RouteStop
+from drivers.models import Answer, Driver, DriverShift, OfferRecipient, Route, RouteStop
 from portal.security import log_refused
 
 
@@ -56,3 +56,11 @@ def get_stop_for_driver(request: HttpRequest, driver: Driver, pk: int) -> RouteS
         log_refused(request, f"stop:{pk}", 404)
         raise Http404("No such stop.")
     return stop
+
+
+def get_shift_for_driver(request: HttpRequest, driver: Driver, pk: int) -> DriverShift:
+    shift = DriverShift.objects.filter(pk=pk, driver=driver).select_related("market").first()
+    if shift is None:
+        log_refused(request, f"shift:{pk}", 404)
+        raise Http404("No such shift.")
+    return shift

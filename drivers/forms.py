@@ -1,5 +1,7 @@
 """Validation of what drivers type. Forms never write."""
 
+import datetime as dt
+import zoneinfo
 from decimal import Decimal
 
 from django import forms
@@ -54,3 +56,44 @@ class ReasonForm(forms.Form):
         if not reason:
             raise forms.ValidationError("Say what happened.")
         return reason
+
+
+class ShiftForm(forms.Form):
+    """A shift as the driver types it: a date and two clock times in their home market's local
+    time. An end time earlier than the start means the next day (a shift past midnight)."""
+
+    day = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}))
+    starts = forms.TimeField(label="Start time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    ends = forms.TimeField(
+        label="End time",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="An end time earlier than the start time means the next day (a shift past midnight).",
+    )
+
+    def __init__(self, *args, tz: zoneinfo.ZoneInfo, **kwargs):
+        kwargs.setdefault("auto_id", "shift-%s")
+        super().__init__(*args, **kwargs)
+        self.tz = tz
+        self.fields["ends"].widget.attrs["aria-describedby"] = f"{self['ends'].auto_id}-help"
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        # Screen readers announce the message when the person lands on the field.
+        for name in self.errors:
+            if name in self.fields:
+                attrs = self.fields[name].widget.attrs
+                described = [f"{self[name].auto_id}-error", *attrs.get("aria-describedby", "").split()]
+                attrs |= {"aria-describedby": " ".join(described), "aria-invalid": "true"}
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        day, starts, ends = cleaned.get("day"), cleaned.get("starts"), cleaned.get("ends")
+        if day is None or starts is None or ends is None:
+            return cleaned
+        if ends == starts:
+            self.add_error("ends", "The end time must differ from the start time.")
+            return cleaned
+        end_day = day if ends > starts else day + dt.timedelta(days=1)
+        cleaned["starts_at"] = dt.datetime.combine(day, starts, tzinfo=self.tz)
+        cleaned["ends_at"] = dt.datetime.combine(end_day, ends, tzinfo=self.tz)
+        return cleaned

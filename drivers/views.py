@@ -18,10 +18,11 @@ from drivers.access import (
     get_driver,
     get_offer_row_for_driver,
     get_route_for_driver,
+    get_shift_for_driver,
     get_stop_for_driver,
     require_active,
 )
-from drivers.forms import DeliverForm, OnlineForm, ReasonForm
+from drivers.forms import DeliverForm, OnlineForm, ReasonForm, ShiftForm
 from drivers.models import Driver, Route, RouteStatus, StopStatus
 from drivers.pay import hourly_equivalent_cents
 from orders.lifecycle import OrderStatus
@@ -67,7 +68,26 @@ class _Documents:
         return any(document.state != "valid" for document in self.rows)
 
 
-def _home_context(driver: Driver, *, online_form: OnlineForm | None = None, **extra: object) -> dict:
+class _Shifts:
+    """The driver's shifts not yet ended, in their home market's local time, read only when the
+    template shows them (not for the offers fragment the page polls every 10 s)."""
+
+    def __init__(self, driver: Driver, form: ShiftForm | None) -> None:
+        self.driver = driver
+        self.form = form or ShiftForm(tz=driver.home_market.tz)
+
+    @cached_property
+    def rows(self) -> list[dict]:
+        now = timezone.now()
+        return [
+            {"shift": shift, "label": shift.local_label(), "under_way": shift.covers(now)}
+            for shift in selectors.upcoming_shifts_for_driver(driver=self.driver, now=now)
+        ]
+
+
+def _home_context(
+    driver: Driver, *, online_form: OnlineForm | None = None, shift_form: ShiftForm | None = None, **extra: object
+) -> dict:
     initial = {
         "market": driver.online_market or driver.home_market,
         "latitude": driver.latitude,
@@ -78,6 +98,7 @@ def _home_context(driver: Driver, *, online_form: OnlineForm | None = None, **ex
         "offers": _offer_cards(driver),
         "active_route": selectors.active_route_for_driver(driver=driver),
         "documents": _Documents(driver),
+        "shifts": _Shifts(driver, shift_form),
         "online_form": online_form or OnlineForm(initial=initial),
         **extra,
     }
@@ -128,6 +149,54 @@ def go_offline(request: HttpRequest) -> HttpResponse:
     services.driver_go_offline(driver=driver, acting_user=request.user)
     messages.success(request, "You are offline: no more offers until you go online.")
     return redirect("driver:home")
+
+
+def _shifts_response(
+    request: HttpRequest, driver: Driver, *, notice: str = "", status: int = 200, **extra: object
+) -> HttpResponse:
+    """The Shifts card for htmx; otherwise the page after a redirect (with the notice as a
+    message) or, for an error, the whole page at once."""
+    if request.htmx:
+        context = _home_context(driver, shift_notice=notice, **extra)
+        return render(request, "driver/home.html#shifts", context, status=status)
+    if status != 200:
+        return render(request, "driver/home.html", _home_context(driver, **extra), status=status)
+    messages.success(request, notice)
+    return redirect("driver:home")
+
+
+@require_POST
+@login_required
+def shift_schedule(request: HttpRequest) -> HttpResponse:
+    driver = get_driver(request)
+    require_active(request, driver)
+    form = ShiftForm(request.POST, tz=driver.home_market.tz)
+    if not form.is_valid():
+        return _shifts_response(request, driver, status=422, shift_form=form)
+    try:
+        shift = services.driver_shift_schedule(
+            driver=driver,
+            starts_at=form.cleaned_data["starts_at"],
+            ends_at=form.cleaned_data["ends_at"],
+            now=timezone.now(),
+        )
+    except ActionRefused as refused:
+        return _shifts_response(request, driver, status=422, shift_form=form, shift_error=refused.message)
+    return _shifts_response(request, driver, notice=f"Shift scheduled: {shift.local_label()}.")
+
+
+@require_POST
+@login_required
+def shift_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    driver = get_driver(request)
+    shift = get_shift_for_driver(request, driver, pk)
+    label = shift.local_label()
+    try:
+        kept = services.driver_shift_cancel(driver=driver, shift=shift, now=timezone.now())
+    except ActionRefused as refused:
+        return _shifts_response(request, driver, status=409, shift_error=refused.message)
+    notice = f"Shift {label} ended now." if kept is not None else f"Shift {label} cancelled."
+    return _shifts_response(request, driver, notice=notice)
 
 
 @require_POST
