@@ -21,6 +21,7 @@ from drivers.models import (
     Driver,
     DriverDocument,
     DriverEvent,
+    DriverShift,
     Handoff,
     MarketPaySettings,
     Offer,
@@ -81,6 +82,29 @@ class DriverEventInline(HistoryOnly, admin.TabularInline):
     ordering = ["-at"]
 
 
+SHIFTS_SHOWN_BACK = dt.timedelta(days=14)
+
+
+class DriverShiftInline(HistoryOnly, admin.TabularInline):
+    """The driver's shifts, scheduled by the driver on their page: the ones not ended and those of
+    the last two weeks (all of them are in the Driver shifts list)."""
+
+    model = DriverShift
+    extra = 0
+    fields = ["local_time", "market", "starts_at", "ends_at", "created_at"]
+    readonly_fields = fields
+    ordering = ["-starts_at"]
+    verbose_name_plural = "Shifts (not ended, and the last 14 days)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        since = timezone.now() - SHIFTS_SHOWN_BACK
+        return super().get_queryset(request).filter(ends_at__gt=since).select_related("market")
+
+    @admin.display(description="Local time")
+    def local_time(self, obj: DriverShift) -> str:
+        return obj.local_label()
+
+
 class StatusForm(forms.Form):
     ACTIONS = [
         ("screening", "Start screening"),
@@ -138,7 +162,7 @@ class DriverAdmin(OperatorOnly, admin.ModelAdmin):
     list_filter = ["status", DocumentsFilter, "is_online", "home_market"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "phone"]
     list_select_related = ["user", "home_market", "online_market"]
-    inlines = [VehicleInline, DocumentInline, DriverEventInline]
+    inlines = [VehicleInline, DocumentInline, DriverShiftInline, DriverEventInline]
     readonly_fields = [
         "status",
         "status_reason",
@@ -367,3 +391,37 @@ class RouteStopAdmin(HistoryOnly, admin.ModelAdmin):
 @admin.register(MarketPaySettings)
 class MarketPaySettingsAdmin(OperatorOnly, admin.ModelAdmin):
     list_display = ["market", "base_cents", "per_stop_cents", "per_mile_cents", "hourly_floor_cents"]
+
+
+class ShiftTimeFilter(admin.SimpleListFilter):
+    title = "time"
+    parameter_name = "when"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        return [("now", "Under way now"), ("upcoming", "Not started"), ("ended", "Ended")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        if self.value() == "now":
+            return queryset.filter(starts_at__lte=now, ends_at__gt=now)
+        if self.value() == "upcoming":
+            return queryset.filter(starts_at__gt=now)
+        if self.value() == "ended":
+            return queryset.filter(ends_at__lte=now)
+        return queryset
+
+
+@admin.register(DriverShift)
+class DriverShiftAdmin(HistoryOnly, admin.ModelAdmin):
+    list_display = ["driver", "market", "local_time", "starts_at", "ends_at", "created_at"]
+    list_filter = [ShiftTimeFilter, "market"]
+    list_select_related = ["driver__user", "market"]
+    search_fields = ["driver__user__username", "driver__user__first_name", "driver__user__last_name"]
+    date_hierarchy = "starts_at"
+    ordering = ["-starts_at"]
+    fields = ["driver", "market", "local_time", "starts_at", "ends_at", "created_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Local time")
+    def local_time(self, obj: DriverShift) -> str:
+        return obj.local_label()

@@ -132,3 +132,33 @@ def test_route_admin_reoffers_route_at_risk(operator_client):
     route.refresh_from_db()
     assert (route.status, route.reoffers, route.offers.count()) == (RouteStatus.OFFERING, 1, 1)
     assert order.route_stops.get().route == route
+
+
+def test_operators_see_a_drivers_shifts_in_local_time_read_only(operator_client):
+    from drivers.models import DriverShift
+    from portal.tests.factories import make_market
+
+    driver = make_driver(market=make_market(time_zone="America/Phoenix"))
+    start = timezone.now().replace(microsecond=0) + dt.timedelta(hours=1)
+    shift = DriverShift.objects.create(
+        driver=driver, market=driver.home_market, starts_at=start, ends_at=start + dt.timedelta(hours=4)
+    )
+    old = DriverShift.objects.create(
+        driver=driver,
+        market=driver.home_market,
+        starts_at=start - dt.timedelta(days=20),
+        ends_at=start - dt.timedelta(days=20) + dt.timedelta(hours=2),
+    )
+    manager_client = Client()
+    manager_client.force_login(make_seller_manager(seller=make_seller()).user)
+
+    change = operator_client.get(reverse("admin:drivers_driver_change", args=[driver.pk])).content.decode()
+    listing = operator_client.get(reverse("admin:drivers_drivershift_changelist") + "?when=upcoming")
+    detail = operator_client.get(reverse("admin:drivers_drivershift_change", args=[shift.pk]))
+
+    assert shift.local_label() in change
+    assert old.local_label() not in change
+    assert list(listing.context["cl"].result_list) == [shift]
+    assert (detail.status_code, detail.context["has_change_permission"]) == (200, False)
+    assert 'name="shifts-0-starts_at"' not in change
+    assert manager_client.get(reverse("admin:drivers_drivershift_changelist")).status_code == 403
