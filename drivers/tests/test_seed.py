@@ -41,3 +41,33 @@ def test_seed_drivers_creates_demo_drivers_once():
         for kind in ("licence", "insurance")
     }
     assert other.pk not in markets_with_driver_supply(now=timezone.now())
+
+
+def test_seed_drivers_puts_the_second_driver_of_each_market_with_a_mall_on_a_shift_from_now():
+    import datetime as dt
+
+    import time_machine
+
+    from drivers.models import DriverShift
+
+    vegas = make_market(name="Las Vegas", slug="las-vegas")
+    make_mall(market=vegas)
+    make_market(name="Chandler", slug="chandler")
+    seeded = dt.datetime(2026, 11, 24, 17, 7, 30, tzinfo=dt.UTC)
+    quarter = dt.datetime(2026, 11, 24, 17, 0, tzinfo=dt.UTC)
+
+    with time_machine.travel(seeded, tick=False):
+        call_command("seed_drivers")
+        call_command("seed_drivers")
+        Driver.objects.filter(user__username="driver-lv-1").update(is_online=False, online_market=None)
+        supply = markets_with_driver_supply(now=timezone.now())
+
+    assert list(DriverShift.objects.values_list("driver__user__username", "market", "starts_at", "ends_at")) == [
+        ("driver-lv-2", vegas.pk, quarter, quarter + dt.timedelta(hours=4))
+    ]
+    assert supply == {vegas.pk}
+
+    with time_machine.travel(seeded + dt.timedelta(hours=5), tick=False):
+        call_command("seed_drivers")
+
+    assert DriverShift.objects.count() == 2

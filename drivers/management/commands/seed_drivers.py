@@ -1,8 +1,12 @@
 """Demo drivers: driver-lv-1, -2, -3 in Las Vegas and two in every other market, password
-mallrun-demo, each with a car and valid documents. driver-lv-1 is online at its market's first
-mall. Idempotent: running it again changes nothing that exists. seed_demo can call it after it
+mallrun-demo, each with a car and valid documents. The first driver of every market with a mall
+is online at its first mall; the second is not online but on a scheduled shift covering the
+next four hours from seeding (the Shifts card of their page shows it, and it counts as driver
+supply). Idempotent: running it again changes nothing that exists; a later run gives the second
+driver a shift again if none covers that time. seed_demo can call it after it
 created the markets and malls (`call_command("seed_drivers")`)."""
 
+import contextlib
 import datetime as dt
 
 from django.contrib.auth import get_user_model
@@ -11,9 +15,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from drivers.lifecycle import DriverStatus
-from drivers.models import DocumentKind, Driver, DriverDocument, Vehicle
+from drivers.models import DocumentKind, Driver, DriverDocument, DriverShift, Vehicle
+from drivers.services import driver_shift_schedule
+from portal.errors import ActionRefused
 from retailers.models import Market
 
+DEMO_SHIFT = dt.timedelta(hours=4)
 DEMO_PASSWORD = "mallrun-demo"  # noqa: S105 - the documented demo password
 NAMES = ["Ana", "Ben", "Cruz", "Dee"]
 
@@ -60,4 +67,18 @@ class Command(BaseCommand):
                         driver=driver, kind=kind, number=f"DEMO-{driver.pk}", expires_on=today + dt.timedelta(days=days)
                     )
                 created += 1
+            if mall is not None:
+                self._shift_for(Driver.objects.filter(user__username=f"driver-{prefix}-2").first())
         self.stdout.write(f"Demo drivers created: {created} (password {DEMO_PASSWORD}).")
+
+    def _shift_for(self, driver: Driver | None) -> None:
+        """A shift from now, on the quarter hour, for DEMO_SHIFT, unless one already covers now."""
+        if driver is None or driver.status != DriverStatus.ACTIVE:
+            return
+        now = timezone.now()
+        if DriverShift.objects.filter(driver=driver, starts_at__lte=now, ends_at__gt=now).exists():
+            return
+        starts_at = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+        # A shift the driver scheduled themselves overlaps it: theirs stays.
+        with contextlib.suppress(ActionRefused):
+            driver_shift_schedule(driver=driver, starts_at=starts_at, ends_at=starts_at + DEMO_SHIFT, now=now)
