@@ -159,3 +159,47 @@ def test_packing_stops_and_partial_forfeit_pass_axe_and_nu_checker(page: Page) -
     documents.append(("route after giving part back", client.get(f"/driver/routes/{route.pk}/").content.decode()))
 
     assert_valid_html(*documents)
+
+
+@pytest.mark.parametrize("width", [390], indirect=True)
+def test_driver_schedules_and_cancels_a_shift_on_a_phone(page: Page) -> None:
+    from drivers.models import DriverShift
+
+    driver = make_driver(
+        market=make_mall(time_zone="America/Phoenix").market, user=make_user("driver-shifts", first_name="Ana")
+    )
+    tz = driver.home_market.tz
+    tomorrow = (timezone.now().astimezone(tz) + dt.timedelta(days=1)).date()
+    starts_at = dt.datetime.combine(tomorrow, dt.time(17), tzinfo=tz)
+    label = DriverShift(market=driver.home_market, starts_at=starts_at, ends_at=starts_at + dt.timedelta(hours=4))
+    label = label.local_label()
+
+    log_in(page, "driver-shifts", PASSWORD)
+    page.goto("/driver/")
+    shifts = page.get_by_role("region", name="Shifts")
+    expect(shifts).to_contain_text("No shifts scheduled.")
+    shifts.get_by_label("Date").fill(tomorrow.isoformat())
+    shifts.get_by_label("Start time").fill("17:00")
+    shifts.get_by_label("End time").fill("21:00")
+    shifts.get_by_role("button", name="Schedule shift").click()
+
+    expect(shifts.get_by_role("status")).to_have_text(f"Shift scheduled: {label}.")
+    expect(shifts.get_by_role("listitem")).to_have_count(1)
+    expect(shifts.get_by_role("listitem")).to_contain_text(label)
+    assert_accessible(page)
+    _fits(page)
+
+    # The same shift again: the refusal shows in the card, next to the form.
+    shifts.get_by_label("Date").fill(tomorrow.isoformat())
+    shifts.get_by_label("Start time").fill("18:00")
+    shifts.get_by_label("End time").fill("19:00")
+    shifts.get_by_role("button", name="Schedule shift").click()
+    expect(shifts.get_by_role("alert")).to_have_text(f"That overlaps your shift {label}.")
+    assert_accessible(page)
+
+    shifts.get_by_role("button", name=f"Cancel shift {label}").click()
+    expect(shifts.get_by_role("status")).to_have_text(f"Shift {label} cancelled.")
+    expect(shifts).to_contain_text("No shifts scheduled.")
+    assert_accessible(page)
+    _fits(page)
+    assert DriverShift.objects.count() == 0
