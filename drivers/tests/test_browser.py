@@ -95,6 +95,11 @@ def test_driver_pages_pass_nu_html_checker() -> None:
     documents.append(("route picked up", client.get(f"/driver/routes/{route.pk}/").content.decode()))
     bad = client.post("/driver/online/", {"market": driver.home_market.pk, "latitude": "x", "longitude": "1"})
     documents.append(("online form errors", bad.content.decode()))
+    tomorrow = (timezone.now().astimezone(driver.home_market.tz) + dt.timedelta(days=1)).date().isoformat()
+    client.post("/driver/shifts/", {"day": tomorrow, "starts": "22:00", "ends": "02:00"})
+    documents.append(("home with a shift", client.get("/driver/").content.decode()))
+    bad_shift = client.post("/driver/shifts/", {"day": "", "starts": "17:00", "ends": "17:00"})
+    documents.append(("shift form errors", bad_shift.content.decode()))
     buffer = io.BytesIO(b"not an image")
     buffer.name = "x.jpg"
     stop = route.stops.get()
@@ -197,8 +202,18 @@ def test_driver_schedules_and_cancels_a_shift_on_a_phone(page: Page) -> None:
     expect(shifts.get_by_role("alert")).to_have_text(f"That overlaps your shift {label}.")
     assert_accessible(page)
 
-    shifts.get_by_role("button", name=f"Cancel shift {label}").click()
+    # A date left out: the error sits by the field, which gets the focus.
+    shifts.get_by_label("Date").fill("")
+    shifts.get_by_role("button", name="Schedule shift").click()
+    expect(shifts.get_by_label("Date")).to_be_focused()
+    expect(shifts.get_by_label("Date")).to_have_accessible_description("This field is required.")
+    assert_accessible(page)
+
+    # By keyboard: the card comes back with the focus on its heading.
+    shifts.get_by_role("button", name=f"Cancel shift {label}").focus()
+    page.keyboard.press("Enter")
     expect(shifts.get_by_role("status")).to_have_text(f"Shift {label} cancelled.")
+    expect(shifts.get_by_role("heading", name="Shifts")).to_be_focused()
     expect(shifts).to_contain_text("No shifts scheduled.")
     assert_accessible(page)
     _fits(page)

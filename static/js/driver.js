@@ -47,6 +47,17 @@
     });
   }
 
+  // The Shifts card is swapped whole after a change, taking the focused button with it: keep the
+  // keyboard in the card (the first field with an error, else the card's heading).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!event.detail.target || event.detail.target.id !== "shifts") {
+      return;
+    }
+    var card = document.getElementById("shifts");
+    var target = card && card.querySelector("[aria-invalid=true]");
+    (target || document.getElementById("shifts-heading")).focus();
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-geolocate]").forEach(setUpLocate);
     tick();
