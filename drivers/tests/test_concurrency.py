@@ -150,3 +150,27 @@ def test_forfeit_racing_handoff_one_wins_no_package_lost(round_):
         assert handed == []
     # Every package of the second store is in exactly one place: the driver's car or the new route.
     assert two.packages.count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_driver_shift_schedule_concurrent_overlapping_shifts_one_is_kept():
+    import datetime as dt
+
+    from drivers.models import DriverShift
+
+    driver = make_driver()
+    now = timezone.now()
+    starts = [now + dt.timedelta(hours=1, minutes=10 * n) for n in range(6)]
+
+    def schedule(starts_at):
+        return lambda: services.driver_shift_schedule(
+            driver=driver, starts_at=starts_at, ends_at=starts_at + dt.timedelta(hours=2), now=now
+        )
+
+    results = _race(*(schedule(starts_at) for starts_at in starts))
+
+    assert DriverShift.objects.count() == 1
+    refused = [result for result in results if isinstance(result, ActionRefused)]
+    assert len(refused) == 5
+    assert all(result.code == "overlap" for result in refused)
