@@ -149,13 +149,20 @@ def _driver_transition(
         )
     now = timezone.now()
     fields: dict[str, object] = {"status": to, "status_changed_at": now, "status_reason": reason}
-    was_online_in = driver.online_market_id if driver.is_online else None
+    supply_markets = {driver.online_market_id} if driver.is_online and to != DS.ACTIVE else set()
+    if DS.ACTIVE in (expected, to) and expected != to:
+        # A shift under way counts only while its driver is active: it starts or stops counting.
+        supply_markets |= set(
+            DriverShift.objects.filter(driver=driver, starts_at__lte=now, ends_at__gt=now).values_list(
+                "market_id", flat=True
+            )
+        )
     if to != DS.ACTIVE:
         fields |= {"is_online": False, "online_market": None, "availability_changed_at": now}
     if Driver.objects.filter(pk=driver.pk, status=expected).update(**fields) != 1:
         raise ActionRefused(f"{driver} was changed by someone else a moment ago.", code="conflict")
-    if was_online_in is not None and to != DS.ACTIVE:
-        eligibility_after_driver_supply_change(market_ids=[was_online_in])
+    if supply_markets:
+        eligibility_after_driver_supply_change(market_ids=sorted(supply_markets))
     for name, value in fields.items():
         setattr(driver, name, value)
     return _record_driver_event(

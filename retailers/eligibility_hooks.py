@@ -57,7 +57,8 @@ def eligibility_after_order_change(*, store_id: int, listing_ids: Iterable[int])
 
 
 def eligibility_after_driver_supply_change(*, market_ids: Iterable[int]) -> None:
-    """Drivers went online or offline, or were (de)activated, in these markets."""
+    """Drivers went online or offline, or were (de)activated, or a shift under way was scheduled
+    or cancelled, in these markets."""
     from retailers.models import Mall
 
     market_ids = list(market_ids)

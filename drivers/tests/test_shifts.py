@@ -378,3 +378,19 @@ def test_shift_local_label_names_the_next_day_of_a_shift_past_midnight():
     start = dt.datetime(2026, 11, 24, 22, 0, tzinfo=PHOENIX)
 
     assert _shift(driver, start, start + 4 * HOUR).local_label() == "Tue Nov 24, 10:00 PM – Wed Nov 25, 2:00 AM"
+
+
+def test_pausing_or_resuming_a_driver_on_a_shift_covering_now_requests_the_recompute():
+    from drivers.services import driver_approve, driver_pause
+
+    market = _market_with_a_mall()
+    driver = _driver(market=market)
+    _shift(driver, dt.datetime.now(dt.UTC) - HOUR, dt.datetime.now(dt.UTC) + HOUR)
+    EligibilityRequest.objects.all().delete()
+
+    driver_pause(driver=driver, acting_user=None, reason="Vehicle in the shop")
+    after_pause = _requests()
+    EligibilityRequest.objects.all().delete()
+    driver_approve(driver=driver, acting_user=None)
+
+    assert (after_pause, _requests()) == ([(Kind.MALL, market.mall.pk)], [(Kind.MALL, market.mall.pk)])
