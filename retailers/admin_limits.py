@@ -53,6 +53,10 @@ class ProgramLimitsForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         stored = self.instance.facts().allowed_size_classes
         self.initial["allowed_size_classes"] = [size for size in SizeClass.values if size in stored]
+        # Before the first save, the limits in force are the model's defaults: start from them
+        # (the declared fields above do not take a model default as their initial value).
+        for name in ("max_weight_grams", "allowed_categories"):
+            self.initial.setdefault(name, getattr(self.instance, name))
 
     def clean_allowed_size_classes(self) -> str:
         chosen = set(self.cleaned_data["allowed_size_classes"])
@@ -80,6 +84,11 @@ class ProgramLimitsAdmin(OperatorAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def render_change_form(self, request: HttpRequest, context: dict, *args, **kwargs) -> HttpResponse:
+        # One row: no "Save and add another" on its add page.
+        context["show_save_and_add_another"] = False
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         if not is_operator(request.user):

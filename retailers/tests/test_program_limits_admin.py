@@ -160,6 +160,20 @@ def test_program_limits_first_row_is_added_from_the_list(client):
     assert list(EligibilityRequest.objects.values_list("kind", "object_id")) == [(Kind.MALL, mall.pk)]
 
 
+def test_program_limits_add_page_starts_from_the_limits_in_force(client):
+    # No row yet: the defaults apply (ProgramLimits.current()), and the form shows them.
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+
+    page = client.get(ADD)
+
+    form = page.context["adminform"].form
+    assert (form["max_weight_grams"].value(), form["allowed_size_classes"].value()) == (
+        22_680,
+        ["small", "medium", "large"],
+    )
+    assert "Save and add another" not in page.content.decode()
+
+
 def test_program_limits_cannot_be_deleted(client, world):
     client.force_login(world["operator"])
 
