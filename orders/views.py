@@ -1,12 +1,13 @@
 """Store staff pages: the order board, the order panel and page, its actions, search and store
 switching. Every view starts with an access helper (404 outside the person's stores)."""
 
+import re
 from collections.abc import Callable
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -127,18 +128,28 @@ def _order_response(request: HttpRequest, order: Order, *, status: int = 200, **
     return render(request, "store/board.html", context, status=status)
 
 
+_BOARD_VERSION_STORE = re.compile(r"(\d{1,18})-")  # the store id a board version starts with
+
+
 @require_GET
 @login_required
 def board(request: HttpRequest) -> HttpResponse:
-    if request.htmx and poll_is_unchanged(
-        user=request.user, store_id=request.session.get(SESSION_STORE_KEY), since=request.GET.get("since", "")
-    ):
-        return HttpResponse(status=204)
-    membership = current_membership(request)
+    since = request.GET.get("since", "")
+    # A poll refreshes the store its page shows (its version starts with the store's id), not the
+    # session's current store: after a switch in another tab, this tab keeps its own store.
+    shown = _BOARD_VERSION_STORE.match(since) if request.htmx else None
+    if shown is not None:
+        store_id = int(shown.group(1))
+        if poll_is_unchanged(user=request.user, store_id=store_id, since=since):
+            return HttpResponse(status=204)
+        try:
+            membership = get_membership_for_staff(request, store_id)
+        except Http404:
+            # No longer staff there (or never): the page reloads, on a store the person may see.
+            return HttpResponse(status=404, headers={"HX-Refresh": "true"})
+    else:
+        membership = current_membership(request)
     store = membership.store
-    if request.session.get(SESSION_STORE_KEY) != store.pk:
-        # Remembered so that the next poll can be answered without working out the store again.
-        request.session[SESSION_STORE_KEY] = store.pk
     if request.htmx:
         open_pk = _int_or_none(request.GET.get("open"))
         context = {"store": store, "board": build_board(store, open_pk=open_pk)}

@@ -10,7 +10,15 @@ from django.urls import reverse
 
 from orders.models import Order
 from orders.services import order_accept, order_mark_ready, order_record_picked, order_start_picking
-from portal.tests.factories import make_mall, make_market, make_seller, make_staff, make_store, make_user
+from portal.tests.factories import (
+    make_mall,
+    make_market,
+    make_order,
+    make_seller,
+    make_staff,
+    make_store,
+    make_user,
+)
 from retailers import onboarding
 from retailers.models import (
     AgreementAcceptance,
@@ -270,3 +278,22 @@ def test_onboarding_actions_for_a_store_the_user_is_not_staff_of_are_404(client,
 
     assert response.status_code == 404
     assert (AgreementAcceptance.objects.count(), Order.objects.count()) == (0, 0)
+
+
+# The order board's poll -----------------------------------------------------------------------------
+
+
+def test_board_poll_refreshes_the_store_the_page_showed_after_a_switch_in_another_tab(client, two):
+    page = _page_of_first_then_switch(client, two, reverse("store:board"))
+    poll_url = re.search(r'data-hx-get="([^"]+)"', page).group(1).replace("&amp;", "&")
+    # Something new at each store since the first tab's page loaded: the poll is not a 204.
+    first_new, second_new = make_order(store=two["first"]), make_order(store=two["second"])
+
+    response = client.get(poll_url, **HTMX)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'id="card-{first_new.pk}"' in html
+    assert f'id="card-{second_new.pk}"' not in html
+    # The other tab's choice stands: its pages still show the second store.
+    assert f'id="card-{second_new.pk}"' in client.get(reverse("store:board")).content.decode()
