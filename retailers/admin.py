@@ -291,6 +291,13 @@ class StockChangeListForm(StockAdminForm):
         model = Stock
         fields = ["on_hand"]
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The list's inputs have no <label>: each names its row for screen readers (axe "label").
+        stock = self.instance
+        label = f"On hand of {stock.listing.seller_sku} at {stock.store.name}"
+        self.fields["on_hand"].widget.attrs["aria-label"] = label
+
 
 @admin.register(Stock)
 class StockAdmin(SellerScopedAdmin):

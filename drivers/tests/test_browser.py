@@ -218,3 +218,19 @@ def test_driver_schedules_and_cancels_a_shift_on_a_phone(page: Page) -> None:
     assert_accessible(page)
     _fits(page)
     assert DriverShift.objects.count() == 0
+
+
+def test_driver_admin_pages_pass_axe_for_an_operator(page: Page) -> None:
+    driver = make_driver(user=make_user("driver-listed", first_name="Ana"))
+    tz = driver.home_market.tz
+    starts_at = dt.datetime.combine(timezone.now().astimezone(tz).date() + dt.timedelta(days=1), dt.time(17), tzinfo=tz)
+    services.driver_shift_schedule(
+        driver=driver, starts_at=starts_at, ends_at=starts_at + dt.timedelta(hours=4), now=timezone.now()
+    )
+    make_user("olivia", is_staff=True, is_superuser=True)
+    log_in(page, "olivia", PASSWORD)
+
+    for url in ["/admin/drivers/driver/", "/admin/drivers/drivershift/", f"/admin/drivers/driver/{driver.pk}/change/"]:
+        page.goto(url)
+        expect(page.locator("#content")).to_contain_text("Ana")
+        assert_accessible(page)

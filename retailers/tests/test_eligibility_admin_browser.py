@@ -2,6 +2,7 @@
 in headless Chromium: axe-core at 390 and 1280 px, and the Nu HTML checker."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.test import Client
@@ -10,6 +11,7 @@ from playwright.sync_api import Page, expect
 from portal.tests.browser.conftest import assert_accessible, assert_valid_html, browser, log_in, page, width  # noqa: F401
 from portal.tests.factories import PASSWORD, make_listing, make_seller_manager, make_stock, make_store, make_user
 from retailers.eligibility_sql import eligibility_recompute
+from retailers.models import StoreHours
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 NOON_LA = dt.datetime(2026, 11, 18, 20, 0, tzinfo=dt.UTC)
@@ -35,6 +37,33 @@ def test_eligibility_admin_pages_pass_axe(page: Page) -> None:  # noqa: F811
     assert_accessible(page)
     page.goto(f"/admin/retailers/listing/{cap.pk}/change/")
     expect(page.locator("body")).to_contain_text("restock 1 unit at Sunset Apparel — Fashion Show")
+    assert_accessible(page)
+
+
+def test_stock_list_with_editable_counts_passes_axe(page: Page) -> None:  # noqa: F811
+    # Each on-hand input of the list names its row (the admin gives them no <label>).
+    _manager_with_results()
+    log_in(page, "mia", PASSWORD)
+
+    page.goto("/admin/retailers/stock/")
+
+    expect(page.get_by_label("On hand of SA-TEE-001 at Sunset Apparel — Fashion Show")).to_have_value("3")
+    assert_accessible(page)
+
+
+def test_store_page_with_its_hours_and_team_inlines_passes_axe(page: Page) -> None:  # noqa: F811
+    # Tabular inlines: each input is named by its column and row (static/js/admin.js), and the
+    # table that scrolls sideways on a phone sits in a region the keyboard reaches.
+    user, _ = _manager_with_results()
+    store = user.seller_memberships.get().seller.stores.get()
+    monday = StoreHours.objects.get(store=store, weekday=0)
+    log_in(page, "mia", PASSWORD)
+
+    page.goto(f"/admin/retailers/store/{store.pk}/change/")
+
+    opens = page.locator("#id_hours-0-opens_at")
+    expect(opens).to_have_attribute("aria-label", re.compile(rf"^Opens at — {re.escape(str(monday))}$"))
+    expect(page.locator("#hours-group")).to_have_attribute("tabindex", "0")
     assert_accessible(page)
 
 
