@@ -1,5 +1,6 @@
-// Every admin page (templates/admin/base_site.html): what Django's tabular inlines leave out for
-// keyboard and screen-reader users (axe "label", "select-name", "scrollable-region-focusable").
+// Every admin page (templates/admin/base_site.html): what Django's admin widgets leave out for
+// keyboard and screen-reader users (axe "label", "select-name", "scrollable-region-focusable",
+// "aria-prohibited-attr"): tabular inlines, split date-and-time fields, filter boxes' icons.
 (() => {
   "use strict";
 
@@ -33,6 +34,22 @@
       const headers = headersOf(table);
       for (const row of table.querySelectorAll("tbody tr.form-row")) labelRow(row, headers);
     }
+    // A date-and-time field is two inputs under one label that points at neither ("Last login:"
+    // then "Date:" and "Time:" as plain text): each gets "Last login, date" and "…, time".
+    for (const pair of document.querySelectorAll(".form-row p.datetime")) {
+      const label = pair.closest(".form-row").querySelector("label");
+      const name = label ? label.textContent.trim().replace(/:$/, "") : "";
+      const [date, time] = pair.querySelectorAll("input.vDateField, input.vTimeField");
+      for (const [field, part] of [[date, "date"], [time, "time"]]) {
+        if (field && !(field.labels && field.labels.length)) field.setAttribute("aria-label", `${name}, ${part}`);
+      }
+    }
+  });
+
+  // The filter boxes' search icon (drawn by SelectFilter2.js on load) carries its hint as
+  // aria-label on a plain span: it is an image.
+  window.addEventListener("load", () => {
+    for (const icon of document.querySelectorAll("span.help-tooltip[aria-label]")) icon.setAttribute("role", "img");
   });
 
   // A row added with "Add another" (django.contrib.admin's inlines.js sends formset:added).
