@@ -295,8 +295,9 @@ class StockChangeListForm(StockAdminForm):
         super().__init__(*args, **kwargs)
         # The list's inputs have no <label>: each names its row for screen readers (axe "label").
         stock = self.instance
-        label = f"On hand of {stock.listing.seller_sku} at {stock.store.name}"
-        self.fields["on_hand"].widget.attrs["aria-label"] = label
+        if stock.listing_id is not None and stock.store_id is not None:
+            label = f"On hand of {stock.listing.seller_sku} at {stock.store.name}"
+            self.fields["on_hand"].widget.attrs["aria-label"] = label
 
 
 @admin.register(Stock)
