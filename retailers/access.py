@@ -51,13 +51,14 @@ class ShownStoreForm(forms.Form):
 
 
 def shown_membership(request: HttpRequest) -> StoreMembership:
-    """The store the page showed, for a write from one of its forms: each form carries it (hidden
-    `store`) because the person may have switched store in another tab since the page loaded, and
-    the session's current store is then another one. 404 if they are not its staff. Without the
-    field (a GET, a form without it), the current store."""
-    if "store" not in request.POST:
+    """The store the page showed, for a write from one of its forms or a search within it: each
+    carries it (`store`, hidden) because the person may have switched store in another tab since
+    the page loaded, and the session's current store is then another one. 404 if they are not
+    its staff. Without the field (a link from elsewhere, a form without it), the current store."""
+    data = request.POST if request.method == "POST" else request.GET
+    if "store" not in data:
         return current_membership(request)
-    shown = ShownStoreForm(request.POST)
+    shown = ShownStoreForm(data)
     return get_membership_for_staff(request, shown.cleaned_data["store"] if shown.is_valid() else 0)
 
 

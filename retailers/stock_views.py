@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.errors import ActionRefused
-from retailers.access import current_membership, shown_membership
+from retailers.access import shown_membership
 from retailers.eligibility import REASON_LABELS
 from retailers.eligibility_sql import eligibility_recompute
 from retailers.models import EligibilityResult, Listing, Stock, Store
@@ -57,7 +57,7 @@ def _rows(store: Store, listings: list[Listing], forms_by_listing: dict | None =
 @require_GET
 @login_required
 def stock_list(request: HttpRequest) -> HttpResponse:
-    store = current_membership(request).store
+    store = shown_membership(request).store
     query = request.GET.get("q", "").strip()[:100]
     listings = Listing.objects.filter(seller_id=store.seller_id).order_by("seller_sku")
     if query:

@@ -224,3 +224,15 @@ def test_stock_update_for_a_store_the_user_is_not_staff_of_is_404(client, world,
 
     assert response.status_code == 404
     assert sorted(Stock.objects.filter(listing=world["tee"]).values_list("on_hand", flat=True)) == [3, 9]
+
+
+def test_stock_search_by_htmx_tells_the_pages_live_region_how_many_listings_match(client, world):
+    client.force_login(world["associate"])
+    url = reverse("store:stock")
+
+    one = client.get(url, {"q": world["tee"].seller_sku}, **HTMX).content.decode()
+    none = client.get(url, {"q": "NO-SUCH-SKU"}, **HTMX).content.decode()
+
+    status = r'<p id="stock-status" data-hx-swap-oob="innerHTML">(.*?)</p>'
+    assert re.search(status, one).group(1) == f"1 listing matches “{world['tee'].seller_sku}”."
+    assert re.search(status, none).group(1) == "0 listings match “NO-SUCH-SKU”."

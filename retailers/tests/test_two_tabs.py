@@ -11,11 +11,13 @@ from django.urls import reverse
 from orders.models import Order
 from orders.services import order_accept, order_mark_ready, order_record_picked, order_start_picking
 from portal.tests.factories import (
+    make_listing,
     make_mall,
     make_market,
     make_order,
     make_seller,
     make_staff,
+    make_stock,
     make_store,
     make_user,
 )
@@ -297,3 +299,20 @@ def test_board_poll_refreshes_the_store_the_page_showed_after_a_switch_in_anothe
     assert f'id="card-{second_new.pk}"' not in html
     # The other tab's choice stands: its pages still show the second store.
     assert f'id="card-{second_new.pk}"' in client.get(reverse("store:board")).content.decode()
+
+
+def test_stock_search_lists_the_store_the_page_showed_after_a_switch_in_another_tab(client, two):
+    listing = make_listing(seller=two["first"].seller, seller_sku="SM-BOOT-1")
+    make_stock(store=two["first"], listing=listing, on_hand=4)
+    make_stock(store=two["second"], listing=listing, on_hand=9)
+    page = _page_of_first_then_switch(client, two, reverse("store:stock"))
+    search = re.search(r'<form method="get" action="[^"]+" class="stock-search".*?</form>', page, re.S).group(0)
+    fields = dict(re.findall(r'<input [^>]*name="([^"]+)"[^>]*value="([^"]*)"', search))
+
+    response = client.get(reverse("store:stock"), {**fields, "q": "SM-BOOT"}, **HTMX)
+
+    html = response.content.decode()
+    assert fields["store"] == str(two["first"].pk)
+    assert re.search(r'name="on_hand"[^>]*value="4"', html)
+    assert f'name="store" value="{two["first"].pk}"' in html
+    assert f'name="store" value="{two["second"].pk}"' not in html
