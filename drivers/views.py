@@ -157,8 +157,9 @@ def _shifts_response(
     """The Shifts card for htmx; otherwise the page after a redirect (with the notice as a
     message) or, for an error, the whole page at once."""
     if request.htmx:
-        context = _home_context(driver, shift_notice=notice, **extra)
-        return render(request, "driver/home.html#shifts", context, status=status)
+        # Only what the card reads: not the offers and route queries of the whole page.
+        context = {"driver": driver, "shifts": _Shifts(driver, extra.pop("shift_form", None)), "shift_notice": notice}
+        return render(request, "driver/home.html#shifts", context | extra, status=status)
     if status != 200:
         return render(request, "driver/home.html", _home_context(driver, **extra), status=status)
     messages.success(request, notice)

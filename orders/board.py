@@ -10,6 +10,7 @@ Cards therefore hold nothing that changes with the clock: deadlines are absolute
 """
 
 import datetime as dt
+import re
 import zoneinfo
 from dataclasses import dataclass
 
@@ -62,6 +63,15 @@ def _version(
     today = now.astimezone(zoneinfo.ZoneInfo(time_zone)).date()
     last_micro = int(last_change.timestamp() * 1_000_000) if last_change else 0
     return f"{store_id}-{int(store_updated_at.timestamp() * 1_000_000)}-{last_micro}-{today:%Y%m%d}"
+
+
+_VERSION_STORE = re.compile(r"(\d{1,18})-")
+
+
+def board_version_store(version: str) -> int | None:
+    """The id of the store a board version (_version) was made for; None for anything else."""
+    match = _VERSION_STORE.match(version)
+    return int(match.group(1)) if match else None
 
 
 def board_version(store: Store, *, now: dt.datetime | None = None) -> str:

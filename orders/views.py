@@ -1,7 +1,6 @@
 """Store staff pages: the order board, the order panel and page, its actions, search and store
 switching. Every view starts with an access helper (404 outside the person's stores)."""
 
-import re
 from collections.abc import Callable
 
 from django import forms
@@ -16,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from drivers.services import HandoffCheck, handoff_confirm_packages, handoff_verify_code
 from orders import delivery, services
 from orders.access import get_order_for_staff
-from orders.board import build_board, iso, local_datetime, poll_is_unchanged
+from orders.board import board_version_store, build_board, iso, local_datetime, poll_is_unchanged
 from orders.forms import (
     HandoffCodeForm,
     HandoffConfirmForm,
@@ -128,18 +127,14 @@ def _order_response(request: HttpRequest, order: Order, *, status: int = 200, **
     return render(request, "store/board.html", context, status=status)
 
 
-_BOARD_VERSION_STORE = re.compile(r"(\d{1,18})-")  # the store id a board version starts with
-
-
 @require_GET
 @login_required
 def board(request: HttpRequest) -> HttpResponse:
     since = request.GET.get("since", "")
     # A poll refreshes the store its page shows (its version starts with the store's id), not the
     # session's current store: after a switch in another tab, this tab keeps its own store.
-    shown = _BOARD_VERSION_STORE.match(since) if request.htmx else None
-    if shown is not None:
-        store_id = int(shown.group(1))
+    store_id = board_version_store(since) if request.htmx else None
+    if store_id is not None:
         if poll_is_unchanged(user=request.user, store_id=store_id, since=since):
             return HttpResponse(status=204)
         try:
