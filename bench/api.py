@@ -18,7 +18,8 @@ starts with a history of 50,000 delivered orders (see add_history).
 Each round also measures the issue's reference, a minimal intake (two conditional stock updates
 and four inserts, one SQL statement each, see reference_minimal_intake), printed before RESULT as its
 ratio to the insert floor, and prints the machine's CPU time per request of each measurement,
-compared on its own line (floor CPU over subject CPU).
+compared on its own line (floor CPU over subject CPU), and its split between the web server and
+PostgreSQL (each process tree's CPU time, recycled workers and closed backends included).
 The database is emptied and rebuilt on every run: never point it at real data.
 """
 
@@ -37,6 +38,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,7 +60,7 @@ from django.urls import include, path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 from django.views.decorators.http import require_GET, require_POST  # noqa: E402
 
-from bench.machine import busy_cpu_seconds  # noqa: E402
+from bench.machine import busy_cpu_seconds, parent_pid, tree_cpu_seconds  # noqa: E402
 
 FLOOR_TABLE = "bench_api_floor"
 KEYS = 64
@@ -379,21 +381,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wrk(url: str, script: Path, requests_file: Path, seconds: int) -> tuple[float, int, int, float]:
-    """Requests per second, total requests, non-2xx answers, and the machine's CPU time per
-    request in ms: everything that ran (server, database, Redis, wrk, and anything else, so it
-    means something on an otherwise idle machine only). It says what a request costs where
-    requests per second also depend on how busy the two cores were kept."""
+class Measured(NamedTuple):
+    rps: float
+    total: int
+    errors: int  # non-2xx answers
+    # CPU time per request in ms: the machine's, everything that ran (server, database, Redis,
+    # wrk, and anything else, so it means something on an otherwise idle machine only); then
+    # the web server's (gunicorn and its workers) and PostgreSQL's (every backend) alone.
+    cpu: float
+    server_cpu: float
+    database_cpu: float
+
+
+def wrk(url: str, script: Path, requests_file: Path, seconds: int, *, server_pid: int, postmaster_pid: int) -> Measured:
+    """Requests per second and what they cost: the CPU time per request says what a request
+    costs where requests per second also depend on how busy the two cores were kept, and its
+    split between the web server and the database says where the time goes."""
     command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script), url]
-    busy = busy_cpu_seconds()
+    before = busy_cpu_seconds(), tree_cpu_seconds(server_pid), tree_cpu_seconds(postmaster_pid)
     output = subprocess.run(  # noqa: S603
         [*command, "--", str(requests_file), str(THREADS)], capture_output=True, text=True, check=True
     ).stdout
-    busy = busy_cpu_seconds() - busy
+    after = busy_cpu_seconds(), tree_cpu_seconds(server_pid), tree_cpu_seconds(postmaster_pid)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     total = int(re.search(r"(\d+) requests in", output).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return rps, total, int(errors.group(1)) if errors else 0, 1000 * busy / max(total, 1)
+    busy, server, database = (1000 * (end - start) / max(total, 1) for start, end in zip(before, after, strict=True))
+    return Measured(rps, total, int(errors.group(1)) if errors else 0, busy, server, database)
 
 
 def main() -> None:
@@ -418,7 +432,11 @@ def main() -> None:
     print("gunicorn", " ".join(command[4:]), flush=True)
     # The access log goes to stdout as in production (written, then dropped here).
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
-    rounds: list[dict[str, tuple[float, int, int, float]]] = []
+    rounds: list[dict[str, Measured]] = []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        postmaster_pid = parent_pid(cursor.fetchone()[0])
+    roots = {"server_pid": server.pid, "postmaster_pid": postmaster_pid}
     try:
         for _ in range(100):
             try:
@@ -458,17 +476,17 @@ def main() -> None:
 
             # Warm every path, then alternate floor and subject, round after round.
             for warm in (inserts, selects, minimal, replays(), creates("WARM", 2000)):
-                wrk(base, script, warm, 2)
+                wrk(base, script, warm, 2, **roots)
             for round_ in range(ROUNDS):
                 create_file = creates(f"BENCH{round_}", 3000 * DURATION)
                 replay_file = replays()
                 rounds.append(
                     {
-                        "insert": wrk(base, script, inserts, DURATION),
-                        "create": wrk(base, script, create_file, DURATION),
-                        "minimal": wrk(base, script, minimal, DURATION),
-                        "select": wrk(base, script, selects, DURATION),
-                        "replay": wrk(base, script, replay_file, DURATION),
+                        "insert": wrk(base, script, inserts, DURATION, **roots),
+                        "create": wrk(base, script, create_file, DURATION, **roots),
+                        "minimal": wrk(base, script, minimal, DURATION, **roots),
+                        "select": wrk(base, script, selects, DURATION, **roots),
+                        "replay": wrk(base, script, replay_file, DURATION, **roots),
                     }
                 )
     finally:
@@ -482,19 +500,28 @@ def main() -> None:
         print(
             f"round {n}: "
             + ", ".join(
-                f"{name} {rps:.0f} req/s ({total} sent, {errors} non-2xx, {cpu:.2f} ms CPU each)"
-                for name, (rps, total, errors, cpu) in measured.items()
+                f"{name} {m.rps:.0f} req/s ({m.total} sent, {m.errors} non-2xx, {m.cpu:.2f} ms CPU each:"
+                f" {m.server_cpu:.2f} server, {m.database_cpu:.2f} database)"
+                for name, m in measured.items()
             )
             + f"; {created} orders created"
         )
-    ratio = statistics.median(m["create"][0] / m["insert"][0] for m in rounds)
-    replay_ratio = statistics.median(m["replay"][0] / m["select"][0] for m in rounds)
-    create_rps = statistics.median(m["create"][0] for m in rounds)
-    # The same comparison in CPU time per request (floor over subject).
-    cpu_ratio = statistics.median(m["insert"][3] / m["create"][3] for m in rounds)
-    replay_cpu_ratio = statistics.median(m["select"][3] / m["replay"][3] for m in rounds)
+    ratio = statistics.median(m["create"].rps / m["insert"].rps for m in rounds)
+    replay_ratio = statistics.median(m["replay"].rps / m["select"].rps for m in rounds)
+    create_rps = statistics.median(m["create"].rps for m in rounds)
+    # The same comparison in CPU time per request (floor over subject), then where it goes.
+    cpu_ratio = statistics.median(m["insert"].cpu / m["create"].cpu for m in rounds)
+    replay_cpu_ratio = statistics.median(m["select"].cpu / m["replay"].cpu for m in rounds)
     print(f"CPU per request, floor/subject: ratio={cpu_ratio:.2f} replay_ratio={replay_cpu_ratio:.2f}")
-    reference = statistics.median(m["minimal"][0] / m["insert"][0] for m in rounds)
+    print(
+        "CPU per request in ms, web server + database (median): "
+        + ", ".join(
+            f"{name} {statistics.median(m[name].server_cpu for m in rounds):.2f}"
+            f" + {statistics.median(m[name].database_cpu for m in rounds):.2f}"
+            for name in rounds[0]
+        )
+    )
+    reference = statistics.median(m["minimal"].rps / m["insert"].rps for m in rounds)
     print(f"Reference minimal intake (6 statements, no signature, reads or feed)/insert floor: ratio={reference:.2f}")
     print(f"RESULT ratio={ratio:.2f} replay_ratio={replay_ratio:.2f} create_rps={create_rps:.0f}")
 
