@@ -172,6 +172,10 @@ def store_update_settings(
     Side effects: Store fields, StoreHours rows; one `store.settings_changed` event listing
     what changed; eligibility recompute of the store after commit.
     """
+    # The store's row lock queues a second manager's save behind the first: each compares
+    # with what is stored now (not what its page loaded), so two saves opening the same closed
+    # day update one hours row instead of both inserting it (a unique-constraint error).
+    locked = Store.objects.select_for_update().get(pk=store.pk)
     now = timezone.now()
     changes: dict[str, object] = {}
     for name, value in (
@@ -179,9 +183,9 @@ def store_update_settings(
         ("prep_sla_minutes", prep_sla_minutes),
         ("pickup_instructions", pickup_instructions),
     ):
-        if getattr(store, name) != value:
+        if getattr(locked, name) != value:
             changes[name] = str(value)
-            setattr(store, name, value)
+        setattr(store, name, value)
     current = {row.weekday: row for row in store.hours.all()}
     for weekday, span in hours.items():
         row = current.get(weekday)

@@ -1,10 +1,12 @@
 import datetime as dt
+import threading
 
 import pytest
+from django.db import connection
 
 from portal.errors import ActionRefused
-from portal.tests.factories import make_store
-from retailers.models import EligibilityRequest, StoreEvent, StoreStatus
+from portal.tests.factories import make_staff, make_store
+from retailers.models import EligibilityRequest, StaffRole, Store, StoreEvent, StoreHours, StoreStatus
 from retailers.models import EligibilityRequestKind as Kind
 from retailers.services import store_pause, store_resume, store_update_settings
 
@@ -66,3 +68,44 @@ def test_store_update_settings_requests_recompute_only_when_something_changed():
 
     assert (nothing, _requests()) == ([], [(Kind.STORE, store.pk)])
     assert StoreEvent.objects.get().data == {"same_day_cutoff": "15:30:00"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_store_update_settings_two_managers_opening_a_closed_day_at_once_both_save():
+    store = make_store()
+    StoreHours.objects.filter(store=store, weekday=6).delete()  # Sunday closed
+    managers = [make_staff(store=store, role=StaffRole.MANAGER).user for _ in range(2)]
+    barrier = threading.Barrier(2)
+    errors: list[Exception] = []
+
+    def save(user, closes: dt.time) -> None:
+        try:
+            page_store = Store.objects.get(pk=store.pk)  # what each manager's request loaded
+            barrier.wait(timeout=30)
+            store_update_settings(
+                store=page_store,
+                acting_user=user,
+                same_day_cutoff=page_store.same_day_cutoff,
+                prep_sla_minutes=page_store.prep_sla_minutes,
+                pickup_instructions=page_store.pickup_instructions,
+                hours={6: (dt.time(11, 0), closes)},
+            )
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=save, args=(user, closes))
+        for user, closes in zip(managers, (dt.time(17, 0), dt.time(18, 0)), strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    sunday = StoreHours.objects.get(store=store, weekday=6)
+    assert (sunday.opens_at, sunday.closes_at) in ((dt.time(11, 0), dt.time(17, 0)), (dt.time(11, 0), dt.time(18, 0)))
+    assert StoreEvent.objects.filter(store=store, type="store.settings_changed").count() == 2
