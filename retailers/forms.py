@@ -49,6 +49,9 @@ class StoreSettingsForm(forms.Form):
         error_messages={"max_length": f"Keep pickup instructions to {PICKUP_MAX} characters or fewer."},
     )
 
+    # retailers.selectors.store_settings_version of the settings the page showed.
+    version = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for day in Weekday:
@@ -58,7 +61,10 @@ class StoreSettingsForm(forms.Form):
 
     @classmethod
     def initial_for(cls, store: Store) -> dict[str, object]:
+        from retailers.selectors import store_settings_version
+
         initial: dict[str, object] = {
+            "version": store_settings_version(store=store),
             "same_day_cutoff": store.same_day_cutoff,
             "prep_sla_minutes": store.prep_sla_minutes,
             "pickup_instructions": store.pickup_instructions,

@@ -73,6 +73,17 @@ def describe_hours(row: StoreHours | None) -> str:
     return f"{span} (next day)" if row.closes_at < row.opens_at else span
 
 
+def store_settings_version(*, store: Store) -> str:
+    """A short fingerprint of the settings the settings form edits (as stored now): the form
+    carries the one it showed, so a save from a page loaded before someone else's save is
+    refused instead of quietly putting back the values that page showed."""
+    import hashlib
+
+    hours = StoreHours.objects.filter(store=store).order_by("weekday").values_list("weekday", "opens_at", "closes_at")
+    text = repr((store.same_day_cutoff, store.prep_sla_minutes, store.pickup_instructions, list(hours)))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def store_hours_list(*, store: Store) -> list[tuple[str, str]]:
     """Every weekday with its opening hours as people read them."""
     rows = {row.weekday: row for row in StoreHours.objects.filter(store=store)}

@@ -12,6 +12,7 @@ from portal.actors import actor_label_for
 from portal.errors import ActionRefused
 from retailers.eligibility_hooks import eligibility_after_program_limits_change, eligibility_after_store_change
 from retailers.models import ProgramLimits, SizeClass, Store, StoreEvent, StoreHours, StoreStatus
+from retailers.selectors import store_settings_version
 
 SS = StoreStatus
 # The store lifecycle of PRODUCT.md, declared once: applied → approved → onboarding → live ⇄
@@ -165,9 +166,12 @@ def store_update_settings(
     prep_sla_minutes: int,
     pickup_instructions: str,
     hours: Mapping[int, tuple[dt.time, dt.time] | None],
+    seen_version: str | None = None,
 ) -> Store:
     """Changes a store's same-day settings and opening hours (weekday → (opens, closes), or
-    None for closed).
+    None for closed). With `seen_version` (retailers.selectors.store_settings_version of the
+    settings the person saw), refused when someone else saved in between: the form posts every
+    field, so saving it would put back what the page showed.
 
     Side effects: Store fields, StoreHours rows; one `store.settings_changed` event listing
     what changed; eligibility recompute of the store after commit.
@@ -176,6 +180,12 @@ def store_update_settings(
     # with what is stored now (not what its page loaded), so two saves opening the same closed
     # day update one hours row instead of both inserting it (a unique-constraint error).
     locked = Store.objects.select_for_update().get(pk=store.pk)
+    if seen_version is not None and seen_version != store_settings_version(store=locked):
+        raise ActionRefused(
+            "Someone else saved these settings while you were editing: nothing was saved. The form now shows "
+            "the current settings (their change is under Recent changes); make your change again.",
+            code="conflict",
+        )
     now = timezone.now()
     changes: dict[str, object] = {}
     for name, value in (

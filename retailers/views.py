@@ -58,14 +58,20 @@ def store_settings(request: HttpRequest) -> HttpResponse:
     form = StoreSettingsForm(request.POST)
     if not form.is_valid():
         return _render_settings(request, membership, form=form)
-    services.store_update_settings(
-        store=membership.store,
-        acting_user=request.user,
-        same_day_cutoff=form.cleaned_data["same_day_cutoff"],
-        prep_sla_minutes=form.cleaned_data["prep_sla_minutes"],
-        pickup_instructions=form.cleaned_data["pickup_instructions"],
-        hours=form.hours(),
-    )
+    try:
+        services.store_update_settings(
+            store=membership.store,
+            acting_user=request.user,
+            same_day_cutoff=form.cleaned_data["same_day_cutoff"],
+            prep_sla_minutes=form.cleaned_data["prep_sla_minutes"],
+            pickup_instructions=form.cleaned_data["pickup_instructions"],
+            hours=form.hours(),
+            seen_version=form.cleaned_data["version"] or None,
+        )
+    except ActionRefused as refused:
+        messages.error(request, refused.message)
+        membership.store.refresh_from_db()
+        return _render_settings(request, membership)
     messages.success(request, "Settings saved.")
     return _after_change(request, membership)
 

@@ -421,3 +421,25 @@ def test_store_pause_reason_too_long_shows_message_and_changes_nothing(client, s
     store.refresh_from_db()
     assert (store.status, store.paused_reason) == (StoreStatus.LIVE, "")
     assert StoreEvent.objects.count() == 0
+
+
+def test_store_settings_save_from_a_page_loaded_before_another_managers_save_is_refused(client, store, manager):
+    second = make_staff(store=store, role=StaffRole.MANAGER).user
+    client.force_login(manager)
+    shown = re.search(r'name="version" value="([0-9a-f]+)"', client.get(SETTINGS_URL).content.decode()).group(1)
+    other = client.__class__()
+    other.force_login(second)
+    other.get(SETTINGS_URL)
+    other.post(SETTINGS_URL, _valid_post(same_day_cutoff="15:00"))
+
+    # The first manager's page still shows 16:30 in the cutoff field and only changed Monday.
+    response = client.post(SETTINGS_URL, _valid_post(version=shown, day_0_opens="09:00"))
+
+    store.refresh_from_db()
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert store.same_day_cutoff == dt.time(15, 0)
+    assert StoreHours.objects.get(store=store, weekday=0).opens_at == dt.time(10, 0)
+    assert "Someone else saved these settings while you were editing: nothing was saved." in html
+    assert 'name="same_day_cutoff" value="15:00"' in html
+    assert StoreEvent.objects.filter(store=store, type="store.settings_changed").count() == 1
