@@ -28,7 +28,9 @@ from portal.notifications.services import Recipient, notify
 from retailers.models import StaffRole, Store, StoreEvent, StoreMembership, StoreStatus
 
 INVITATION_VALID_HOURS = 72
-EMAIL_MAX = 254
+# The address becomes the person's login name (User.username, 150 characters), so an address
+# longer than that, though valid, is refused here rather than fail in the database.
+EMAIL_MAX = 150
 FULL_NAME_MAX = 150
 
 
@@ -75,7 +77,10 @@ def _absolute(path: str) -> str:
 def _clean_email(email: str) -> str:
     email = (email or "").strip()
     if len(email) > EMAIL_MAX:
-        raise ActionRefused(f"Keep the email address to {EMAIL_MAX} characters or fewer.", code="validation")
+        raise ActionRefused(
+            f"Keep the email address to {EMAIL_MAX} characters or fewer: it is the person's login name.",
+            code="validation",
+        )
     try:
         validate_email(email)
     except ValidationError:

@@ -8,6 +8,7 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
+from retailers.invitations import EMAIL_MAX
 from retailers.models import Mall, StoreCategory, Weekday
 
 TIME_MESSAGE = "Enter a time as HH:MM, for example 09:30."
@@ -101,15 +102,16 @@ class JoinForm(forms.Form):
     contact_name = _text("Your name", 120, required_message="Enter your name.", autocomplete="name")
     email = forms.EmailField(
         label="Email",
-        max_length=254,
+        # The address becomes the store manager's login name when the application is approved.
+        max_length=EMAIL_MAX,
         validators=[no_control_characters],
         error_messages={
             "required": "Enter your email address.",
             "invalid": "Enter a valid email address, like name@example.com.",
-            "max_length": "Keep the email address to 254 characters or fewer.",
+            "max_length": f"Keep the email address to {EMAIL_MAX} characters or fewer: it becomes your login name.",
             "null_characters_not_allowed": CONTROL_MESSAGE,
         },
-        widget=forms.EmailInput(attrs={"maxlength": 254, "autocomplete": "email"}),
+        widget=forms.EmailInput(attrs={"maxlength": EMAIL_MAX, "autocomplete": "email"}),
     )
     phone = _text(
         "Phone",

@@ -14,12 +14,12 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from portal.errors import ActionRefused
 from portal.security import log_refused
-from retailers import team
+from retailers import invitations, team
 from retailers.access import require_manager, shown_membership
 from retailers.models import StaffRole, StoreMembership
 
 TEMPLATE = "store/team.html"
-EMAIL_MAX = 254
+EMAIL_MAX = invitations.EMAIL_MAX
 FULL_NAME_MAX = 150
 
 
@@ -30,7 +30,7 @@ class TeamInviteForm(forms.Form):
         error_messages={
             "required": "Enter the person's email address.",
             "invalid": "Enter a valid email address, like name@example.com.",
-            "max_length": f"Keep the email address to {EMAIL_MAX} characters or fewer.",
+            "max_length": f"Keep the email address to {EMAIL_MAX} characters or fewer: it is the person's login name.",
         },
     )
     full_name = forms.CharField(

@@ -146,13 +146,18 @@ def test_invite_to_store_same_person_to_a_second_store_keeps_both(store, inviter
     assert Notification.objects.count() == 2
 
 
+LONG_EMAIL_MESSAGE = "Keep the email address to 150 characters or fewer: it is the person's login name."
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("email", "role", "message"),
     [
         ("not-an-email", StaffRole.ASSOCIATE, "Enter a valid email address, like name@example.com."),
         ("a\x00b@example.com", StaffRole.ASSOCIATE, "Enter a valid email address, like name@example.com."),
-        ("x" * 250 + "@example.com", StaffRole.ASSOCIATE, "Keep the email address to 254 characters or fewer."),
+        ("x" * 250 + "@example.com", StaffRole.ASSOCIATE, LONG_EMAIL_MESSAGE),
+        # Valid, but longer than a login name (User.username) can be: refused, not a database error.
+        ("a" * 64 + "@" + ("b" * 60 + ".") * 2 + "example.com", StaffRole.ASSOCIATE, LONG_EMAIL_MESSAGE),
         ("ok@example.com", "owner", "Choose a role: associate or store manager."),
     ],
 )

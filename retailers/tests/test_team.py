@@ -118,6 +118,10 @@ def test_manager_invites_by_email(client, store, manager) -> None:
         ({"email": "a@example.com", "role": "owner"}, "Choose a role: associate or store manager."),
         ({"email": "a@example.com", "role": "associate", "full_name": "x" * 151}, "Keep the name to 150 characters"),
         ({"email": "\x00@example.com", "role": "associate"}, "Enter a valid email address"),
+        (
+            {"email": "a" * 64 + "@" + ("b" * 60 + ".") * 2 + "example.com", "role": "associate"},
+            "Keep the email address to 150 characters or fewer: it is the person&#x27;s login name.",
+        ),
     ],
 )
 def test_invite_garbage_is_a_form_error(client, manager, data, message) -> None:
