@@ -291,6 +291,21 @@ def test_onboarding_and_team_pages_pass_axe(page: Page) -> None:
     assert_accessible(page)
 
 
+def test_team_and_onboarding_buttons_inside_the_page_are_visible(page: Page) -> None:
+    # axe leaves white-on-white text "incomplete" (not a violation), so the colours are checked.
+    store, manager, _associate = _store_with_people()
+    onboarding.training_order_create(store=store, acting_user=manager)
+    log_in(page, "pat", PASSWORD)
+    colour = "e => getComputedStyle(e).color"
+
+    page.goto(reverse("store:team"))
+    change_role = page.get_by_role("button", name="Change role").first.evaluate(colour)
+    page.goto(reverse("store:onboarding"))
+    open_board = page.get_by_role("link", name="Open the board").evaluate(colour)
+
+    assert (change_role, open_board) == ("rgb(11, 92, 173)", "rgb(11, 92, 173)")  # --brand on white
+
+
 def test_onboarding_team_and_lifecycle_pages_pass_the_nu_html_checker() -> None:
     store, manager, associate = _store_with_people()
     operator = make_user("olga", is_staff=True, is_superuser=True)
