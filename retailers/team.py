@@ -51,12 +51,16 @@ def _other_active_managers(store: Store, membership: StoreMembership) -> int:
     )
 
 
+@transaction.atomic
 def team_invite(
     *, store: Store, email: str, role: str, acting_user: AbstractBaseUser, full_name: str = ""
 ) -> StoreMembership:
     """Invites a person by email (see `invite_to_store` for the email and its side effects), or
-    brings back a deactivated member. Someone already active on the team is refused: their role
-    changes through `team_change_role`, which keeps the last manager."""
+    brings back a deactivated member, or sends a new set-password link to a member who never set
+    a password (their link ran out or got lost: the expired-link page sends them back to whoever
+    invited them, and a password reset skips accounts without a password). Someone already active
+    on the team with a password is refused. A role change goes through `team_change_role`, which
+    keeps the last manager."""
     address = (email or "").strip()
     current = (
         StoreMembership.objects.filter(store=store, is_active=True)
@@ -65,9 +69,12 @@ def team_invite(
         .first()
     )
     if address and current is not None:
-        raise ActionRefused(
-            f"{_label(current)} is already on the team; change their role in the list below.", code="already-member"
-        )
+        if current.user.has_usable_password():
+            raise ActionRefused(
+                f"{_label(current)} is already on the team; change their role in the list below.",
+                code="already-member",
+            )
+        team_change_role(store=store, membership_id=current.pk, role=role, acting_user=acting_user)
     return invite_to_store(store=store, email=email, role=role, invited_by=acting_user, full_name=full_name)
 
 

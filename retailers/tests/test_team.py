@@ -375,6 +375,38 @@ def test_inviting_someone_already_on_the_team_is_refused(client, store, manager_
     assert (manager_membership.role, manager_membership.is_active) == (StaffRole.MANAGER, True)
 
 
+def test_inviting_again_someone_who_never_set_a_password_sends_a_new_link(client, store, manager) -> None:
+    # Their first link ran out (72 hours) or got lost; the expired-link page tells them to ask
+    # for a new invitation, and a password reset skips accounts without a password.
+    client.force_login(manager)
+    client.post(INVITE, {"email": "new.hire@example.com", "full_name": "Noa Park", "role": "associate"})
+
+    response = client.post(INVITE, {"email": "New.Hire@example.com", "role": "associate"}, **HTMX)
+
+    assert response.status_code == 200
+    assert "Invitation sent to new.hire@example.com." in response.content.decode()
+    assert Notification.objects.filter(kind="store.invitation").count() == 2
+    membership = StoreMembership.objects.get(user__email="new.hire@example.com")
+    assert (membership.role, membership.is_active) == (StaffRole.ASSOCIATE, True)
+
+
+def test_inviting_again_a_pending_person_with_another_role_changes_it_like_the_role_form(
+    client, store, manager
+) -> None:
+    client.force_login(manager)
+    client.post(INVITE, {"email": "new.hire@example.com", "role": "associate"})
+
+    client.post(INVITE, {"email": "new.hire@example.com", "role": "manager"})
+
+    membership = StoreMembership.objects.get(user__email="new.hire@example.com")
+    assert membership.role == StaffRole.MANAGER
+    assert list(
+        StoreEvent.objects.filter(type__in=["store.staff_invited", "store.staff_role_changed"])
+        .order_by("pk")
+        .values_list("type", flat=True)
+    ) == ["store.staff_invited", "store.staff_role_changed", "store.staff_invited"]
+
+
 def test_inviting_a_deactivated_member_brings_them_back(client, store, manager, associate_membership) -> None:
     associate_membership.user.email = "ari@example.com"
     associate_membership.user.save()
