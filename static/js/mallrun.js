@@ -42,9 +42,26 @@
     if (event.detail.elt.id === "board" && marker) event.detail.parameters.open = marker.value;
   });
 
+  // The settings, team and onboarding pages answer a form with their whole region, so the
+  // button that had the focus is gone and the focus would fall back to the top of the document.
+  // It goes to the first field to correct, else to the message, so a screen reader reads it and
+  // Tab carries on from there. A field htmx kept the focus on (same id) keeps it.
+  var SELF_SWAPPING = ["store-settings", "team", "onboarding"];
+
+  function focusAfterSwap(element) {
+    if (SELF_SWAPPING.indexOf(element.id) === -1) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && element.contains(active)) return;
+    var target = element.querySelector('[aria-invalid="true"]') || element.querySelector(".messages");
+    if (!target) return;
+    if (!target.matches("input, select, textarea, button, a[href]")) target.setAttribute("tabindex", "-1");
+    target.focus();
+  }
+
   function onLoad(element) {
     updateCountdowns(element);
     markOpenCard();
+    focusAfterSwap(element);
     if (element.id === "order-panel" && element !== document.body) {
       var heading = document.getElementById("order-heading");
       if (heading && !element.contains(document.activeElement)) heading.focus();
