@@ -25,7 +25,7 @@ from retailers.models import (
     StoreStatus,
     normalize_category,
 )
-from retailers.services import store_pause, store_resume, store_update_settings
+from retailers.services import STORE_TRANSITIONS, store_pause, store_resume, store_review, store_update_settings
 from retailers.stock_services import stock_set_on_hand, units
 
 SETTINGS_FIELDS = ("same_day_cutoff", "prep_sla_minutes", "pickup_instructions")
@@ -145,6 +145,12 @@ class StoreAdminForm(forms.ModelForm):
         ):
             # Go live, suspend and reinstate check their rules and record who and why.
             self.add_error("status", "Use Go live, Suspend or Reinstate at the top of this page to change the status.")
+        elif self.instance.pk and new is not None and new != old and new not in STORE_TRANSITIONS[old]:
+            # Before onboarding the status is chosen here; it still follows the lifecycle.
+            self.add_error(
+                "status",
+                f"A store cannot go from {StoreStatus(old).label.lower()} to {StoreStatus(new).label.lower()}.",
+            )
         if new == StoreStatus.PAUSED and not (cleaned.get("paused_reason") or "").strip():
             self.add_error("paused_reason", "Say why same-day is paused; everyone on the board will see it.")
         return cleaned
@@ -175,6 +181,15 @@ class StoreAdmin(StoreLifecycleAdminMixin, SellerScopedAdmin):
                 setattr(obj, name, getattr(before, name))
         old = form.initial.get("status") if change else None
         new = obj.status
+        if change and old in PRE_ONBOARDING and new != old:
+            # Through the service: the transition is checked and recorded (who, when).
+            obj.status = old
+            super().save_model(request, obj, form, change)
+            try:
+                store_review(store=obj, acting_user=request.user, to=new)
+            except ActionRefused as refused:
+                self.message_user(request, refused.message, messages.ERROR)
+            return
         if (old, new) not in PAUSE_RESUME:
             super().save_model(request, obj, form, change)
             return

@@ -13,6 +13,7 @@ _EVENT_TITLES = {
     "store.resumed": "Resumed same-day",
     "store.settings_changed": "Changed settings",
     "store.went_live": "Went live",
+    "store.rejected": "Rejected by Mallrun",
     "store.suspended": "Suspended by Mallrun",
     "store.reinstated": "Reinstated by Mallrun",
     "store.agreement_accepted": "Accepted the program agreement",

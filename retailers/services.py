@@ -157,6 +157,39 @@ def store_resume(*, store: Store, acting_user: AbstractBaseUser | None) -> Store
     )
 
 
+# An operator's decision on a store that is not onboarding yet (one a seller manager or operator
+# added in the admin; stores from /join/ applications start in onboarding).
+_REVIEW_EVENTS = {
+    SS.APPROVED: "store.approved",
+    SS.ONBOARDING: "store.onboarding_started",
+    SS.REJECTED: "store.rejected",
+}
+
+
+@transaction.atomic
+def store_review(*, store: Store, acting_user: AbstractBaseUser | None, to: str, reason: str = "") -> Store:
+    """applied → approved, onboarding or rejected; approved → onboarding or rejected. Refused
+    for any other move (a rejected store stays rejected).
+
+    Side effects: Store.status; one `store.approved`, `store.onboarding_started` or
+    `store.rejected` event; eligibility recompute of the store after commit.
+    """
+    current = Store.objects.get(pk=store.pk)
+    if to not in _REVIEW_EVENTS:
+        raise ActionRefused(
+            f"A store cannot go from {_status_label(current.status)} to {_status_label(to)} here.",
+            code="illegal-transition",
+        )
+    return _transition(
+        store,
+        seen=current.status,
+        to=to,
+        event=_REVIEW_EVENTS[to],
+        acting_user=acting_user,
+        reason=reason.strip()[:REASON_MAX],
+    )
+
+
 @transaction.atomic
 def store_update_settings(
     *,

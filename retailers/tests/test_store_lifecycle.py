@@ -398,6 +398,53 @@ def test_admin_form_cannot_set_status_live_directly(client, agreement, operator)
     assert store.status == StoreStatus.ONBOARDING
 
 
+def _admin_status_post(client, store: Store, status: str):
+    data = {
+        "seller": store.seller_id,
+        "mall": store.mall_id,
+        "name": store.name,
+        "unit": store.unit,
+        "pickup_instructions": "",
+        "same_day_cutoff": "17:00",
+        "prep_sla_minutes": store.prep_sla_minutes,
+        "hourly_capacity": store.hourly_capacity,
+        "status": status,
+        "paused_reason": "",
+        "hours-TOTAL_FORMS": 0,
+        "hours-INITIAL_FORMS": 0,
+        "memberships-TOTAL_FORMS": 0,
+        "memberships-INITIAL_FORMS": 0,
+    }
+    return client.post(reverse("admin:retailers_store_change", args=[store.pk]), data)
+
+
+def test_admin_form_cannot_bring_a_rejected_store_back(client, operator) -> None:
+    store = _onboarding_store(status=StoreStatus.REJECTED)
+    client.force_login(operator)
+
+    response = _admin_status_post(client, store, "onboarding")
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["status"] == ["A store cannot go from rejected to onboarding."]
+    store.refresh_from_db()
+    assert store.status == StoreStatus.REJECTED
+    assert StoreEvent.objects.filter(store=store).count() == 0
+
+
+def test_admin_form_moves_an_applied_store_to_onboarding_with_an_event(client, operator) -> None:
+    store = _onboarding_store(status=StoreStatus.APPLIED)
+    client.force_login(operator)
+
+    response = _admin_status_post(client, store, "onboarding")
+
+    assert response.status_code == 302
+    store.refresh_from_db()
+    assert store.status == StoreStatus.ONBOARDING
+    assert list(StoreEvent.objects.filter(store=store).values_list("type", "from_status", "to_status", "actor")) == [
+        ("store.onboarding_started", StoreStatus.APPLIED, StoreStatus.ONBOARDING, operator.pk)
+    ]
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_operators_suspending_at_once_one_wins() -> None:
