@@ -167,6 +167,13 @@ class StoreAdmin(StoreLifecycleAdminMixin, SellerScopedAdmin):
     readonly_fields = ["paused_at", "paused_by", "updated_at", "history"]
     inlines = [StoreHoursInline, StoreMembershipInline]
 
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # A store is one seller's shop in one mall: its orders, routes, hours (in the mall's time
+        # zone) and eligibility results belong to that mall, and moving it would leave the old
+        # mall's same-day results standing. A store elsewhere is a new store.
+        fixed = ["seller", "mall"] if obj is not None else []
+        return [*fixed, *self.readonly_fields]
+
     def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         return type(form.__name__, (form,), {"request": request})

@@ -411,3 +411,19 @@ def test_store_settings_and_hours_in_admin_go_through_service_with_one_event(cli
         "hours.0": "09:00-20:00",
         "hours.6": "closed",
     }
+
+
+@pytest.mark.parametrize("who", ["manager", "operator"])
+def test_store_change_form_cannot_move_a_store_to_another_mall(client, world, who):
+    # A store is one seller's shop in one mall: its orders, routes and eligibility belong there.
+    client.force_login(world[who])
+    store = world["own_stores"][0]
+    other_mall = world["malls"][2]
+
+    response = client.post(
+        reverse("admin:retailers_store_change", args=[store.pk]), _store_form_data(store, mall=other_mall.pk)
+    )
+
+    assert response.status_code == 302
+    store.refresh_from_db()
+    assert store.mall == world["malls"][0]
