@@ -28,7 +28,7 @@ from retailers.models import (
 from retailers.services import STORE_TRANSITIONS, store_pause, store_resume, store_review, store_update_settings
 from retailers.stock_services import stock_set_on_hand, units
 
-SETTINGS_FIELDS = ("same_day_cutoff", "prep_sla_minutes", "pickup_instructions")
+SETTINGS_FIELDS = ("same_day_cutoff", "prep_sla_minutes", "hourly_capacity", "pickup_instructions")
 PAUSE_RESUME = {(StoreStatus.LIVE, StoreStatus.PAUSED), (StoreStatus.PAUSED, StoreStatus.LIVE)}
 PRE_ONBOARDING = frozenset({StoreStatus.APPLIED, StoreStatus.APPROVED, StoreStatus.REJECTED})
 

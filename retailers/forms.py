@@ -9,6 +9,9 @@ from retailers.models import Store, Weekday
 PREP_SLA_MIN = 5
 PREP_SLA_MAX = 240
 PREP_SLA_MESSAGE = f"Enter a prep time between {PREP_SLA_MIN} and {PREP_SLA_MAX} minutes."
+CAPACITY_MIN = 1
+CAPACITY_MAX = 500
+CAPACITY_MESSAGE = f"Enter an hourly capacity between {CAPACITY_MIN} and {CAPACITY_MAX} orders."
 TIME_MESSAGE = "Enter a time as HH:MM, for example 09:30."
 PICKUP_MAX = 1000
 PAUSE_REASON_MAX = 200
@@ -41,6 +44,17 @@ class StoreSettingsForm(forms.Form):
             "max_value": PREP_SLA_MESSAGE,
         },
     )
+    hourly_capacity = forms.IntegerField(
+        label="Hourly capacity (orders the store can pack in an hour)",
+        min_value=CAPACITY_MIN,
+        max_value=CAPACITY_MAX,
+        error_messages={
+            "required": CAPACITY_MESSAGE,
+            "invalid": CAPACITY_MESSAGE,
+            "min_value": CAPACITY_MESSAGE,
+            "max_value": CAPACITY_MESSAGE,
+        },
+    )
     pickup_instructions = forms.CharField(
         label="Pickup instructions for drivers",
         required=False,
@@ -67,6 +81,7 @@ class StoreSettingsForm(forms.Form):
             "version": store_settings_version(store=store),
             "same_day_cutoff": store.same_day_cutoff,
             "prep_sla_minutes": store.prep_sla_minutes,
+            "hourly_capacity": store.hourly_capacity,
             "pickup_instructions": store.pickup_instructions,
         }
         rows = {row.weekday: row for row in store.hours.all()}

@@ -26,6 +26,7 @@ _EVENT_TITLES = {
 _SETTING_NAMES = {
     "same_day_cutoff": "same-day cutoff",
     "prep_sla_minutes": "prep time (minutes)",
+    "hourly_capacity": "hourly capacity (orders an hour)",
     "pickup_instructions": "pickup instructions",
 }
 
@@ -81,7 +82,9 @@ def store_settings_version(*, store: Store) -> str:
     import hashlib
 
     hours = StoreHours.objects.filter(store=store).order_by("weekday").values_list("weekday", "opens_at", "closes_at")
-    text = repr((store.same_day_cutoff, store.prep_sla_minutes, store.pickup_instructions, list(hours)))
+    text = repr(
+        (store.same_day_cutoff, store.prep_sla_minutes, store.hourly_capacity, store.pickup_instructions, list(hours))
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

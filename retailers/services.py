@@ -199,12 +199,14 @@ def store_update_settings(
     prep_sla_minutes: int,
     pickup_instructions: str,
     hours: Mapping[int, tuple[dt.time, dt.time] | None],
+    hourly_capacity: int | None = None,
     seen_version: str | None = None,
 ) -> Store:
-    """Changes a store's same-day settings and opening hours (weekday → (opens, closes), or
-    None for closed). With `seen_version` (retailers.selectors.store_settings_version of the
-    settings the person saw), refused when someone else saved in between: the form posts every
-    field, so saving it would put back what the page showed.
+    """Changes a store's same-day settings, hourly capacity (None keeps it) and opening hours
+    (weekday → (opens, closes), or None for closed). With `seen_version`
+    (retailers.selectors.store_settings_version of the settings the person saw), refused when
+    someone else saved in between: the form posts every field, so saving it would put back what
+    the page showed.
 
     Side effects: Store fields, StoreHours rows; one `store.settings_changed` event listing
     what changed; eligibility recompute of the store after commit.
@@ -224,6 +226,7 @@ def store_update_settings(
     for name, value in (
         ("same_day_cutoff", same_day_cutoff),
         ("prep_sla_minutes", prep_sla_minutes),
+        ("hourly_capacity", locked.hourly_capacity if hourly_capacity is None else hourly_capacity),
         ("pickup_instructions", pickup_instructions),
     ):
         if getattr(locked, name) != value:
@@ -248,7 +251,15 @@ def store_update_settings(
         changes[f"hours.{weekday}"] = f"{opens_at:%H:%M}-{closes_at:%H:%M}"
     if changes:
         store.updated_at = now
-        store.save(update_fields=["same_day_cutoff", "prep_sla_minutes", "pickup_instructions", "updated_at"])
+        store.save(
+            update_fields=[
+                "same_day_cutoff",
+                "prep_sla_minutes",
+                "hourly_capacity",
+                "pickup_instructions",
+                "updated_at",
+            ]
+        )
         _record_store_event(store=store, type="store.settings_changed", acting_user=acting_user, at=now, data=changes)
         eligibility_after_store_change(store_ids=[store.pk])
     return store

@@ -64,6 +64,7 @@ def store_settings(request: HttpRequest) -> HttpResponse:
             acting_user=request.user,
             same_day_cutoff=form.cleaned_data["same_day_cutoff"],
             prep_sla_minutes=form.cleaned_data["prep_sla_minutes"],
+            hourly_capacity=form.cleaned_data["hourly_capacity"],
             pickup_instructions=form.cleaned_data["pickup_instructions"],
             hours=form.hours(),
             seen_version=form.cleaned_data["version"] or None,

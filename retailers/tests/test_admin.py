@@ -427,3 +427,28 @@ def test_store_change_form_cannot_move_a_store_to_another_mall(client, world, wh
     assert response.status_code == 302
     store.refresh_from_db()
     assert store.mall == world["malls"][0]
+
+
+def test_store_capacity_change_in_admin_is_recorded_and_requests_a_recompute(client, world):
+    from retailers.models import EligibilityRequest, EligibilityRequestKind
+
+    client.force_login(world["manager"])
+    store = world["own_stores"][0]
+    EligibilityRequest.objects.all().delete()
+
+    response = client.post(
+        reverse("admin:retailers_store_change", args=[store.pk]), _store_form_data(store, hourly_capacity=20)
+    )
+
+    assert response.status_code == 302
+    store.refresh_from_db()
+    assert store.hourly_capacity == 20
+    event = StoreEvent.objects.get()
+    assert (event.type, event.actor, event.data) == (
+        "store.settings_changed",
+        world["manager"],
+        {"hourly_capacity": "20"},
+    )
+    assert list(EligibilityRequest.objects.values_list("kind", "object_id")) == [
+        (EligibilityRequestKind.STORE, store.pk)
+    ]

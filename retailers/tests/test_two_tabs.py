@@ -69,7 +69,12 @@ def _page_of_first_then_switch(client, two, page_url: str) -> str:
 
 
 def _settings_post() -> dict[str, str]:
-    data = {"same_day_cutoff": "16:30", "prep_sla_minutes": "45", "pickup_instructions": "Back counter."}
+    data = {
+        "same_day_cutoff": "16:30",
+        "prep_sla_minutes": "45",
+        "hourly_capacity": "12",
+        "pickup_instructions": "Back counter.",
+    }
     for day in range(7):
         data[f"day_{day}_opens"] = "10:00"
         data[f"day_{day}_closes"] = "21:00"

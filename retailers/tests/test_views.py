@@ -47,6 +47,7 @@ def _valid_post(**overrides) -> dict[str, str]:
     data = {
         "same_day_cutoff": "16:30",
         "prep_sla_minutes": "45",
+        "hourly_capacity": "12",
         "pickup_instructions": "Ring the bell at the back counter.",
     }
     for day in range(7):
@@ -63,7 +64,7 @@ def _valid_post(**overrides) -> dict[str, str]:
 def _store_snapshot(store: Store) -> tuple:
     store.refresh_from_db()
     hours = list(StoreHours.objects.filter(store=store).values_list("weekday", "opens_at", "closes_at"))
-    return (store.same_day_cutoff, store.prep_sla_minutes, store.pickup_instructions, hours)
+    return (store.same_day_cutoff, store.prep_sla_minutes, store.hourly_capacity, store.pickup_instructions, hours)
 
 
 def test_store_settings_manager_gets_form_with_current_values(client, store, manager):
@@ -443,3 +444,41 @@ def test_store_settings_save_from_a_page_loaded_before_another_managers_save_is_
     assert "Someone else saved these settings while you were editing: nothing was saved." in html
     assert 'name="same_day_cutoff" value="15:00"' in html
     assert StoreEvent.objects.filter(store=store, type="store.settings_changed").count() == 1
+
+
+def test_store_settings_manager_sets_hourly_capacity_with_event_and_recompute(client, store, manager):
+    from retailers.models import EligibilityRequest, EligibilityRequestKind
+
+    client.force_login(manager)
+    EligibilityRequest.objects.all().delete()
+
+    response = client.post(SETTINGS_URL, _valid_post(hourly_capacity="20"))
+
+    assert response.status_code == 302
+    store.refresh_from_db()
+    assert store.hourly_capacity == 20
+    assert StoreEvent.objects.get(store=store).data["hourly_capacity"] == "20"
+    assert list(EligibilityRequest.objects.values_list("kind", "object_id")) == [
+        (EligibilityRequestKind.STORE, store.pk)
+    ]
+    assert "hourly capacity (orders an hour): 20" in client.get(SETTINGS_URL).content.decode()
+
+
+@pytest.mark.parametrize("value", ["0", "501", "many", ""])
+def test_store_settings_hourly_capacity_out_of_range_shows_message_and_changes_nothing(client, store, manager, value):
+    client.force_login(manager)
+    before = _store_snapshot(store)
+
+    response = client.post(SETTINGS_URL, _valid_post(hourly_capacity=value))
+
+    assert response.status_code == 200
+    assert "Enter an hourly capacity between 1 and 500 orders." in response.content.decode()
+    assert _store_snapshot(store) == before
+
+
+def test_store_settings_associate_sees_hourly_capacity(client, store, associate):
+    client.force_login(associate)
+
+    html = client.get(SETTINGS_URL).content.decode()
+
+    assert "<dt>Hourly capacity</dt><dd>12 orders an hour</dd>" in html
