@@ -4,6 +4,7 @@ change role, deactivate. Deactivating ends the person's sessions at once."""
 from importlib import import_module
 
 from django.conf import settings
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -44,9 +45,13 @@ def _lock(store: Store, membership_id: int) -> StoreMembership:
 
 
 def _other_active_managers(store: Store, membership: StoreMembership) -> int:
+    # Only managers who can log in count: an invited manager who has not set a password yet
+    # (perhaps at a mistyped address) would leave the store with nobody to run it.
     return (
-        StoreMembership.objects.filter(store=store, role=StaffRole.MANAGER, is_active=True)
+        StoreMembership.objects.filter(store=store, role=StaffRole.MANAGER, is_active=True, user__is_active=True)
         .exclude(pk=membership.pk)
+        .exclude(user__password__startswith=UNUSABLE_PASSWORD_PREFIX)
+        .exclude(user__password="")
         .count()
     )
 

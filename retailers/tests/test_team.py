@@ -210,6 +210,24 @@ def test_last_manager_cannot_demote_or_deactivate_themself(client, store, manage
     assert client.get(PAGE).status_code == 200
 
 
+def test_last_manager_cannot_leave_while_the_other_manager_has_not_set_a_password(
+    client, store, manager_membership
+) -> None:
+    # The other manager's invitation may never be accepted (a mistyped address): the store would
+    # be left without a manager anybody can log in as.
+    client.force_login(manager_membership.user)
+    client.post(INVITE, {"email": "asistant@example.com", "role": "manager"})
+
+    demote = client.post(role_url(manager_membership), {"role": "associate"}, **HTMX)
+    leave = client.post(deactivate_url(manager_membership), **HTMX)
+
+    message = "Mia Lee is the store&#x27;s only active manager: make someone else a manager first."
+    assert message in demote.content.decode()
+    assert message in leave.content.decode()
+    manager_membership.refresh_from_db()
+    assert (manager_membership.role, manager_membership.is_active) == (StaffRole.MANAGER, True)
+
+
 def test_manager_can_leave_when_another_manager_remains(store, manager_membership) -> None:
     make_staff(store=store, role=StaffRole.MANAGER)
     client = _logged_in("mia")
