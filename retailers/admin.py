@@ -164,8 +164,22 @@ class StoreAdmin(StoreLifecycleAdminMixin, SellerScopedAdmin):
     list_filter = ["status", "mall", "seller"]
     list_select_related = ["seller", "mall"]
     search_fields = ["name", "unit", "mall__name"]
-    readonly_fields = ["paused_at", "paused_by", "updated_at", "history"]
+    readonly_fields = ["paused_since", "paused_by", "last_updated", "history"]
     inlines = [StoreHoursInline, StoreMembershipInline]
+
+    @staticmethod
+    def _mall_time(store: Store, at) -> str:
+        # In the mall's time zone with its name, like the history below (the admin's own
+        # rendering would be UTC, unlabelled).
+        return at.astimezone(store.mall.tz).strftime("%a %b %-d %Y, %-I:%M %p %Z") if at else "—"
+
+    @admin.display(description="Paused since (mall time)")
+    def paused_since(self, store: Store) -> str:
+        return self._mall_time(store, store.paused_at)
+
+    @admin.display(description="Last updated (mall time)")
+    def last_updated(self, store: Store) -> str:
+        return self._mall_time(store, store.updated_at)
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         # A store is one seller's shop in one mall: its orders, routes, hours (in the mall's time

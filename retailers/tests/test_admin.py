@@ -452,3 +452,28 @@ def test_store_capacity_change_in_admin_is_recorded_and_requests_a_recompute(cli
     assert list(EligibilityRequest.objects.values_list("kind", "object_id")) == [
         (EligibilityRequestKind.STORE, store.pk)
     ]
+
+
+def test_store_change_page_shows_pause_and_update_times_in_the_malls_time_zone(client, world):
+    import datetime as dt
+
+    store = world["own_stores"][0]
+    store.mall.time_zone = "America/Los_Angeles"
+    store.mall.save()
+    at = dt.datetime(2026, 11, 24, 3, 30, tzinfo=dt.UTC)
+    Store.objects.filter(pk=store.pk).update(
+        status=StoreStatus.PAUSED, paused_reason="Stocktake", paused_at=at, updated_at=at
+    )
+    client.force_login(world["manager"])
+
+    html = client.get(reverse("admin:retailers_store_change", args=[store.pk])).content.decode()
+
+    assert html.count("Mon Nov 23 2026, 7:30 PM PST") == 2  # paused since, last updated
+
+
+def test_store_add_page_answers_200_for_a_seller_manager(client, world):
+    client.force_login(world["manager"])
+
+    response = client.get(reverse("admin:retailers_store_add"))
+
+    assert response.status_code == 200
