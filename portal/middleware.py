@@ -1,6 +1,6 @@
 import logging
 import time
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -39,3 +39,22 @@ class IdleSessionTimeoutMiddleware:
             if "last_activity" not in request.session or (human and now - last >= _TOUCH_EVERY_SECONDS):
                 request.session["last_activity"] = now
         return self.get_response(request)
+
+
+class HtmxLoginRedirectMiddleware:
+    """An htmx request answered with the log-in redirect (its session ended: deactivated from the
+    team, logged out in another tab, expired) sends the whole tab to the log-in page. Otherwise
+    the browser follows the redirect inside the request and htmx swaps the log-in page into the
+    region that asked (a settings panel, the board)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.headers.get("HX-Request") and response.status_code == 302:
+            target = urlsplit(response["Location"])
+            # login_required's redirect (it names the page to come back to), not a log-out's.
+            if target.path == resolve_url(settings.LOGIN_URL) and "next" in parse_qs(target.query):
+                return HttpResponseClientRedirect(response["Location"])
+        return response

@@ -281,6 +281,17 @@ def test_idle_session_htmx_request_gets_hx_redirect(client: Client) -> None:
 
 
 @pytest.mark.django_db
+def test_htmx_request_without_a_session_gets_hx_redirect_to_login(client: Client) -> None:
+    # The session ended another way (deactivated from the team, logged out in another tab):
+    # the whole tab goes to the log-in page; a plain request keeps the plain redirect.
+    htmx = client.post("/store/settings/", {}, headers={"HX-Request": "true"})
+    plain = client.post("/store/settings/", {})
+
+    assert (htmx.status_code, htmx["HX-Redirect"]) == (200, "/accounts/login/?next=/store/settings/")
+    assert (plain.status_code, plain["Location"]) == (302, "/accounts/login/?next=/store/settings/")
+
+
+@pytest.mark.django_db
 def test_idle_session_poll_does_not_extend_but_person_does(client: Client) -> None:
     client.force_login(make_user("dana"))
     client.get(LOGIN)

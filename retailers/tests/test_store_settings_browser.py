@@ -2,7 +2,10 @@
 htmx save the focus lands on what changed (the message, or the first field to correct), not on
 the top of the document, so a screen reader reads it and Tab continues from there."""
 
+import re
+
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
@@ -10,6 +13,7 @@ from portal.tests.browser import conftest as harness
 from portal.tests.browser.conftest import log_in
 from portal.tests.factories import PASSWORD, make_staff, make_store, make_user
 from retailers.models import StaffRole
+from retailers.team import end_sessions_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 browser, width, page = harness.browser, harness.width, harness.page
@@ -47,3 +51,15 @@ def test_store_pause_without_a_reason_from_the_keyboard_focuses_the_reason(manag
 
     expect(manager_page.get_by_text("Say why same-day is paused")).to_be_visible()
     expect(manager_page.get_by_label("Why pause same-day?")).to_be_focused()
+
+
+def test_store_settings_save_after_the_session_ended_goes_to_the_log_in_page(manager_page: Page) -> None:
+    # Deactivation (or an operator) ended the session while the page was open: the answer to the
+    # htmx save is the log-in redirect, which must take the whole tab there, not be swapped into
+    # the settings panel.
+    end_sessions_of(get_user_model().objects.get(username="pat"))
+
+    manager_page.get_by_role("button", name="Save settings").click()
+
+    expect(manager_page).to_have_url(re.compile(r"/accounts/login/\?next=/store/settings/$"))
+    expect(manager_page.get_by_role("heading", level=1)).to_have_text("Log in to Mallrun")
