@@ -83,6 +83,15 @@ class SellerMembershipAdmin(OperatorAdmin):
     raw_id_fields = ["user"]
     autocomplete_fields = ["seller"]
 
+    def save_model(self, request: HttpRequest, obj: SellerMembership, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # A seller manager works in the admin, which only staff users may open (portal.admin
+        # scopes what they see there to their sellers; no model permission is given).
+        if not obj.user.is_staff:
+            obj.user.is_staff = True
+            obj.user.save(update_fields=["is_staff"])
+            self.message_user(request, f"{obj.user} can now log in to the admin and sees {obj.seller}'s rows only.")
+
 
 class StoreHoursInline(SellerScopedTabularInline):
     model = StoreHours

@@ -477,3 +477,20 @@ def test_store_add_page_answers_200_for_a_seller_manager(client, world):
     response = client.get(reverse("admin:retailers_store_add"))
 
     assert response.status_code == 200
+
+
+def test_operator_making_someone_a_seller_manager_gives_them_the_admin(client, world):
+    person = make_user("sam")  # a store login, not a staff user yet
+    client.force_login(world["operator"])
+
+    response = client.post(
+        reverse("admin:retailers_sellermembership_add"), {"user": person.pk, "seller": world["own"].pk}
+    )
+
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert (person.is_staff, person.is_superuser) == (True, False)
+    client.force_login(person)
+    stores = client.get(reverse("admin:retailers_store_changelist"))
+    assert stores.status_code == 200
+    assert sorted(store.name for store in stores.context["cl"].result_list) == ["Own A", "Own B"]
