@@ -70,7 +70,8 @@ def _store_context(request: HttpRequest, membership: StoreMembership) -> dict:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    # isdigit() alone accepts "²", which int() refuses.
+    return int(value) if value and value.isascii() and value.isdigit() else None
 
 
 def _order_context(order: Order, *, bound: dict[str, forms.Form] | None = None, **extra: object) -> dict:

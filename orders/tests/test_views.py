@@ -177,6 +177,17 @@ def test_board_poll_marks_the_open_card(client, shop):
     assert html.count("aria-current") == 1
 
 
+def test_board_poll_with_an_open_value_that_is_not_a_number_marks_no_card(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    response = client.get(reverse("store:board"), {"open": "²"}, **HTMX)
+
+    assert response.status_code == 200
+    assert f'<article class="card card-received" id="card-{order.pk}"' in response.content.decode()
+    assert "aria-current" not in response.content.decode()
+
+
 def test_order_page_marks_its_card_open(client, shop):
     _, staff, order, _, _ = shop
     client.force_login(staff)
