@@ -7,7 +7,8 @@ from orders.services import MAX_PACKAGES
 
 
 class StoreSwitchForm(forms.Form):
-    store = forms.IntegerField(min_value=1)
+    # The bound keeps a tampered id within what the database can compare (SQLite overflows).
+    store = forms.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
 class SearchForm(forms.Form):

@@ -239,6 +239,16 @@ def test_switch_store_to_another_stores_id_is_404(client, shop):
     assert SESSION_STORE_KEY not in client.session
 
 
+def test_switch_store_to_an_id_too_large_for_the_database_is_404(client, shop):
+    _, staff, _, _, _ = shop
+    client.force_login(staff)
+
+    response = client.post(reverse("store:switch-store"), {"store": "9" * 25})
+
+    assert response.status_code == 404
+    assert SESSION_STORE_KEY not in client.session
+
+
 def test_switch_store_get_is_405(client, shop):
     _, staff, _, _, _ = shop
     client.force_login(staff)
