@@ -114,6 +114,13 @@ def _transition(
     return event
 
 
+def _lock_order(order: Order) -> None:
+    """Locks the order's row before its lines are checked: a pick change committed meanwhile is
+    then read, and one started later waits for this change (and is refused once it left picking).
+    Without it, a check could pass on quantities another staff member was changing."""
+    list(Order.objects.select_for_update().filter(pk=order.pk).values_list("pk"))
+
+
 def _release_reservations(*, order: Order, keep_picked: bool) -> None:
     """Gives back reserved stock: all of it, or (keep_picked) only the units that were not
     picked. Units missing from the shelf also leave on-hand stock, since they are not there.
@@ -507,6 +514,7 @@ def order_mark_ready(*, order: Order, acting_user: AbstractBaseUser | None, pack
     """
     if not 1 <= package_count <= MAX_PACKAGES:
         raise ActionRefused(f"Package count must be between 1 and {MAX_PACKAGES}.", code="validation")
+    _lock_order(order)
     lines = list(order.lines.select_related("listing"))
     if order.status == S.PICKING:
         unpicked = [line for line in lines if line.picked < line.quantity]
@@ -542,6 +550,7 @@ def order_report_short(*, order: Order, acting_user: AbstractBaseUser | None, re
     reason = reason.strip()
     if not reason:
         raise ActionRefused("Say what is missing or why.", code="validation")
+    _lock_order(order)
     lines = list(order.lines.select_related("listing"))
     missing = {line.listing.seller_sku: line.missing for line in lines if line.missing}
     if order.status == S.PICKING and not missing:

@@ -289,3 +289,88 @@ def test_order_refused_for_stock_requests_no_recompute():
         make_order(store=store, lines=[(listing, 1)])
 
     assert EligibilityRequest.objects.count() == 0
+
+
+def _wait_until_a_query_waits_for_a_lock() -> None:
+    """Returns once another session of this database waits for a row lock (PostgreSQL)."""
+    for _ in range(200):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+        threading.Event().wait(0.05)
+    raise AssertionError("no query waited for the lock")
+
+
+def _race_with_an_uncommitted_pick(order, staff, *, picked, act):
+    """Runs `act` while another staff member's pick change of `order` is written but not yet
+    committed, then commits it: `act` waits for the order row and must see the change."""
+    line = order.lines.get()
+    written, commit = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def pick():
+        try:
+            with transaction.atomic():
+                order_record_picked(order=Order.objects.get(pk=order.pk), acting_user=staff, picked={line.pk: picked})
+                written.set()
+                commit.wait(10)
+        finally:
+            connection.close()
+
+    def other():
+        try:
+            act(Order.objects.get(pk=order.pk))
+            outcome.append("done")
+        except ActionRefused as refused:
+            outcome.append(refused.code)
+        finally:
+            connection.close()
+
+    picker = threading.Thread(target=pick)
+    picker.start()
+    written.wait(10)
+    actor = threading.Thread(target=other)
+    actor.start()
+    _wait_until_a_query_waits_for_a_lock()
+    commit.set()
+    picker.join()
+    actor.join()
+    return outcome
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_order_mark_ready_racing_a_pick_change_sees_the_new_quantities_on_postgres():
+    order, staff = _picking_order()
+    order_record_picked(order=order, acting_user=staff, picked={order.lines.get().pk: 1})
+
+    outcome = _race_with_an_uncommitted_pick(
+        order,
+        staff,
+        picked=0,
+        act=lambda mine: order_mark_ready(order=mine, acting_user=staff, package_count=1),
+    )
+
+    order.refresh_from_db()
+    assert outcome == ["validation"]
+    assert (order.status, order.packages.count(), order.lines.get().picked) == (S.PICKING, 0, 0)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_order_report_short_racing_a_pick_change_sees_the_new_quantities_on_postgres():
+    order, staff = _picking_order()
+
+    outcome = _race_with_an_uncommitted_pick(
+        order,
+        staff,
+        picked=1,
+        act=lambda mine: order_report_short(order=mine, acting_user=staff, reason="Not on the shelf"),
+    )
+
+    order.refresh_from_db()
+    assert outcome == ["validation"]
+    assert (order.status, order.lines.get().picked) == (S.PICKING, 1)
