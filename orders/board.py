@@ -32,7 +32,7 @@ from orders.selectors import (
 from retailers.models import Store
 
 # Bump when the card template changes, so old HTML in a shared cache is not served.
-CARD_TEMPLATE_VERSION = 2
+CARD_TEMPLATE_VERSION = 3
 CARD_CACHE_SECONDS = 24 * 60 * 60
 CARD_TEMPLATE = "store/board_card.html"
 _OPEN_MARK = ' aria-current="true"'

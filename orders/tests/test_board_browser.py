@@ -85,3 +85,25 @@ def test_store_pages_pass_nu_html_checker() -> None:
     ]
 
     assert_valid_html(*documents)
+
+
+def test_board_poll_keeps_the_keyboard_focus_on_the_card_link(page: Page) -> None:
+    _, staff, picking, waiting = _shop()
+    log_in(page, staff.username, PASSWORD)
+    page.goto("/store/")
+    page.get_by_role("link", name=picking.number).focus()
+
+    order_accept(order=waiting, acting_user=staff)
+    with page.expect_response(lambda r: "/store/?since=" in r.url and r.status == 200, timeout=20_000):
+        pass
+
+    expect(page.locator(f"#card-{waiting.pk} .card-status")).to_have_text("Accepted")
+    expect(page.get_by_role("link", name=picking.number)).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("link", name=waiting.number)).to_be_focused()
+
+    handoff = page.get_by_role("region", name="Ready for pickup").get_by_role("link", name="Hand over to driver")
+    handoff.focus()
+    order_start_picking(order=waiting, acting_user=staff)
+    expect(page.locator(f"#card-{waiting.pk} .card-status")).to_have_text("Picking")
+    expect(handoff).to_be_focused()
