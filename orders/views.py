@@ -51,6 +51,12 @@ _EVENT_LABELS = {
     "order.short": "Item missing reported",
     "order.rejected": "Rejected",
     "order.cancelled": "Cancelled",
+    "order.picked_up": "Picked up by the driver",
+    "order.delivered": "Delivered",
+    "order.undeliverable": "Could not be delivered",
+    "order.returning": "Returning to the store",
+    "order.returned": "Returned to the store",
+    "order.delayed": "Delivery delayed",
 }
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent, Package
 from orders.services import order_accept, order_mark_ready, order_record_picked, order_start_picking
+from orders.views import _EVENT_LABELS
 from portal.tests.factories import make_listing, make_mall, make_order, make_staff, make_stock, make_store
 from retailers.access import SESSION_STORE_KEY
 
@@ -754,6 +755,36 @@ def test_order_returning_staff_confirms_packages_are_back(client, shop):
     assert f"Return of order {order.number} confirmed." in response.content.decode()
     assert order.status == OrderStatus.RETURNED
     assert order.events.last().actor == staff
+
+
+def test_order_timeline_names_the_handoff_return_and_delay_in_words(client, shop):
+    from drivers.tests.factories import make_ready_order
+    from orders.delivery import order_confirm_returned, order_deliver, order_pick_up, orders_flag_delayed
+
+    store, staff, _, _, _ = shop
+    returned = _returning_order(store)
+    orders_flag_delayed(order_ids=[returned.pk], reason="No driver took the route")
+    order_confirm_returned(order=returned, acting_user=staff)
+    delivered = make_ready_order(store=store)
+    order_pick_up(order=delivered, acting_user=None)
+    order_deliver(order=delivered, acting_user=None)
+    client.force_login(staff)
+
+    returned_html = client.get(_url("order-detail", returned), **HTMX).content.decode()
+    delivered_html = client.get(_url("order-detail", delivered), **HTMX).content.decode()
+
+    def said(html):
+        return [part.split("</span>")[0] for part in html.split('<span class="timeline-what">')[1:]]
+
+    assert said(returned_html)[-5:] == [
+        "Picked up by the driver",
+        "Could not be delivered",
+        "Returning to the store",
+        "Delivery delayed",
+        "Returned to the store",
+    ]
+    assert said(delivered_html)[-2:] == ["Picked up by the driver", "Delivered"]
+    assert {f"order.{status}" for status in S.values} - set(_EVENT_LABELS) == set()
 
 
 def test_order_confirm_returned_refused_unless_returning(client, shop):
