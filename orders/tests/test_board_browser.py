@@ -107,3 +107,19 @@ def test_board_poll_keeps_the_keyboard_focus_on_the_card_link(page: Page) -> Non
     order_start_picking(order=waiting, acting_user=staff)
     expect(page.locator(f"#card-{waiting.pk} .card-status")).to_have_text("Picking")
     expect(handoff).to_be_focused()
+
+
+def test_order_action_button_is_disabled_while_its_request_runs(page: Page) -> None:
+    _, staff, _, waiting = _shop()
+    log_in(page, staff.username, PASSWORD)
+    page.goto(f"/store/orders/{waiting.pk}/")
+    held = []
+    page.route("**/accept/", lambda route: held.append(route))
+
+    accept = page.get_by_role("button", name="Accept order")
+    accept.click()
+    expect(accept).to_be_disabled()
+    held[0].continue_()
+
+    expect(page.get_by_role("status").filter(has_text="accepted")).to_have_text(f"Order {waiting.number} accepted.")
+    expect(page.get_by_role("button", name="Start picking")).to_be_enabled()
