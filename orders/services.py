@@ -451,8 +451,11 @@ def order_record_picked(*, order: Order, acting_user: AbstractBaseUser | None, p
     now = timezone.now()
     # Locks the order row while picking state is written, and refuses once it left picking.
     if Order.objects.filter(pk=order.pk, status=S.PICKING).update(updated_at=now) != 1:
+        # Say what it is now (cancelled by the marketplace meanwhile, not accepted yet, …).
+        current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
+        label = OrderStatus(current).label.lower() if current else "gone"
         raise ActionRefused(
-            f"Order {order.number} is not being picked any more: picked quantities can no longer change.",
+            f"Order {order.number} is {label}: picked quantities can only be recorded while it is being picked.",
             code="illegal-transition",
         )
     lines = {line.pk: line for line in order.lines.select_related("listing")}

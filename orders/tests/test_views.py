@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent, Package
-from orders.services import order_accept, order_mark_ready, order_record_picked, order_start_picking
+from orders.services import order_accept, order_cancel, order_mark_ready, order_record_picked, order_start_picking
 from orders.views import _EVENT_LABELS
 from portal.tests.factories import make_listing, make_mall, make_order, make_staff, make_stock, make_store
 from retailers.access import SESSION_STORE_KEY
@@ -472,7 +472,28 @@ def test_record_picked_after_picking_is_refused(client, shop):
     response = client.post(_url("order-record-picked", order), {f"line_{line.pk}": "1"}, **HTMX)
 
     assert response.status_code == 409
-    assert "is not being picked any more" in response.content.decode()
+    assert f"Order {order.number} is received: picked quantities can only be recorded while it is being picked." in (
+        response.content.decode()
+    )
+
+
+def test_record_picked_after_a_marketplace_cancel_says_the_order_is_cancelled(client, shop):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    line = order.lines.get()
+    client.force_login(staff)
+    order_cancel(
+        order=Order.objects.get(pk=order.pk), acting_user=None, reason="Shopper cancelled", actor_label="marketplace"
+    )
+
+    response = client.post(_url("order-record-picked", order), {f"line_{line.pk}": "1"}, **HTMX)
+
+    assert response.status_code == 409
+    assert (
+        f'<div class="message message-error" role="alert">Order {order.number} is cancelled: picked quantities '
+        "can only be recorded while it is being picked.</div>"
+    ) in response.content.decode()
+    assert order.lines.get().picked == 0
 
 
 def test_mark_ready_creates_packages_and_redirects_to_labels(client, shop):
