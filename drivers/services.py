@@ -1445,6 +1445,19 @@ def handoff_verify_code(*, store: Store, code: str) -> HandoffCheck:
         .order_by("sequence")
     )
     if not stops:
+        # Until the sweep takes a cancelled order off its route, its stop is still here: say so,
+        # rather than send staff looking for a wrong store.
+        cancelled = sorted(
+            RouteStop.objects.filter(
+                route_id=offer.route_id, is_current=True, store=store, order__status=OrderStatus.CANCELLED
+            ).values_list("order__marketplace_order_id", flat=True)
+        )
+        if cancelled:
+            raise ActionRefused(
+                f"Order {', '.join(cancelled)} was cancelled: keep its packages at {store.name} and hand nothing "
+                "over for it.",
+                code="cancelled",
+            )
         raise ActionRefused(
             f"Wrong store: {offer.driver}'s route has no packages from {store.name}.", code="wrong-store"
         )

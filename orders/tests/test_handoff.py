@@ -400,3 +400,19 @@ def test_handoff_for_a_store_the_user_is_not_staff_of_is_404(client, world, url)
 
     assert response.status_code == 404
     assert _unchanged(world) == BEFORE
+
+
+def test_handoff_code_after_the_marketplace_cancelled_the_stores_order_says_so(client, world):
+    from orders.services import order_cancel
+
+    order_cancel(order=world["order"], acting_user=None, reason="Shopper cancelled", actor_label="marketplace")
+    client.force_login(world["staff"])
+
+    response = client.post(HANDOFF, {"code": world["code"], "store": world["store"].pk}, **HTMX)
+
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert (
+        f"Order {world['order'].number} was cancelled: keep its packages at Zara and hand nothing over for it." in html
+    )
+    assert "Wrong store" not in html
