@@ -77,7 +77,7 @@ def test_order_goes_from_ready_to_done_across_staff_and_driver_browsers(browser:
         panel = board.locator("#order-panel")
         panel.get_by_label("Packages").fill("2")
         panel.get_by_role("button", name="Mark ready").click()
-        expect(panel.get_by_role("status")).to_have_text(f"Order {order.number} is ready for pickup. Print its labels.")
+        expect(board.get_by_role("status")).to_have_text(f"Order {order.number} is ready for pickup. Print its labels.")
         ready = board.get_by_role("region", name="Ready for pickup")
         expect(ready.locator("article")).to_contain_text(order.number)
 
@@ -109,7 +109,7 @@ def test_order_goes_from_ready_to_done_across_staff_and_driver_browsers(browser:
         for label in labels:
             panel.get_by_role("checkbox", name=re.compile(label)).check()
         panel.get_by_role("button", name="Hand over to Ana").click()
-        expect(panel.get_by_role("status").filter(has_text="Handed")).to_have_text(
+        expect(board.get_by_role("status").filter(has_text="Handed")).to_have_text(
             f"Handed 2 packages to Ana: {labels[0]}, {labels[1]}."
         )
         expect(ready.locator("article")).to_have_count(0)

@@ -75,7 +75,7 @@ def test_staff_hands_packages_to_driver_by_typing_code(page: Page) -> None:
     _fits(page)
     panel.get_by_role("button", name="Hand over to Ana").click()
 
-    expect(panel.get_by_role("status").filter(has_text="Handed")).to_have_text(
+    expect(page.get_by_role("status").filter(has_text="Handed")).to_have_text(
         f"Handed 2 packages to Ana: {labels[0]}, {labels[1]}."
     )
     expect(ready.locator("article")).to_have_count(0)

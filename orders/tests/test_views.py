@@ -350,6 +350,22 @@ def test_accept_htmx_returns_panel_and_trigger(client, shop):
     assert f"Order {order.number} accepted." in html
 
 
+def test_accept_htmx_says_it_in_the_boards_status_region_that_stays_in_the_page(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    board = client.get(reverse("store:board")).content.decode()
+    html = client.post(_url("order-accept", order), **HTMX).content.decode()
+
+    # A status region inserted with its text is not read by screen readers: the page keeps an
+    # empty one outside the swapped panel, and the answer fills it out of band.
+    assert '<p id="panel-status" class="visually-hidden" role="status"></p>' in board
+    assert html.rstrip().endswith(
+        f'<p id="panel-status" data-hx-swap-oob="innerHTML">Order {order.number} accepted.</p>'
+    )
+    assert f'<div class="message message-success">Order {order.number} accepted.</div>' in html
+
+
 def test_accept_twice_is_refused_with_message(client, shop):
     _, staff, order, _, _ = shop
     client.force_login(staff)

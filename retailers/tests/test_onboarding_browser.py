@@ -222,7 +222,7 @@ def test_store_onboarding_end_to_end(world, phone) -> None:
     for label in labels:
         panel.get_by_role("checkbox", name=re.compile(label)).check()
     panel.get_by_role("button", name="Hand over to Training driver").click()
-    expect(panel.get_by_role("status").filter(has_text="Handed")).to_contain_text(labels[0])
+    expect(manager.get_by_role("status").filter(has_text="Handed")).to_contain_text(labels[0])
     training.refresh_from_db()
     assert training.status == OrderStatus.PICKED_UP
 
