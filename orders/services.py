@@ -509,14 +509,23 @@ def _create_packages(*, order: Order, package_count: int, at: dt.datetime) -> li
 
 
 @transaction.atomic
-def order_mark_ready(*, order: Order, acting_user: AbstractBaseUser | None, package_count: int) -> Order:
-    """picking → ready (everything picked) or short → ready (send the rest).
+def order_mark_ready(
+    *,
+    order: Order,
+    acting_user: AbstractBaseUser | None,
+    package_count: int,
+    picked: Mapping[int, int] | None = None,
+) -> Order:
+    """picking → ready (everything picked) or short → ready (send the rest). `picked`: the picked
+    quantities sent with it, recorded first (order_record_picked), in the same transaction.
 
     Side effects: creates `package_count` packages with unique label codes; one `order.ready`
-    event.
+    event; what order_record_picked writes for `picked`.
     """
     if not 1 <= package_count <= MAX_PACKAGES:
         raise ActionRefused(f"Package count must be between 1 and {MAX_PACKAGES}.", code="validation")
+    if picked is not None:
+        order_record_picked(order=order, acting_user=acting_user, picked=picked)
     _lock_order(order)
     lines = list(order.lines.select_related("listing"))
     if order.status == S.PICKING:
@@ -544,15 +553,22 @@ def order_mark_ready(*, order: Order, acting_user: AbstractBaseUser | None, pack
 
 
 @transaction.atomic
-def order_report_short(*, order: Order, acting_user: AbstractBaseUser | None, reason: str) -> Order:
+def order_report_short(
+    *, order: Order, acting_user: AbstractBaseUser | None, reason: str, picked: Mapping[int, int] | None = None
+) -> Order:
     """picking → short: an item is missing. The units that were not picked leave the reserved
-    and on-hand stock (they are not on the shelf).
+    and on-hand stock (they are not on the shelf). `picked`: the picked quantities sent with the
+    report, recorded first (order_record_picked), in the same transaction: the stock written off
+    is what the person saw missing, not what was last saved.
 
-    Side effects: Stock on_hand/reserved for the missing units; one `order.short` event.
+    Side effects: Stock on_hand/reserved for the missing units; one `order.short` event; what
+    order_record_picked writes for `picked`.
     """
     reason = reason.strip()
     if not reason:
         raise ActionRefused("Say what is missing or why.", code="validation")
+    if picked is not None:
+        order_record_picked(order=order, acting_user=acting_user, picked=picked)
     _lock_order(order)
     lines = list(order.lines.select_related("listing"))
     missing = {line.listing.seller_sku: line.missing for line in lines if line.missing}

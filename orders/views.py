@@ -175,13 +175,17 @@ def _act(
     done: str,
     form: forms.Form | None = None,
     form_key: str = "",
+    picked_form: PickedForm | None = None,
     next_url: str | None = None,
 ) -> HttpResponse:
-    """Validates `form`, runs the service and answers: the refreshed panel plus an
-    `orderChanged` event for htmx, a redirect (PRG) otherwise. A refusal is shown in the panel
-    with 409 (someone else changed it) or 422 (not possible as asked)."""
+    """Validates `form` (and `picked_form`, the picked quantities sent along), runs the service
+    and answers: the refreshed panel plus an `orderChanged` event for htmx, a redirect (PRG)
+    otherwise. A refusal is shown in the panel with 409 (someone else changed it) or 422 (not
+    possible as asked), the typed values kept."""
     bound = {form_key: form} if form is not None else {}
-    if form is not None and not form.is_valid():
+    if picked_form is not None:
+        bound["picked_form"] = picked_form
+    if any(not bound_form.is_valid() for bound_form in bound.values()):
         return _order_response(request, order, status=422, bound=bound, action_error="Check the form below.")
     try:
         run()
@@ -236,18 +240,31 @@ def order_record_picked(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _sent_picked_form(request: HttpRequest, order: Order) -> PickedForm | None:
+    """The picked quantities the panel sends with Mark ready and Report problem (hx-include of
+    the picked table), so what was typed there counts even when it was not saved first."""
+    if not any(name.startswith("line_") for name in request.POST):
+        return None
+    return PickedForm(request.POST, order=order)
+
+
 @require_POST
 @login_required
 def order_mark_ready(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
     form = PackageCountForm(request.POST, auto_id="ready-%s")
+    picked_form = _sent_picked_form(request, order)
     return _act(
         request,
         order,
         form=form,
         form_key="ready_form",
+        picked_form=picked_form,
         run=lambda: services.order_mark_ready(
-            order=order, acting_user=request.user, package_count=form.cleaned_data["package_count"]
+            order=order,
+            acting_user=request.user,
+            package_count=form.cleaned_data["package_count"],
+            picked=picked_form.picked() if picked_form is not None else None,
         ),
         done=f"Order {order.number} is ready for pickup. Print its labels.",
         next_url=labels_url(order),
@@ -259,13 +276,18 @@ def order_mark_ready(request: HttpRequest, pk: int) -> HttpResponse:
 def order_report_problem(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
     form = ReasonForm(request.POST, auto_id="problem-%s")
+    picked_form = _sent_picked_form(request, order)
     return _act(
         request,
         order,
         form=form,
         form_key="problem_form",
+        picked_form=picked_form,
         run=lambda: services.order_report_short(
-            order=order, acting_user=request.user, reason=form.cleaned_data["reason"]
+            order=order,
+            acting_user=request.user,
+            reason=form.cleaned_data["reason"],
+            picked=picked_form.picked() if picked_form is not None else None,
         ),
         done=f"Problem reported on order {order.number}: send the rest or reject it.",
     )

@@ -8,7 +8,8 @@ from playwright.sync_api import Page, expect
 from orders.services import order_accept, order_record_picked, order_start_picking
 from portal.tests.browser import conftest as harness
 from portal.tests.browser.conftest import assert_accessible, assert_valid_html, log_in
-from portal.tests.factories import PASSWORD, make_mall, make_order, make_staff, make_store
+from portal.tests.factories import PASSWORD, make_listing, make_mall, make_order, make_staff, make_stock, make_store
+from retailers.models import Stock
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # The browser harness's fixtures, shared with portal/tests/browser/ (pytest finds them by name here).
@@ -123,3 +124,28 @@ def test_order_action_button_is_disabled_while_its_request_runs(page: Page) -> N
 
     expect(page.get_by_role("status").filter(has_text="accepted")).to_have_text(f"Order {waiting.number} accepted.")
     expect(page.get_by_role("button", name="Start picking")).to_be_enabled()
+
+
+def test_report_problem_counts_the_picked_quantity_typed_but_not_saved(page: Page) -> None:
+    store = make_store(name="Sunglass Spot")
+    staff = make_staff(store=store).user
+    listing = make_listing(seller=store.seller, title="Aviator sunglasses")
+    make_stock(store=store, listing=listing, on_hand=5)
+    order = make_order(store=store, lines=[(listing, 3)])
+    order_accept(order=order, acting_user=staff)
+    order_start_picking(order=order, acting_user=staff)
+    log_in(page, staff.username, PASSWORD)
+    page.goto(f"/store/orders/{order.pk}/")
+    panel = page.locator("#order-panel")
+
+    panel.get_by_label("Picked of Aviator sunglasses").fill("2")
+    panel.get_by_role("group", name="Report a missing item").get_by_label("Reason").fill("One pair is missing")
+    panel.get_by_role("button", name="Report problem").click()
+
+    expect(page.get_by_role("status")).to_have_text(
+        f"Problem reported on order {order.number}: send the rest or reject it."
+    )
+    expect(panel.locator(".order-status")).to_have_text("Item missing")
+    expect(panel.locator("table.lines tbody tr td").nth(2)).to_have_text("2")
+    stock = Stock.objects.get(store=store, listing=listing)
+    assert (stock.on_hand, stock.reserved) == (4, 2)

@@ -12,6 +12,7 @@ from orders.services import order_accept, order_cancel, order_mark_ready, order_
 from orders.views import _EVENT_LABELS
 from portal.tests.factories import make_listing, make_mall, make_order, make_staff, make_stock, make_store
 from retailers.access import SESSION_STORE_KEY
+from retailers.models import Stock
 
 S = OrderStatus
 pytestmark = pytest.mark.django_db
@@ -581,6 +582,81 @@ def test_report_problem_moves_order_to_short(client, shop):
     order.refresh_from_db()
     assert order.status == S.SHORT
     assert order.problem_reason == "Size M missing"
+
+
+def _picking_three(staff_store):
+    store, staff = staff_store
+    listing = make_listing(seller=store.seller, title="Aviator sunglasses")
+    make_stock(store=store, listing=listing, on_hand=5)
+    order = _picking(make_order(store=store, lines=[(listing, 3)]), staff)
+    return order, order.lines.get()
+
+
+def test_report_problem_records_the_picked_quantities_typed_with_it(client, shop):
+    store, staff, _, _, _ = shop
+    order, line = _picking_three((store, staff))
+    client.force_login(staff)
+
+    response = client.post(
+        _url("order-report-problem", order), {"reason": "One pair is missing", f"line_{line.pk}": "2"}, **HTMX
+    )
+
+    order.refresh_from_db()
+    line.refresh_from_db()
+    stock = Stock.objects.get(store=store, listing=line.listing)
+    assert response.status_code == 200
+    assert (order.status, line.picked, line.reserved_quantity) == (S.SHORT, 2, 2)
+    assert (stock.on_hand, stock.reserved) == (4, 2)
+
+
+def test_mark_ready_records_the_picked_quantities_typed_with_it(client, shop):
+    store, staff, _, _, _ = shop
+    order, line = _picking_three((store, staff))
+    client.force_login(staff)
+
+    response = client.post(_url("order-mark-ready", order), {"package_count": "1", f"line_{line.pk}": "3"}, **HTMX)
+
+    order.refresh_from_db()
+    line.refresh_from_db()
+    assert response.status_code == 200
+    assert (order.status, line.picked, order.packages.count()) == (S.READY, 3, 1)
+
+
+def test_mark_ready_with_a_picked_quantity_over_the_ordered_is_a_form_error_and_changes_nothing(client, shop):
+    store, staff, _, _, _ = shop
+    order, line = _picking_three((store, staff))
+    client.force_login(staff)
+
+    response = client.post(_url("order-mark-ready", order), {"package_count": "1", f"line_{line.pk}": "5"}, **HTMX)
+
+    html = response.content.decode()
+    order.refresh_from_db()
+    line.refresh_from_db()
+    assert response.status_code == 422
+    assert (
+        f'<span class="errorlist" id="id_line_{line.pk}-error">Ensure this value is less than or equal to 3.</span>'
+        in html
+    )
+    assert 'value="5"' in html
+    assert (order.status, line.picked, order.packages.count()) == (S.PICKING, 0, 0)
+
+
+def test_picking_panel_sends_the_picked_quantities_with_mark_ready_and_report_problem(client, shop):
+    store, staff, _, _, _ = shop
+    order, line = _picking_three((store, staff))
+    client.force_login(staff)
+
+    html = client.get(_url("order-detail", order), **HTMX).content.decode()
+
+    assert f'class="picked-form" id="picked-{order.pk}">' in html
+    for name in ("order-mark-ready", "order-report-problem"):
+        url = _url(name, order)
+        assert (
+            f'<form method="post" action="{url}" data-hx-post="{url}" data-hx-target="#order-panel" '
+            f'data-hx-swap="outerHTML" data-hx-include="#picked-{order.pk}" novalidate'
+        ) in html
+    reject = _url("order-reject", order)
+    assert f'data-hx-post="{reject}" data-hx-target="#order-panel" data-hx-swap="outerHTML" class=' in html
 
 
 def test_report_problem_blank_reason_is_form_error(client, shop):
