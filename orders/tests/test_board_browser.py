@@ -149,3 +149,17 @@ def test_report_problem_counts_the_picked_quantity_typed_but_not_saved(page: Pag
     expect(panel.locator("table.lines tbody tr td").nth(2)).to_have_text("2")
     stock = Stock.objects.get(store=store, listing=listing)
     assert (stock.on_hand, stock.reserved) == (4, 2)
+
+
+def test_order_action_with_a_form_error_puts_the_focus_on_the_field(page: Page) -> None:
+    _, staff, picking, _ = _shop()
+    log_in(page, staff.username, PASSWORD)
+    page.goto(f"/store/orders/{picking.pk}/")
+    panel = page.locator("#order-panel")
+
+    panel.get_by_role("button", name="Report problem").click()
+
+    reason = panel.get_by_role("group", name="Report a missing item").get_by_label("Reason")
+    expect(panel.get_by_role("alert")).to_have_text("Check the form below.")
+    expect(reason).to_have_attribute("aria-invalid", "true")
+    expect(reason).to_be_focused()

@@ -63,8 +63,10 @@
     markOpenCard();
     focusAfterSwap(element);
     if (element.id === "order-panel" && element !== document.body) {
-      var heading = document.getElementById("order-heading");
-      if (heading && !element.contains(document.activeElement)) heading.focus();
+      // The pressed button went with the old panel: a field the answer marks wrong gets the
+      // focus (the alert says "Check the form below."), else the order's heading.
+      var target = element.querySelector("[aria-invalid='true']") || document.getElementById("order-heading");
+      if (target && !element.contains(document.activeElement)) target.focus();
     }
   }
 
