@@ -41,6 +41,7 @@ from retailers.models import StoreMembership
 
 S = OrderStatus
 ORDER_CHANGED = "orderChanged"
+OPEN_ORDER_CHANGED = "openOrderChanged"
 _CONFLICT_CODES = {"conflict", "illegal-transition"}
 _EVENT_LABELS = {
     "order.received": "Received from the marketplace",
@@ -155,7 +156,15 @@ def board(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         open_pk = _int_or_none(request.GET.get("open"))
         context = {"store": store, "board": build_board(store, open_pk=open_pk)}
-        return render(request, "store/board.html#board", context)
+        response = render(request, "store/board.html#board", context)
+        # The open panel is not swapped by the poll (it may hold what someone is typing): when its
+        # order's status changed elsewhere (a marketplace cancel, a colleague), it refreshes itself.
+        shown_status = request.GET.get("open_status")
+        if open_pk is not None and shown_status:
+            current = Order.objects.filter(pk=open_pk, store=store).values_list("status", flat=True).first()
+            if current is not None and current != shown_status:
+                trigger_client_event(response, OPEN_ORDER_CHANGED, {"order": open_pk, "status": current})
+        return response
     context = {"store": store, "board": build_board(store), **_store_context(request, membership)}
     return render(request, "store/board.html", context)
 
@@ -164,6 +173,12 @@ def board(request: HttpRequest) -> HttpResponse:
 @login_required
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
+    if request.htmx and "changed" in request.GET:
+        # The open panel refreshing itself after the board saw its order change elsewhere.
+        status = OrderStatus(order.status).label.lower()
+        return _order_response(
+            request, order, action_notice=f"Order {order.number} was changed elsewhere: it is now {status}."
+        )
     return _order_response(request, order)
 
 

@@ -5,7 +5,8 @@ import pytest
 from django.test import Client
 from playwright.sync_api import Page, expect
 
-from orders.services import order_accept, order_record_picked, order_start_picking
+from orders.models import Order
+from orders.services import order_accept, order_cancel, order_record_picked, order_start_picking
 from portal.tests.browser import conftest as harness
 from portal.tests.browser.conftest import assert_accessible, assert_valid_html, log_in
 from portal.tests.factories import PASSWORD, make_listing, make_mall, make_order, make_staff, make_stock, make_store
@@ -163,3 +164,23 @@ def test_order_action_with_a_form_error_puts_the_focus_on_the_field(page: Page) 
     expect(panel.get_by_role("alert")).to_have_text("Check the form below.")
     expect(reason).to_have_attribute("aria-invalid", "true")
     expect(reason).to_be_focused()
+
+
+def test_open_panel_refreshes_when_the_marketplace_cancels_its_order_but_not_after_its_own_action(page: Page) -> None:
+    _, staff, picking, waiting = _shop()
+    log_in(page, staff.username, PASSWORD)
+    page.goto(f"/store/orders/{waiting.pk}/")
+    panel = page.locator("#order-panel")
+
+    with page.expect_response(lambda r: "/store/?since=" in r.url and r.status == 200):
+        panel.get_by_role("button", name="Accept order").click()
+    page.wait_for_timeout(500)
+    expect(page.get_by_role("status")).to_have_text(f"Order {waiting.number} accepted.")
+
+    order_cancel(order=Order.objects.get(pk=waiting.pk), acting_user=None, reason="Shopper cancelled")
+
+    expect(page.get_by_role("status")).to_have_text(
+        f"Order {waiting.number} was changed elsewhere: it is now cancelled.", timeout=20_000
+    )
+    expect(panel.locator(".order-status")).to_have_text("Cancelled")
+    expect(panel.get_by_role("button", name="Start picking")).to_have_count(0)

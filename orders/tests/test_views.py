@@ -190,6 +190,42 @@ def test_board_poll_with_an_open_value_that_is_not_a_number_marks_no_card(client
     assert "aria-current" not in response.content.decode()
 
 
+def test_board_poll_tells_the_open_panel_when_its_order_changed_status_elsewhere(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+    _picking(order, staff)
+    order_cancel(order=Order.objects.get(pk=order.pk), acting_user=None, reason="Shopper cancelled")
+
+    changed = client.get(reverse("store:board"), {"open": order.pk, "open_status": "picking"}, **HTMX)
+    same = client.get(reverse("store:board"), {"open": order.pk, "open_status": "cancelled"}, **HTMX)
+    panel = client.get(_url("order-detail", order), {"changed": "1"}, **HTMX).content.decode()
+
+    assert json.loads(changed["HX-Trigger"]) == {"openOrderChanged": {"order": order.pk, "status": "cancelled"}}
+    assert "HX-Trigger" not in same
+    assert (
+        f'<p id="panel-status" data-hx-swap-oob="innerHTML">Order {order.number} was changed elsewhere: '
+        "it is now cancelled.</p>"
+    ) in panel
+    assert (
+        f'<div class="message message-success">Order {order.number} was changed elsewhere: it is now cancelled.</div>'
+    ) in panel
+
+
+def test_open_order_panel_refreshes_itself_when_the_board_says_its_order_changed(client, shop):
+    _, staff, order, _, _ = shop
+    client.force_login(staff)
+
+    html = client.get(_url("order-detail", order), **HTMX).content.decode()
+
+    url = _url("order-detail", order)
+    assert (
+        f'<section id="order-panel" class="order-panel" aria-labelledby="order-heading" data-order="{order.pk}" '
+        f'data-hx-disabled-elt="find button[type=submit]" data-hx-get="{url}?changed=1" '
+        'data-hx-trigger="orderStale" data-hx-swap="outerHTML">'
+    ) in html
+    assert f'<input type="hidden" id="open-order" name="open" value="{order.pk}" data-status="received">' in html
+
+
 def test_order_page_marks_its_card_open(client, shop):
     _, staff, order, _, _ = shop
     client.force_login(staff)

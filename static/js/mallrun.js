@@ -36,10 +36,23 @@
     if (card) card.setAttribute("aria-current", "true");
   }
 
-  // The board's poll tells the server which card is open, so a refreshed board keeps it marked.
+  // The board's poll tells the server which card is open, so a refreshed board keeps it marked,
+  // and the status the panel shows, so the server can tell the panel when it changed elsewhere.
   document.addEventListener("htmx:configRequest", function (event) {
     var marker = document.getElementById("open-order");
-    if (event.detail.elt.id === "board" && marker) event.detail.parameters.open = marker.value;
+    if (event.detail.elt.id !== "board" || !marker) return;
+    event.detail.parameters.open = marker.value;
+    event.detail.parameters.open_status = marker.dataset.status || "";
+  });
+
+  // The poll's answer names the open order's status when it differs from what the panel showed.
+  // Compared again here, with the panel as it is now: the person's own action may have swapped
+  // in the new status since the poll was sent. Only then does the panel refresh (orderStale).
+  document.addEventListener("openOrderChanged", function (event) {
+    var marker = document.getElementById("open-order");
+    var detail = event.detail || {};
+    if (!marker || marker.value !== String(detail.order) || marker.dataset.status === detail.status) return;
+    if (window.htmx) window.htmx.trigger(document.getElementById("order-panel"), "orderStale");
   });
 
   // The settings, team and onboarding pages answer a form with their whole region, so the
