@@ -1240,7 +1240,13 @@ def _offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime) -> bool:
             raise ActionRefused("This offer was not sent to you.", code="not-offered")
         if row.answer == Answer.DECLINED:
             raise ActionRefused("You declined this offer.", code="declined")
-        if driver.status != DS.ACTIVE:
+        # The driver's row, locked: two accepts of two routes by one driver (a double tap, two
+        # tabs) serialise here, so the second sees the first's route and is refused as busy. NO KEY:
+        # rows that merely point at the driver (offer recipients, events) are not held up.
+        driver_status = (
+            Driver.objects.select_for_update(no_key=True).filter(pk=driver.pk).values_list("status", flat=True).get()
+        )
+        if driver_status != DS.ACTIVE:
             raise ActionRefused("Your account is not active.", code="not-active")
         if Route.objects.filter(driver=driver, status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY]).exists():
             raise ActionRefused("Finish your current route before taking another.", code="busy")

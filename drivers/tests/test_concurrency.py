@@ -174,3 +174,31 @@ def test_driver_shift_schedule_concurrent_overlapping_shifts_one_is_kept():
     refused = [result for result in results if isinstance(result, ActionRefused)]
     assert len(refused) == 5
     assert all(result.code == "overlap" for result in refused)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(3))
+def test_offer_accept_of_two_routes_at_once_by_one_driver_gives_them_one(round_):
+    mall = make_mall()
+    MarketPaySettings.objects.create(market=mall.market, max_stops=1)
+    store = make_store(mall=mall)
+    for latitude in ("36.150000", "36.160000"):
+        make_ready_order(store=store, latitude=Decimal(latitude), longitude=mall.longitude)
+    driver = make_driver(market=mall.market, online=True)
+    routes = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    offers = [route.offers.get() for route in routes]
+    assert len(offers) == 2
+    assert OfferRecipient.objects.filter(offer__in=offers, driver=driver, answer=Answer.PENDING).count() == 2
+
+    results = _race(
+        *(
+            lambda offer=offer: services.offer_accept(offer=Offer.objects.get(pk=offer.pk), driver=driver)
+            for offer in offers
+        )
+    )
+
+    refused = [result for result in results if isinstance(result, ActionRefused)]
+    assert [result.message for result in refused] == ["Finish your current route before taking another."]
+    assert Offer.objects.filter(driver=driver, status="accepted").count() == 1
+    assert RouteStop.objects.filter(route__driver=driver).count() == 1
