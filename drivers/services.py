@@ -1248,6 +1248,12 @@ def _offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime) -> bool:
         )
         if driver_status != DS.ACTIVE:
             raise ActionRefused("Your account is not active.", code="not-active")
+        # The offer went out while the documents were valid; one may have run out since.
+        if problems := invalid_documents(driver, now=now):
+            raise ActionRefused(
+                f"You cannot take offers: {'; '.join(problems)}. Send a valid one to Mallrun operations.",
+                code="documents",
+            )
         if Route.objects.filter(driver=driver, status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY]).exists():
             raise ActionRefused("Finish your current route before taking another.", code="busy")
         for _attempt in range(5):

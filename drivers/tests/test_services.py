@@ -532,3 +532,26 @@ def test_routes_drop_cancelled_orders_tells_driver_when_whole_route_goes(mall):
     assert set(Notification.objects.filter(kind="route.cancelled").values_list("user", flat=True)) == {
         drivers[0].user.pk
     }
+
+
+def test_offer_accept_refused_once_a_document_expired_after_the_offer_went_out(mall):
+    _store, _order, (first, _second, _third), route, offer = _routed(mall)
+    lapsed = timezone.now().astimezone(mall.market.tz).date() - dt.timedelta(days=1)
+    set_documents_expiry(first, lapsed, kind=DocumentKind.LICENCE)
+    services.documents_sweep(now=timezone.now())
+
+    with pytest.raises(ActionRefused) as refused:
+        services.offer_accept(offer=offer, driver=first)
+
+    assert refused.value.message == (
+        f"You cannot take offers: driving licence expired on {lapsed:%b %d, %Y}. "
+        "Send a valid one to Mallrun operations."
+    )
+    offer.refresh_from_db()
+    route.refresh_from_db()
+    assert (offer.status, offer.driver_id, route.status, route.driver_id) == (
+        OfferStatus.OPEN,
+        None,
+        RouteStatus.OFFERING,
+        None,
+    )
