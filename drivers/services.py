@@ -1272,6 +1272,13 @@ def _offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime) -> bool:
         else:  # pragma: no cover
             raise ActionRefused("Could not issue a pickup code; please try again.", code="conflict")
         if changed != 1:
+            # Say what closed it: the answer window (the sweeper got there first) or cancelled
+            # orders are not another driver.
+            closed = Offer.objects.filter(pk=offer.pk).values_list("status", flat=True).first()
+            if closed == OS.EXPIRED:
+                raise ActionRefused("This offer expired before your answer came in.", code="expired")
+            if closed == OS.WITHDRAWN:
+                raise ActionRefused("This offer was withdrawn: its orders were cancelled.", code="withdrawn")
             raise ActionRefused("Sorry, this route was already taken by another driver.", code="taken")
         Route.objects.filter(pk=offer.route_id).update(status=RouteStatus.ASSIGNED, driver=driver, updated_at=now)
         OfferRecipient.objects.filter(pk=row.pk).update(answer=Answer.ACCEPTED, answered_at=now)

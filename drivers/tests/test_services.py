@@ -555,3 +555,36 @@ def test_offer_accept_refused_once_a_document_expired_after_the_offer_went_out(m
         RouteStatus.OFFERING,
         None,
     )
+
+
+def test_offer_accept_after_the_offer_expired_says_it_expired_not_taken(mall):
+    _store, _order, (first, _second, _third), route, offer = _routed(mall)
+    later = timezone.now() + dt.timedelta(seconds=61)
+    for wave in range(3):
+        services.offers_sweep(now=later + dt.timedelta(seconds=61 * wave))
+    offer.refresh_from_db()
+    assert offer.status == OfferStatus.EXPIRED
+
+    with pytest.raises(ActionRefused) as refused:
+        services.offer_accept(offer=offer, driver=first)
+
+    assert (refused.value.code, refused.value.message) == (
+        "expired",
+        "This offer expired before your answer came in.",
+    )
+
+
+def test_offer_accept_after_the_offer_was_withdrawn_says_so_not_taken(mall):
+    _store, order, (first, _second, _third), route, offer = _routed(mall)
+    order_cancel(order=order, acting_user=None, reason="Shopper changed their mind")
+    services.routes_drop_cancelled_orders(now=timezone.now())
+    offer.refresh_from_db()
+    assert offer.status == OfferStatus.WITHDRAWN
+
+    with pytest.raises(ActionRefused) as refused:
+        services.offer_accept(offer=offer, driver=first)
+
+    assert (refused.value.code, refused.value.message) == (
+        "withdrawn",
+        "This offer was withdrawn: its orders were cancelled.",
+    )
