@@ -43,7 +43,9 @@ class DeliverForm(forms.Form):
 
     def clean_pin(self) -> str:
         pin = self.cleaned_data["pin"].strip()
-        if pin and (len(pin) != 4 or not pin.isdigit()):
+        # 0-9 only: isdigit() also takes other scripts' digits ("١٢٣٤"), which the PIN check
+        # (hmac.compare_digest, ASCII only) cannot compare.
+        if pin and (len(pin) != 4 or not (pin.isascii() and pin.isdigit())):
             raise forms.ValidationError("The PIN has 4 digits.")
         return pin
 

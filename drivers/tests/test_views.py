@@ -399,3 +399,17 @@ def test_stop_undeliverable_by_another_driver_404(world):
     response = _client(world["other"]).post(reverse("driver:stop-undeliverable", args=[stop.pk]), {"reason": "x"})
 
     assert response.status_code == 404
+
+
+def test_stop_deliver_with_a_pin_of_other_scripts_digits_is_a_form_error(world):
+    world["order"].__class__.objects.filter(pk=world["order"].pk).update(requires_pin=True)
+    stop = _hand_over(world)
+    client = Client(raise_request_exception=False)
+    client.force_login(world["me"].user)
+
+    response = client.post(reverse("driver:stop-deliver", args=[stop.pk]), {"photo": _jpeg(), "pin": "١٢٣٤"})
+
+    assert response.status_code == 422
+    assert response.context["deliver_forms"][stop.pk].errors == {"pin": ["The PIN has 4 digits."]}
+    stop.refresh_from_db()
+    assert stop.status == StopStatus.PICKED_UP
