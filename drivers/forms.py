@@ -60,6 +60,10 @@ class ReasonForm(forms.Form):
         return reason
 
 
+class ForfeitForm(forms.Form):
+    reason = forms.CharField(max_length=300, required=False)
+
+
 class ShiftForm(forms.Form):
     """A shift as the driver types it: a date and two clock times in their home market's local
     time. An end time earlier than the start means the next day (a shift past midnight)."""

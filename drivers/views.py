@@ -22,7 +22,7 @@ from drivers.access import (
     get_stop_for_driver,
     require_active,
 )
-from drivers.forms import DeliverForm, OnlineForm, ReasonForm, ShiftForm
+from drivers.forms import DeliverForm, ForfeitForm, OnlineForm, ReasonForm, ShiftForm
 from drivers.models import Driver, Route, RouteStatus, StopStatus
 from drivers.pay import hourly_equivalent_cents
 from orders.lifecycle import OrderStatus
@@ -293,11 +293,16 @@ def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
     driver = get_driver(request)
     require_active(request, driver)
     route = get_route_for_driver(request, driver, pk)
+    form = ForfeitForm(request.POST)
+    if not form.is_valid():
+        # A typed reason the database cannot store (a null character, too long): say so.
+        errors = "; ".join(form.errors["reason"])
+        return _route_response(request, route, status=422, error=f"Reason: {errors}")
     offer = selectors.accepted_offer_for(route)
     try:
         if offer is None:
             raise ActionRefused("This route is finished.", code="illegal-transition")
-        services.offer_forfeit(offer=offer, driver=driver, reason=request.POST.get("reason", "")[:300])
+        services.offer_forfeit(offer=offer, driver=driver, reason=form.cleaned_data["reason"])
     except ActionRefused as refused:
         return _route_response(request, route, status=409, error=refused.message)
     route.refresh_from_db()

@@ -413,3 +413,15 @@ def test_stop_deliver_with_a_pin_of_other_scripts_digits_is_a_form_error(world):
     assert response.context["deliver_forms"][stop.pk].errors == {"pin": ["The PIN has 4 digits."]}
     stop.refresh_from_db()
     assert stop.status == StopStatus.PICKED_UP
+
+
+def test_route_forfeit_with_a_null_character_in_the_reason_is_an_error_and_keeps_the_route(world):
+    _take(world)
+    client = Client(raise_request_exception=False)
+    client.force_login(world["me"].user)
+
+    response = client.post(reverse("driver:route-forfeit", args=[world["route"].pk]), {"reason": "Flat\x00tyre"})
+
+    assert response.status_code == 422
+    assert response.context["error"] == "Reason: Null characters are not allowed."
+    assert list(world["route"].offers.values_list("status", flat=True)) == ["accepted"]
