@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django import forms
 
+from drivers.services import SHIFT_FURTHEST_AHEAD
 from retailers.models import Market
 
 
@@ -99,7 +100,14 @@ class ShiftForm(forms.Form):
         if ends == starts:
             self.add_error("ends", "The end time must differ from the start time.")
             return cleaned
-        end_day = day if ends > starts else day + dt.timedelta(days=1)
-        cleaned["starts_at"] = dt.datetime.combine(day, starts, tzinfo=self.tz)
-        cleaned["ends_at"] = dt.datetime.combine(end_day, ends, tzinfo=self.tz)
+        try:
+            end_day = day if ends > starts else day + dt.timedelta(days=1)
+            starts_at = dt.datetime.combine(day, starts, tzinfo=self.tz)
+            ends_at = dt.datetime.combine(end_day, ends, tzinfo=self.tz)
+            # Both must exist in UTC too: the calendar's last evening west of Greenwich does not.
+            starts_at.astimezone(dt.UTC), ends_at.astimezone(dt.UTC)
+        except OverflowError:
+            self.add_error("day", f"Pick a date within the next {SHIFT_FURTHEST_AHEAD.days} days.")
+            return cleaned
+        cleaned["starts_at"], cleaned["ends_at"] = starts_at, ends_at
         return cleaned

@@ -226,3 +226,25 @@ def test_cancel_of_a_shift_that_ended_meanwhile_shows_the_refusal():
     assert (
         '<p class="message message-error" role="alert">That shift has already ended.</p>' in response.content.decode()
     )
+
+
+@pytest.mark.parametrize(
+    ("day", "starts", "ends"),
+    [
+        # Past midnight on the calendar's last day: the next day does not exist.
+        ("9999-12-31", "23:00", "01:00"),
+        # The calendar's last evening in Phoenix is already the year 10000 in UTC.
+        ("9999-12-31", "20:00", "22:00"),
+    ],
+)
+def test_schedule_on_a_day_at_the_end_of_the_calendar_is_an_error_on_the_date(day, starts, ends):
+    driver = _driver()
+    client = Client(raise_request_exception=False)
+    client.force_login(driver.user)
+
+    response = client.post("/driver/shifts/", {"day": day, "starts": starts, "ends": ends}, **HTMX)
+
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert '<p class="field-error" id="shift-day-error">Pick a date within the next 14 days.</p>' in html
+    assert _shifts(driver) == []
