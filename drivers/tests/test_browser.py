@@ -234,3 +234,24 @@ def test_driver_admin_pages_pass_axe_for_an_operator(page: Page) -> None:
         page.goto(url)
         expect(page.locator("#content")).to_contain_text("Ana")
         assert_accessible(page)
+
+
+def test_offers_refresh_keeps_the_keyboard_on_the_focused_offer_button(page: Page) -> None:
+    _store, _order, _driver, route = _world()
+    offer = route.offers.get()
+    log_in(page, "driver-lv-1", PASSWORD)
+    page.goto("/driver/")
+    offers = page.get_by_role("region", name="Offers")
+    decline = offers.get_by_role("button", name="Decline")
+    decline.focus()
+
+    # What the 10 s poll does, now: the section is fetched again and swapped whole.
+    page.evaluate(
+        """() => new Promise((resolve) => {
+            document.body.addEventListener("htmx:afterSettle", () => resolve(), { once: true });
+            htmx.ajax("GET", "/driver/", { source: "#offers", target: "#offers", swap: "outerHTML" });
+        })"""
+    )
+
+    assert page.evaluate("document.activeElement.id") == f"offer-{offer.pk}-decline"
+    expect(decline).to_be_focused()
