@@ -211,6 +211,12 @@ def driver_pause(*, driver: Driver, acting_user: AbstractBaseUser | None, reason
     reason = reason.strip()
     if not reason:
         raise ActionRefused("Give a reason for pausing the driver.", code="validation")
+    # A paused driver can no longer deliver, report a problem or give the route back (driver
+    # pages write only for active drivers): the packages in their car would be stranded. The
+    # driver's row is locked first, as an accept locks it, so no route can slip in between.
+    Driver.objects.select_for_update(no_key=True).filter(pk=driver.pk).exists()
+    if Route.objects.filter(driver=driver, status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY]).exists():
+        raise ActionRefused(f"{driver} is on a route: pause them once it is finished.", code="busy")
     _driver_transition(driver=driver, to=DS.INACTIVE, acting_user=acting_user, reason=reason)
     return driver
 

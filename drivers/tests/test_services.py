@@ -588,3 +588,22 @@ def test_offer_accept_after_the_offer_was_withdrawn_says_so_not_taken(mall):
         "withdrawn",
         "This offer was withdrawn: its orders were cancelled.",
     )
+
+
+def test_driver_pause_refused_while_they_carry_a_route_so_its_packages_are_not_stranded(mall):
+    store, order, (first, _second, _third), route, offer = _routed(mall)
+    services.offer_accept(offer=offer, driver=first)
+    offer.refresh_from_db()
+    labels = [package.label_code for package in order.packages.all()]
+    services.handoff_confirm_packages(store=store, code=offer.pickup_code, labels=labels, acting_user=None)
+
+    with pytest.raises(ActionRefused) as refused:
+        services.driver_pause(driver=first, acting_user=None, reason="Complaint to look into")
+
+    assert refused.value.message == f"{first} is on a route: pause them once it is finished."
+    first.refresh_from_db()
+    assert first.status == DriverStatus.ACTIVE
+    stop = services.stop_deliver(
+        stop=route.stops.get(), driver=first, photo=SimpleUploadedFile("door.jpg", PHOTO, "image/jpeg")
+    )
+    assert stop.status == StopStatus.DELIVERED
