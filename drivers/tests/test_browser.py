@@ -255,3 +255,19 @@ def test_offers_refresh_keeps_the_keyboard_on_the_focused_offer_button(page: Pag
 
     assert page.evaluate("document.activeElement.id") == f"offer-{offer.pk}-decline"
     expect(decline).to_be_focused()
+
+
+def test_route_check_in_by_keyboard_keeps_focus_on_the_stores_button(page: Page) -> None:
+    _store, _order, driver, route = _world()
+    services.offer_accept(offer=route.offers.get(), driver=driver)
+    log_in(page, "driver-lv-1", PASSWORD)
+    page.goto(f"/driver/routes/{route.pk}/")
+    button = page.get_by_role("button", name="I am at the counter")
+    button.focus()
+
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#route .message-success")).to_have_text(
+        "Checked in at Zara: show your pickup code at the counter."
+    )
+    expect(button).to_be_focused()
