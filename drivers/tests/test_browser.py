@@ -271,3 +271,15 @@ def test_route_check_in_by_keyboard_keeps_focus_on_the_stores_button(page: Page)
         "Checked in at Zara: show your pickup code at the counter."
     )
     expect(button).to_be_focused()
+
+
+def test_offer_decline_by_keyboard_leaves_focus_on_the_offers_heading(page: Page) -> None:
+    _world()
+    log_in(page, "driver-lv-1", PASSWORD)
+    page.goto("/driver/")
+    page.get_by_role("region", name="Offers").get_by_role("button", name="Decline").focus()
+
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#offers .message-success")).to_have_text("Offer declined.")
+    expect(page.get_by_role("heading", name="Offers")).to_be_focused()

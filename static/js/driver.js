@@ -58,6 +58,19 @@
     (target || document.getElementById("shifts-heading")).focus();
   });
 
+  // An answer to an offer (declined, or refused: taken, expired) swaps the Offers section and
+  // its button goes with it: keep the keyboard in the section, on its heading. Not after the
+  // 10 s refresh (a GET), which must not pull focus from wherever the driver is.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "offers" || event.detail.requestConfig.verb !== "post") {
+      return;
+    }
+    if (!document.activeElement || document.activeElement === document.body) {
+      document.getElementById("offers-heading").focus();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-geolocate]").forEach(setUpLocate);
     tick();
