@@ -1223,7 +1223,8 @@ def _new_pickup_code() -> str:
 def offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime | None = None) -> Offer:
     """open → accepted, for a driver the offer reached. Exactly one driver wins: the conditional
     UPDATE lets the first through and the partial unique index backs it up; everyone else is
-    told it is already taken.
+    told it is already taken. The winner accepting again (a double tap) is told nothing new and
+    changes nothing.
 
     Side effects: Offer (driver, pickup code); Route assigned; the other recipients' answers;
     one `driver.offer_accepted` event; a "driver arriving" email to each store's active staff."""
@@ -1252,6 +1253,11 @@ def _offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime) -> bool:
         driver_status = (
             Driver.objects.select_for_update(no_key=True).filter(pk=driver.pk).values_list("status", flat=True).get()
         )
+        if Offer.objects.filter(pk=offer.pk, driver=driver, status=OS.ACCEPTED).exists():
+            # A second tap on Accept (a double tap, a resent form; after the lock, so also
+            # one racing the first): the route is already theirs.
+            offer.refresh_from_db()
+            return True
         if driver_status != DS.ACTIVE:
             raise ActionRefused("Your account is not active.", code="not-active")
         # The offer went out while the documents were valid; one may have run out since.

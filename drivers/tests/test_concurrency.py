@@ -202,3 +202,20 @@ def test_offer_accept_of_two_routes_at_once_by_one_driver_gives_them_one(round_)
     assert [result.message for result in refused] == ["Finish your current route before taking another."]
     assert Offer.objects.filter(driver=driver, status="accepted").count() == 1
     assert RouteStop.objects.filter(route__driver=driver).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(3))
+def test_offer_accept_double_tap_racing_itself_gives_the_driver_the_route_once(round_):
+    mall = make_mall()
+    make_ready_order(store=make_store(mall=mall), latitude=Decimal("36.150000"), longitude=mall.longitude)
+    driver = make_driver(market=mall.market, online=True)
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    offer = route.offers.get()
+
+    results = _race(*(lambda: services.offer_accept(offer=Offer.objects.get(pk=offer.pk), driver=driver) for _ in "ab"))
+
+    assert [isinstance(result, Offer) for result in results] == [True, True]
+    assert list(Offer.objects.filter(route=route).values_list("status", "driver")) == [("accepted", driver.pk)]
+    assert driver.events.filter(type="driver.offer_accepted").count() == 1

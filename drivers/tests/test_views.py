@@ -425,3 +425,19 @@ def test_route_forfeit_with_a_null_character_in_the_reason_is_an_error_and_keeps
     assert response.status_code == 422
     assert response.context["error"] == "Reason: Null characters are not allowed."
     assert list(world["route"].offers.values_list("status", flat=True)) == ["accepted"]
+
+
+def test_offer_accept_tapped_twice_takes_the_driver_to_their_route_both_times(world):
+    client = _client(world["me"])
+    url = reverse("driver:offer-accept", args=[world["offer"].pk])
+
+    first = client.post(url)
+    second = client.post(url)
+
+    route_url = reverse("driver:route", args=[world["route"].pk])
+    assert (first.status_code, first["Location"]) == (302, route_url)
+    assert (second.status_code, second["Location"]) == (302, route_url)
+    assert list(Offer.objects.filter(route=world["route"]).values_list("status", "driver")) == [
+        (OfferStatus.ACCEPTED, world["me"].pk)
+    ]
+    assert world["me"].events.filter(type="driver.offer_accepted").count() == 1
