@@ -283,3 +283,19 @@ def test_offer_decline_by_keyboard_leaves_focus_on_the_offers_heading(page: Page
 
     expect(page.locator("#offers .message-success")).to_have_text("Offer declined.")
     expect(page.get_by_role("heading", name="Offers")).to_be_focused()
+
+
+def test_offer_countdown_follows_the_servers_clock_not_a_phone_clock_two_minutes_fast(page: Page) -> None:
+    _world()
+    log_in(page, "driver-lv-1", PASSWORD)
+    page.clock.install(time=timezone.now() + dt.timedelta(minutes=2))
+    page.goto("/driver/")
+    countdown = page.get_by_role("region", name="Offers").locator("[data-countdown]")
+    # The script has counted once: its text has no server "(… s left)" any more.
+    page.wait_for_function("!document.querySelector('[data-countdown]').textContent.includes('(')")
+    page.clock.run_for(2000)
+
+    # Read once, not retried: the 10 s refresh would bring the server's text back for a moment.
+    text = countdown.text_content()
+    assert text.endswith(" s left") and int(text.split(" ")[0]) > 50, text
+    assert page.get_by_role("region", name="Offers").get_by_role("button", name="Accept").is_enabled()

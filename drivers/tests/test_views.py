@@ -88,7 +88,12 @@ def test_home_shows_offer_with_pay_stops_and_countdown(world):
     offer = world["offer"]
     html = response.content.decode()
     assert f"${offer.pay_cents / 100:.2f}" in html
-    assert f'<time datetime="{offer.due_at.isoformat(timespec="seconds")}" data-countdown>' in html
+    seconds_left = response.context["offers"][0]["seconds_left"]
+    assert 0 < seconds_left <= 60
+    assert (
+        f'<time datetime="{offer.due_at.isoformat(timespec="seconds")}" data-countdown'
+        f' data-seconds-left="{seconds_left}">'
+    ) in html
     assert "Pick up at Zara" in html
     assert response.context["offers"][0]["stops"] == 1
 

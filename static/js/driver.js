@@ -28,11 +28,18 @@
     });
   }
 
+  // Counted from the seconds the server had left when it sent the offer, on this page's own
+  // monotonic clock: a phone whose clock is a few minutes off would otherwise show a live offer
+  // as expired (and disable its buttons) or an expired one as live.
   function tick() {
-    var now = Date.now();
+    var now = window.performance.now();
     document.querySelectorAll("[data-countdown]").forEach(function (element) {
-      var due = Date.parse(element.getAttribute("datetime"));
-      if (isNaN(due)) {
+      if (element.dueAt === undefined) {
+        var secondsLeft = parseInt(element.getAttribute("data-seconds-left"), 10);
+        element.dueAt = isNaN(secondsLeft) ? null : now + secondsLeft * 1000;
+      }
+      var due = element.dueAt;
+      if (due === null) {
         return;
       }
       var left = Math.max(0, Math.round((due - now) / 1000));
