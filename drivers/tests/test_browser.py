@@ -299,3 +299,17 @@ def test_offer_countdown_follows_the_servers_clock_not_a_phone_clock_two_minutes
     text = countdown.text_content()
     assert text.endswith(" s left") and int(text.split(" ")[0]) > 50, text
     assert page.get_by_role("region", name="Offers").get_by_role("button", name="Accept").is_enabled()
+
+
+def test_route_page_with_a_long_link_in_the_delivery_note_fits_a_phone(page: Page) -> None:
+    store, order, driver, route = _world()
+    note = "Gate code on https://maps.example.com/buildings/fashion-show-residences-tower-b/entrances/north-gate"
+    type(order).objects.filter(pk=order.pk).update(delivery_instructions=note)
+    services.offer_accept(offer=route.offers.get(), driver=driver)
+    _hand_over(store, order, route)
+    log_in(page, "driver-lv-1", PASSWORD)
+
+    page.goto(f"/driver/routes/{route.pk}/")
+
+    expect(page.get_by_text(f"Note: {note}")).to_be_visible()
+    _fits(page)
