@@ -52,7 +52,8 @@ logger = logging.getLogger(__name__)
 
 DS = DriverStatus
 OS = OfferStatus
-# Wave sizes after the first: the second adds this many drivers, the third goes to everyone.
+# Wave sizes after the first: the second adds this many drivers, the third goes to everyone. A
+# re-offer's first wave also adds this many per attempt (PRODUCT: "to a wider pool of drivers").
 SECOND_WAVE_EXTRA = 3
 LAST_WAVE = 3
 TOO_FAR_MILES = 30.0
@@ -1059,7 +1060,10 @@ def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
         parent_driver = Route.objects.filter(pk=route.split_from_id).values_list("driver_id", flat=True).first()
         if parent_driver is not None:
             exclude[parent_driver] = "gave this route back"
-    reach = _wave_size(wave, first_wave=market_settings.first_wave_size)
+    # A re-offer (after an expiry or a forfeit) starts wider, by a second wave's extra drivers
+    # for each attempt: the drivers nearest the mall did not take it last time.
+    first_wave = market_settings.first_wave_size + SECOND_WAVE_EXTRA * offer.attempt
+    reach = _wave_size(wave, first_wave=first_wave)
     candidates = rank_candidates(route=route, now=now, exclude=exclude)
     eligible = [candidate for candidate in candidates if candidate.eligible]
     within = eligible if reach is None else eligible[:reach]

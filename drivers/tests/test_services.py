@@ -12,6 +12,7 @@ from drivers.models import (
     DocumentKind,
     DriverEvent,
     Handoff,
+    MarketPaySettings,
     OfferRecipient,
     RouteStatus,
     StopStatus,
@@ -607,3 +608,16 @@ def test_driver_pause_refused_while_they_carry_a_route_so_its_packages_are_not_s
         stop=route.stops.get(), driver=first, photo=SimpleUploadedFile("door.jpg", PHOTO, "image/jpeg")
     )
     assert stop.status == StopStatus.DELIVERED
+
+
+def test_offer_forfeit_reoffers_to_a_wider_first_wave_than_the_first_offer(mall):
+    MarketPaySettings.objects.create(market=mall.market, first_wave_size=2)
+    _store, _order, drivers, route, offer = _routed(mall, drivers=8)
+    assert OfferRecipient.objects.filter(offer=offer, wave=1).count() == 2
+    services.offer_accept(offer=offer, driver=drivers[0])
+
+    reoffer = services.offer_forfeit(offer=offer, driver=drivers[0], reason="Flat tyre")
+
+    # The first wave of the re-offer: the first offer's 2, plus 3 more, never the driver who gave it back.
+    offered = OfferRecipient.objects.filter(offer=reoffer, wave=1).order_by("rank")
+    assert list(offered.values_list("driver", flat=True)) == [driver.pk for driver in drivers[1:6]]
