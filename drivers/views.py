@@ -5,6 +5,7 @@ driver's offer, route or stop)."""
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -336,6 +337,25 @@ def route_check_in(request: HttpRequest, pk: int, store_id: int) -> HttpResponse
     return redirect("driver:route", pk=route.pk)
 
 
+# A shopper's PIN has 4 digits: unlimited tries would find it in minutes. After this many wrong
+# ones for an order, its PIN is not checked for a while (counted in the cache, as the /join/ limit).
+PIN_ATTEMPTS = 5
+PIN_LOCKOUT_SECONDS = 15 * 60
+
+
+def _pin_key(stop) -> str:
+    return f"driver-pin-wrong:{stop.pk}:{stop.order_id}"
+
+
+def _count_wrong_pin(stop) -> None:
+    key = _pin_key(stop)
+    if not cache.add(key, 1, timeout=PIN_LOCKOUT_SECONDS):
+        try:
+            cache.incr(key)
+        except ValueError:  # the window ran out between add and incr
+            cache.set(key, 1, timeout=PIN_LOCKOUT_SECONDS)
+
+
 @require_POST
 @login_required
 def stop_deliver(request: HttpRequest, pk: int) -> HttpResponse:
@@ -349,8 +369,16 @@ def stop_deliver(request: HttpRequest, pk: int) -> HttpResponse:
             request, stop.route, status=422, error="Check the delivery form.", bound_deliver_forms=forms
         )
     try:
+        if stop.order.requires_pin and cache.get(_pin_key(stop), 0) >= PIN_ATTEMPTS:
+            raise ActionRefused(
+                f"Five wrong PINs for this order: wait {PIN_LOCKOUT_SECONDS // 60} minutes before trying again, "
+                "or report that it could not be delivered.",
+                code="pin-locked",
+            )
         services.stop_deliver(stop=stop, driver=driver, photo=form.cleaned_data["photo"], pin=form.cleaned_data["pin"])
     except ActionRefused as refused:
+        if refused.code == "wrong-pin":
+            _count_wrong_pin(stop)
         return _route_response(request, stop.route, status=422, error=refused.message)
     notice = f"Order {stop.order.number} delivered."
     if request.htmx:

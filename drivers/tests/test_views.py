@@ -6,6 +6,7 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -446,3 +447,34 @@ def test_offer_accept_tapped_twice_takes_the_driver_to_their_route_both_times(wo
         (OfferStatus.ACCEPTED, world["me"].pk)
     ]
     assert world["me"].events.filter(type="driver.offer_accepted").count() == 1
+
+
+@pytest.fixture
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.mark.usefixtures("_fresh_cache")
+def test_stop_deliver_after_five_wrong_pins_refuses_even_the_right_one_for_a_while(world):
+    world["order"].__class__.objects.filter(pk=world["order"].pk).update(requires_pin=True)
+    stop = _hand_over(world)
+    right = delivery_pin_for(world["order"])
+    wrong = [pin for pin in ("0000", "1111", "2222", "3333", "4444", "5555") if pin != right][:5]
+    client = _client(world["me"])
+    url = reverse("driver:stop-deliver", args=[stop.pk])
+    answers = [client.post(url, {"photo": _jpeg(), "pin": pin}) for pin in wrong]
+
+    locked = client.post(url, {"photo": _jpeg(), "pin": right})
+
+    assert [answer.context["error"] for answer in answers] == [
+        "That PIN does not match: ask the shopper for the PIN of this order."
+    ] * 5
+    assert (locked.status_code, locked.context["error"]) == (
+        422,
+        "Five wrong PINs for this order: wait 15 minutes before trying again, or report that it could "
+        "not be delivered.",
+    )
+    stop.refresh_from_db()
+    assert stop.status == StopStatus.PICKED_UP
