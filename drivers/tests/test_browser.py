@@ -313,3 +313,21 @@ def test_route_page_with_a_long_link_in_the_delivery_note_fits_a_phone(page: Pag
 
     expect(page.get_by_text(f"Note: {note}")).to_be_visible()
     _fits(page)
+
+
+def test_route_check_in_notice_goes_to_a_live_region_already_on_the_page(page: Page) -> None:
+    _store, _order, driver, route = _world()
+    services.offer_accept(offer=route.offers.get(), driver=driver)
+    log_in(page, "driver-lv-1", PASSWORD)
+    page.goto(f"/driver/routes/{route.pk}/")
+    # Screen readers speak changes to a live region they already know, not one that arrives with
+    # the swapped content: remember the page's live regions before the click.
+    page.evaluate("window.liveBefore = Array.from(document.querySelectorAll('[role=status]'))")
+
+    page.get_by_role("button", name="I am at the counter").click()
+
+    expect(page.locator("#route .message-success")).to_have_text(
+        "Checked in at Zara: show your pickup code at the counter."
+    )
+    spoken = page.evaluate("window.liveBefore.filter((el) => el.isConnected).map((el) => el.textContent.trim())")
+    assert "Checked in at Zara: show your pickup code at the counter." in spoken
