@@ -331,3 +331,16 @@ def test_route_check_in_notice_goes_to_a_live_region_already_on_the_page(page: P
     )
     spoken = page.evaluate("window.liveBefore.filter((el) => el.isConnected).map((el) => el.textContent.trim())")
     assert "Checked in at Zara: show your pickup code at the counter." in spoken
+
+
+def test_offer_decline_notice_goes_to_a_live_region_already_on_the_page(page: Page) -> None:
+    _world()
+    log_in(page, "driver-lv-1", PASSWORD)
+    page.goto("/driver/")
+    page.evaluate("window.liveBefore = Array.from(document.querySelectorAll('[role=status]'))")
+
+    page.get_by_role("region", name="Offers").get_by_role("button", name="Decline").click()
+
+    expect(page.locator("#offers .message-success")).to_have_text("Offer declined.")
+    spoken = page.evaluate("window.liveBefore.filter((el) => el.isConnected).map((el) => el.textContent.trim())")
+    assert "Offer declined." in spoken
