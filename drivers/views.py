@@ -94,10 +94,13 @@ def _home_context(
         "latitude": driver.latitude,
         "longitude": driver.longitude,
     }
+    active_route = selectors.active_route_for_driver(driver=driver)
     return {
         "driver": driver,
-        "offers": _offer_cards(driver),
-        "active_route": selectors.active_route_for_driver(driver=driver),
+        # A driver on a route cannot take another (offer_accept refuses): offers sent before they
+        # took this one are not shown as if they could.
+        "offers": [] if active_route else _offer_cards(driver),
+        "active_route": active_route,
         "documents": _Documents(driver),
         "shifts": _Shifts(driver, shift_form),
         "online_form": online_form or OnlineForm(initial=initial),

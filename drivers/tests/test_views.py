@@ -478,3 +478,19 @@ def test_stop_deliver_after_five_wrong_pins_refuses_even_the_right_one_for_a_whi
     )
     stop.refresh_from_db()
     assert stop.status == StopStatus.PICKED_UP
+
+
+def test_home_hides_other_offers_once_the_driver_holds_a_route(world):
+    mall, me = world["mall"], world["me"]
+    second_order = make_ready_order(
+        store=make_store(mall=mall, name="Gap"), latitude=Decimal("36.250000"), longitude=mall.longitude
+    )
+    [second_route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    assert second_route.stops.get().order == second_order
+    assert len(_client(me).get(reverse("driver:home")).context["offers"]) == 2
+    _take(world)
+
+    response = _client(me).get(reverse("driver:home"))
+
+    assert response.context["offers"] == []
+    assert "You are on a route: new offers come once it is finished." in response.content.decode()
