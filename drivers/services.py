@@ -228,6 +228,8 @@ def driver_deactivate(*, driver: Driver, acting_user: AbstractBaseUser | None, r
     reason = reason.strip()
     if not reason:
         raise ActionRefused("Give a reason for deactivating the driver.", code="validation")
+    # Locked first, as an accept locks it, so no route can slip in between the check and the change.
+    Driver.objects.select_for_update(no_key=True).filter(pk=driver.pk).exists()
     if Route.objects.filter(driver=driver, status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY]).exists():
         raise ActionRefused(f"{driver} is on a route: reassign it first.", code="busy")
     _driver_transition(driver=driver, to=DS.DEACTIVATED, acting_user=acting_user, reason=reason)

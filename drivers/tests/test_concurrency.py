@@ -219,3 +219,31 @@ def test_offer_accept_double_tap_racing_itself_gives_the_driver_the_route_once(r
     assert [isinstance(result, Offer) for result in results] == [True, True]
     assert list(Offer.objects.filter(route=route).values_list("status", "driver")) == [("accepted", driver.pk)]
     assert driver.events.filter(type="driver.offer_accepted").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(10))
+@pytest.mark.parametrize("stop", ["deactivate", "pause"])
+def test_offer_accept_racing_a_deactivation_or_pause_never_leaves_a_stopped_driver_holding_a_route(round_, stop):
+    from drivers.lifecycle import DriverStatus
+    from drivers.models import Route
+
+    mall = make_mall()
+    make_ready_order(store=make_store(mall=mall), latitude=Decimal("36.150000"), longitude=mall.longitude)
+    driver = make_driver(market=mall.market, online=True)
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    offer = route.offers.get()
+    halt = services.driver_deactivate if stop == "deactivate" else services.driver_pause
+
+    accepted, halted = _race(
+        lambda: services.offer_accept(offer=Offer.objects.get(pk=offer.pk), driver=driver),
+        lambda: halt(driver=driver.__class__.objects.get(pk=driver.pk), acting_user=None, reason="Complaint"),
+    )
+
+    driver.refresh_from_db()
+    holds = Route.objects.filter(driver=driver, status="assigned").exists()
+    stopped = DriverStatus.DEACTIVATED if stop == "deactivate" else DriverStatus.INACTIVE
+    # Either the accept won (the driver stays active, the stop is refused as busy) or the stop
+    # won (the accept is refused): never a stopped driver on a route.
+    assert (driver.status, holds) in [(DriverStatus.ACTIVE, True), (stopped, False)], (accepted, halted)
