@@ -162,3 +162,18 @@ def test_operators_see_a_drivers_shifts_in_local_time_read_only(operator_client)
     assert (detail.status_code, detail.context["has_change_permission"]) == (200, False)
     assert 'name="shifts-0-starts_at"' not in change
     assert manager_client.get(reverse("admin:drivers_drivershift_changelist")).status_code == 403
+
+
+def test_route_and_offer_lists_show_times_in_the_malls_local_time(operator_client):
+    mall = make_mall(time_zone="America/Phoenix")
+    make_ready_order(store=make_store(mall=mall), latitude=Decimal("36.150000"), longitude=mall.longitude)
+    make_driver(market=mall.market, online=True)
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    offer = route.offers.get()
+    phoenix = mall.tz
+
+    routes = operator_client.get(reverse("admin:drivers_route_changelist")).content.decode()
+    offers = operator_client.get(reverse("admin:drivers_offer_changelist")).content.decode()
+
+    assert f"{route.depart_at.astimezone(phoenix):%a %H:%M} MST" in routes
+    assert f"{offer.due_at.astimezone(phoenix):%a %H:%M:%S} MST" in offers
