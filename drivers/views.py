@@ -382,6 +382,10 @@ def stop_deliver(request: HttpRequest, pk: int) -> HttpResponse:
     except ActionRefused as refused:
         if refused.code == "wrong-pin":
             _count_wrong_pin(stop)
+        stop.refresh_from_db(fields=["status"])
+        if stop.status == StopStatus.DELIVERED:
+            # Sent twice (a double tap): the first delivered it and its message waits in the session.
+            return redirect("driver:route", pk=stop.route_id)
         return _route_response(request, stop.route, status=422, error=refused.message)
     notice = f"Order {stop.order.number} delivered."
     if request.htmx:

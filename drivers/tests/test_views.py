@@ -494,3 +494,21 @@ def test_home_hides_other_offers_once_the_driver_holds_a_route(world):
 
     assert response.context["offers"] == []
     assert "You are on a route: new offers come once it is finished." in response.content.decode()
+
+
+def test_stop_deliver_sent_twice_answers_the_second_like_the_first(world):
+    stop = _hand_over(world)
+    client = _client(world["me"])
+    url = reverse("driver:stop-deliver", args=[stop.pk])
+
+    first = client.post(url, {"photo": _jpeg()})
+    second = client.post(url, {"photo": _jpeg()}, follow=True)
+
+    assert (first.status_code, first["Location"]) == (302, reverse("driver:route", args=[world["route"].pk]))
+    assert second.redirect_chain == [(reverse("driver:route", args=[world["route"].pk]), 302)]
+    # The first answer's message, once: the browser showed only the second answer.
+    assert [str(message) for message in second.context["messages"]] == [f"Order {world['order'].number} delivered."]
+    assert "error" not in second.context
+    stop.refresh_from_db()
+    assert stop.status == StopStatus.DELIVERED
+    assert world["order"].events.filter(to_status=OrderStatus.DELIVERED).count() == 1
