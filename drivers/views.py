@@ -406,6 +406,10 @@ def stop_undeliverable(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.stop_mark_undeliverable(stop=stop, driver=driver, reason=form.cleaned_data["reason"])
     except ActionRefused as refused:
+        stop.refresh_from_db(fields=["status"])
+        if stop.status == StopStatus.UNDELIVERABLE:
+            # Sent twice (a double tap): the first recorded it and its message waits in the session.
+            return redirect("driver:route", pk=stop.route_id)
         return _route_response(request, stop.route, status=422, error=refused.message)
     notice = f"Order {stop.order.number} is going back to {stop.store.name}: return the packages there."
     if request.htmx:

@@ -512,3 +512,19 @@ def test_stop_deliver_sent_twice_answers_the_second_like_the_first(world):
     stop.refresh_from_db()
     assert stop.status == StopStatus.DELIVERED
     assert world["order"].events.filter(to_status=OrderStatus.DELIVERED).count() == 1
+
+
+def test_stop_undeliverable_sent_twice_answers_the_second_like_the_first(world):
+    stop = _hand_over(world)
+    client = _client(world["me"])
+    url = reverse("driver:stop-undeliverable", args=[stop.pk])
+
+    client.post(url, {"reason": "Gate locked"})
+    second = client.post(url, {"reason": "Gate locked"}, follow=True)
+
+    assert second.redirect_chain == [(reverse("driver:route", args=[world["route"].pk]), 302)]
+    assert [str(message) for message in second.context["messages"]] == [
+        f"Order {world['order'].number} is going back to Zara: return the packages there."
+    ]
+    assert "error" not in second.context
+    assert world["order"].events.filter(to_status=OrderStatus.RETURNING).count() == 1
