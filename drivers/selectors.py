@@ -121,6 +121,14 @@ def route_detail_for_driver(*, route: Route) -> Route:
     )
 
 
+def route_given_back_by(*, driver: Driver, route_id: int) -> bool:
+    """Whether the driver gave this route back whole (it is no longer theirs)."""
+    return (
+        Offer.objects.filter(route_id=route_id, driver=driver, status=OfferStatus.FORFEITED).exists()
+        and not Route.objects.filter(pk=route_id, driver=driver).exists()
+    )
+
+
 def accepted_offer_for(route: Route) -> Offer | None:
     return Offer.objects.filter(route=route, status__in=[OfferStatus.ACCEPTED, OfferStatus.COMPLETED]).first()
 

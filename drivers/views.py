@@ -296,6 +296,9 @@ def route_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
     driver = get_driver(request)
     require_active(request, driver)
+    if selectors.route_given_back_by(driver=driver, route_id=pk):
+        # Sent twice (a double tap): the first gave it back, and its message waits in the session.
+        return HttpResponseClientRedirect(reverse("driver:home")) if request.htmx else redirect("driver:home")
     route = get_route_for_driver(request, driver, pk)
     form = ForfeitForm(request.POST)
     if not form.is_valid():

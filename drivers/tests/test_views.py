@@ -528,3 +528,18 @@ def test_stop_undeliverable_sent_twice_answers_the_second_like_the_first(world):
     ]
     assert "error" not in second.context
     assert world["order"].events.filter(to_status=OrderStatus.RETURNING).count() == 1
+
+
+def test_route_forfeit_sent_twice_answers_the_second_like_the_first(world):
+    _take(world)
+    client = _client(world["me"])
+    url = reverse("driver:route-forfeit", args=[world["route"].pk])
+
+    client.post(url, {"reason": "Sick"})
+    second = client.post(url, {"reason": "Sick"}, follow=True)
+
+    assert second.redirect_chain == [(reverse("driver:home"), 302)]
+    assert [str(message) for message in second.context["messages"]] == [
+        "You gave the route back. It is offered to other drivers."
+    ]
+    assert list(world["route"].offers.values_list("status", flat=True).order_by("pk")) == ["forfeited", "open"]
