@@ -24,7 +24,7 @@ from drivers.access import (
     require_active,
 )
 from drivers.forms import DeliverForm, ForfeitForm, OnlineForm, ReasonForm, ShiftForm
-from drivers.models import Driver, Route, RouteStatus, StopStatus
+from drivers.models import Answer, Driver, Route, RouteStatus, StopStatus
 from drivers.pay import hourly_equivalent_cents
 from orders.lifecycle import OrderStatus
 from portal.errors import ActionRefused
@@ -228,7 +228,13 @@ def offer_decline(request: HttpRequest, offer_id: int) -> HttpResponse:
     try:
         services.offer_decline(offer=row.offer, driver=driver)
     except ActionRefused as refused:
-        return _home_response(request, driver, status=409, error=refused.message)
+        row.refresh_from_db(fields=["answer"])
+        if row.answer != Answer.DECLINED:
+            return _home_response(request, driver, status=409, error=refused.message)
+        # Sent twice (a double tap): answered as the first was (whose message, without htmx,
+        # waits in the session).
+        if not request.htmx:
+            return redirect("driver:home")
     if request.htmx:
         return _home_response(request, driver, notice="Offer declined.")
     messages.success(request, "Offer declined.")

@@ -543,3 +543,19 @@ def test_route_forfeit_sent_twice_answers_the_second_like_the_first(world):
         "You gave the route back. It is offered to other drivers."
     ]
     assert list(world["route"].offers.values_list("status", flat=True).order_by("pk")) == ["forfeited", "open"]
+
+
+def test_offer_decline_sent_twice_answers_the_second_like_the_first(world):
+    client = _client(world["me"])
+    url = reverse("driver:offer-decline", args=[world["offer"].pk])
+
+    client.post(url)
+    second = client.post(url, follow=True)
+
+    assert second.redirect_chain == [(reverse("driver:home"), 302)]
+    assert [str(message) for message in second.context["messages"]] == ["Offer declined."]
+    assert "error" not in second.context
+    third = client.post(url, **HTMX)
+    assert third.status_code == 200
+    assert '<p class="message message-success">Offer declined.</p>' in third.content.decode()
+    assert world["me"].events.filter(type="driver.offer_declined").count() == 1
