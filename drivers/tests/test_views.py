@@ -559,3 +559,27 @@ def test_offer_decline_sent_twice_answers_the_second_like_the_first(world):
     assert third.status_code == 200
     assert '<p class="message message-success">Offer declined.</p>' in third.content.decode()
     assert world["me"].events.filter(type="driver.offer_declined").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        (
+            DriverStatus.INACTIVE,
+            "Your account is paused (reason: Documents under review). You cannot go online or take offers.",
+        ),
+        (
+            DriverStatus.DEACTIVATED,
+            "Your account is deactivated (reason: Documents under review). You cannot go online or take offers.",
+        ),
+    ],
+)
+def test_home_tells_a_stopped_driver_the_reason_the_operator_gave(status, shown):
+    driver = make_driver()
+    services.driver_pause(driver=driver, acting_user=None, reason="Documents under review")
+    if status == DriverStatus.DEACTIVATED:
+        services.driver_deactivate(driver=driver, acting_user=None, reason="Documents under review")
+
+    html = _client(driver).get(reverse("driver:home")).content.decode()
+
+    assert f'<p class="message message-error">{shown}</p>' in html
