@@ -1235,14 +1235,16 @@ def offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime | None = None
     Side effects: Offer (driver, pickup code); Route assigned; the other recipients' answers;
     one `driver.offer_accepted` event; a "driver arriving" email to each store's active staff."""
     now = now or timezone.now()
-    won = False
     try:
-        won = _offer_accept(offer=offer, driver=driver, now=now)
-    finally:
-        if not won:
+        _offer_accept(offer=offer, driver=driver, now=now)
+    except ActionRefused as refused:
+        # Too late: the offer went to someone else or closed. Any other refusal (busy, documents)
+        # leaves the answer pending, so an operator does not read "tried after it was taken".
+        if refused.code in {"taken", "expired", "withdrawn"}:
             OfferRecipient.objects.filter(offer=offer, driver=driver, answer=Answer.PENDING).update(
                 answer=Answer.LATE, answered_at=now
             )
+        raise
     return offer
 
 

@@ -621,3 +621,19 @@ def test_offer_forfeit_reoffers_to_a_wider_first_wave_than_the_first_offer(mall)
     # The first wave of the re-offer: the first offer's 2, plus 3 more, never the driver who gave it back.
     offered = OfferRecipient.objects.filter(offer=reoffer, wave=1).order_by("rank")
     assert list(offered.values_list("driver", flat=True)) == [driver.pk for driver in drivers[1:6]]
+
+
+def test_offer_accept_refused_as_busy_does_not_record_that_the_driver_came_too_late(mall):
+    MarketPaySettings.objects.create(market=mall.market, max_stops=1)
+    store = make_store(mall=mall)
+    for miles in (2, 3):
+        make_ready_order(store=store, **_near(mall, miles))
+    driver = make_driver(market=mall.market, online=True, **_near(mall, 0.5))
+    first, second = (route.offers.get() for route in services.routes_build_for_mall(mall=mall, now=timezone.now()))
+    services.offer_accept(offer=first, driver=driver)
+
+    with pytest.raises(ActionRefused, match="Finish your current route before taking another."):
+        services.offer_accept(offer=second, driver=driver)
+
+    # Not "Tried to accept after it was taken": nobody took it; the sweep times the answer out.
+    assert OfferRecipient.objects.get(offer=second, driver=driver).answer == Answer.PENDING
