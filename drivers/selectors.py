@@ -11,6 +11,7 @@ from drivers.models import (
     Answer,
     DocumentKind,
     Driver,
+    DriverEvent,
     DriverShift,
     Handoff,
     Offer,
@@ -127,6 +128,11 @@ def route_given_back_by(*, driver: Driver, route_id: int) -> bool:
         Offer.objects.filter(route_id=route_id, driver=driver, status=OfferStatus.FORFEITED).exists()
         and not Route.objects.filter(pk=route_id, driver=driver).exists()
     )
+
+
+def route_part_given_back_by(*, driver: Driver, route_id: int) -> bool:
+    """Whether the driver gave back the unvisited stores of this route (they keep the rest)."""
+    return DriverEvent.objects.filter(driver=driver, type="driver.offer_forfeited_part", data__route=route_id).exists()
 
 
 def accepted_offer_for(route: Route) -> Offer | None:

@@ -317,6 +317,11 @@ def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
             raise ActionRefused("This route is finished.", code="illegal-transition")
         services.offer_forfeit(offer=offer, driver=driver, reason=form.cleaned_data["reason"])
     except ActionRefused as refused:
+        if refused.code == "started" and selectors.route_part_given_back_by(driver=driver, route_id=route.pk):
+            # Sent twice (a double tap): the first gave back the unvisited stores, and its message
+            # waits in the session.
+            url = reverse("driver:route", args=[route.pk])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
         return _route_response(request, route, status=409, error=refused.message)
     route.refresh_from_db()
     if route.driver_id == driver.pk and route.status == RouteStatus.UNDER_WAY:

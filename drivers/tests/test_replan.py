@@ -445,3 +445,19 @@ def test_arriving_email_counts_estimated_packages_of_store_still_packing(mall):
 
     [message] = Notification.objects.filter(kind="driver.arriving", to=staff.user.email)
     assert "collect 3 packages" in message.body
+
+
+def test_route_partial_forfeit_sent_twice_answers_the_second_like_the_first(mall, client):
+    _first, _second, _one, _two, (driver, _other), route, _offer = _two_store_route(mall)
+    client.force_login(driver.user)
+    url = reverse("driver:route-forfeit", args=[route.pk])
+
+    client.post(url, {"reason": "Car is full"})
+    second = client.post(url, {"reason": "Car is full"}, follow=True)
+
+    assert second.redirect_chain == [(reverse("driver:route", args=[route.pk]), 302)]
+    assert [str(message) for message in second.context["messages"]] == [
+        "You gave back the stores you had not visited. Deliver the packages in your car."
+    ]
+    assert "error" not in second.context
+    assert driver.events.filter(type="driver.offer_forfeited_part").count() == 1
