@@ -416,7 +416,11 @@ def stop_undeliverable(request: HttpRequest, pk: int) -> HttpResponse:
     stop = get_stop_for_driver(request, driver, pk)
     form = ReasonForm(request.POST)
     if not form.is_valid():
-        return _route_response(request, stop.route, status=422, error="Say why it could not be delivered.")
+        # The stop's form stays open, with the error at its field (not only at the top of the page).
+        problem = {"stop": stop.pk, "errors": [str(error) for error in form.errors.get("reason", [])]}
+        return _route_response(
+            request, stop.route, status=422, error="Say why it could not be delivered.", problem=problem
+        )
     try:
         services.stop_mark_undeliverable(stop=stop, driver=driver, reason=form.cleaned_data["reason"])
     except ActionRefused as refused:

@@ -106,6 +106,8 @@ def test_driver_pages_pass_nu_html_checker() -> None:
     documents.append(
         ("deliver form errors", client.post(f"/driver/stops/{stop.pk}/deliver/", {"photo": buffer}).content.decode())
     )
+    no_reason = client.post(f"/driver/stops/{stop.pk}/undeliverable/", {"reason": " "})
+    documents.append(("could-not-deliver form errors", no_reason.content.decode()))
 
     assert_valid_html(*documents)
 

@@ -583,3 +583,15 @@ def test_home_tells_a_stopped_driver_the_reason_the_operator_gave(status, shown)
     html = _client(driver).get(reverse("driver:home")).content.decode()
 
     assert f'<p class="message message-error">{shown}</p>' in html
+
+
+def test_stop_undeliverable_without_a_reason_shows_the_form_open_with_the_error_at_the_field(world):
+    stop = _hand_over(world)
+
+    response = _client(world["me"]).post(reverse("driver:stop-undeliverable", args=[stop.pk]), {"reason": "  "})
+
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert '<details class="route-problem" open>' in html
+    assert f'<p class="field-error" id="reason-{stop.pk}-error">This field is required.</p>' in html
+    assert f'aria-invalid="true" aria-describedby="reason-{stop.pk}-error"' in html
