@@ -9,8 +9,10 @@ layout it builds, on two connections at once, one standalone table per mall like
 table: the mall's computation (retailers.eligibility_sql, as the first run computes it) inserted
 in listing order, then that layout's indexes, then a commit. It alternates with the bench's floor
 (the same SELECT, in a long-lived connection as bench/eligibility.py measures it) and prints
-each build over the floor, then the medians. Nothing is attached: the tables are dropped at the
-end. The run's own overhead (store states, summary tables, attaching partitions) is not in it.
+each build over the floor, then the medians; its last line:
+RESULT identity=<median build/floor> packed=<…> packed_two_indexes=<…> (the layouts in order).
+Nothing is attached: the tables are dropped at the end. The run's own overhead (store states,
+summary tables, attaching partitions) is not in it.
 """
 
 import os
@@ -45,9 +47,10 @@ from retailers.eligibility_sql import (  # noqa: E402
 )
 from retailers.models import Mall, ProgramLimits  # noqa: E402
 
-CONNECTIONS, ROUNDS = 2, 3
+CONNECTIONS, ROUNDS = 2, int(os.environ.get("BENCH_ROUNDS", "3"))
 COLUMNS = "id, listing_id, mall_id, eligible, reason_bits, hint, eligible_until, computed_at"
-# Each layout: how a row's id is made, and the indexes each mall's table gets.
+# Each layout: how a row's id is made, and the indexes each mall's table gets (RESULT gives them
+# as identity, packed and packed_two_indexes, in this order).
 LAYOUTS = {
     "identity ids, pk (id, mall) + unique (listing, mall) + feed": (
         "nextval('bench_partition_ids')",
@@ -147,8 +150,11 @@ def main() -> None:
             for mall_id in mall_ids:
                 cursor.execute(f"DROP TABLE IF EXISTS {_table(mall_id)}")
             cursor.execute("DROP SEQUENCE IF EXISTS bench_partition_ids")
-    for name, values in ratios.items():
-        print(f"median {statistics.median(values):.2f} × floor: {name}")
+    medians = [statistics.median(values) for values in ratios.values()]
+    for name, median in zip(ratios, medians, strict=True):
+        print(f"median {median:.2f} × floor: {name}")
+    identity, packed, packed_two = medians
+    print(f"RESULT identity={identity:.2f} packed={packed:.2f} packed_two_indexes={packed_two:.2f}")
 
 
 if __name__ == "__main__":
