@@ -224,7 +224,9 @@ class MarketPaySettings(models.Model):
     wait_grace_minutes = models.PositiveSmallIntegerField(default=5)
     wait_per_minute_cents = models.PositiveIntegerField(default=30)
     circuity_factor = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("1.30"))
-    offer_window_seconds = models.PositiveSmallIntegerField(default=60)
+    offer_window_seconds = models.PositiveSmallIntegerField(
+        default=60, help_text="How long the drivers an offer reaches have to answer it (at least 5 seconds)."
+    )
     first_wave_size = models.PositiveSmallIntegerField(default=2)
     max_stops = models.PositiveSmallIntegerField(default=8)
     route_capacity_units = models.PositiveSmallIntegerField(
@@ -237,6 +239,18 @@ class MarketPaySettings(models.Model):
             models.CheckConstraint(condition=Q(first_wave_size__gte=1), name="pay_first_wave_positive"),
             models.CheckConstraint(condition=Q(max_stops__gte=1), name="pay_max_stops_positive"),
             models.CheckConstraint(condition=Q(circuity_factor__gte=1), name="pay_circuity_at_least_one"),
+            # Below these, dispatch stops without a word: every offer expires as it is sent, or
+            # no order fits a route.
+            models.CheckConstraint(
+                condition=Q(offer_window_seconds__gte=5),
+                name="pay_offer_window_at_least_5_seconds",
+                violation_error_message="Give drivers at least 5 seconds to answer an offer.",
+            ),
+            models.CheckConstraint(
+                condition=Q(route_capacity_units__gte=1),
+                name="pay_route_capacity_positive",
+                violation_error_message="A route must hold at least one package.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -177,3 +177,62 @@ def test_route_and_offer_lists_show_times_in_the_malls_local_time(operator_clien
 
     assert f"{route.depart_at.astimezone(phoenix):%a %H:%M} MST" in routes
     assert f"{offer.due_at.astimezone(phoenix):%a %H:%M:%S} MST" in offers
+
+
+def _pay_settings_form(market_id: int, **changes) -> dict:
+    form = {
+        "market": market_id,
+        "base_cents": 300,
+        "per_stop_cents": 150,
+        "per_mile_cents": 60,
+        "hourly_floor_cents": 1800,
+        "reoffer_bump_cents": 100,
+        "reoffer_bump_cap_cents": 800,
+        "wait_grace_minutes": 5,
+        "wait_per_minute_cents": 30,
+        "circuity_factor": "1.30",
+        "offer_window_seconds": 60,
+        "first_wave_size": 2,
+        "max_stops": 8,
+        "route_capacity_units": 12,
+    }
+    return {**form, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"offer_window_seconds": 0}, "Give drivers at least 5 seconds to answer an offer."),
+        ({"offer_window_seconds": 4}, "Give drivers at least 5 seconds to answer an offer."),
+        ({"route_capacity_units": 0}, "A route must hold at least one package."),
+    ],
+)
+def test_pay_settings_that_would_stop_dispatch_are_form_errors_and_save_nothing(operator_client, changes, message):
+    # An answer window of 0 s expires every offer as it is sent, and a route holding 0 packages
+    # takes no order: dispatch would stop in the market without a word.
+    from drivers.models import MarketPaySettings
+
+    mall = make_mall()
+
+    response = operator_client.post(
+        reverse("admin:drivers_marketpaysettings_add"), _pay_settings_form(mall.market_id, **changes)
+    )
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert MarketPaySettings.objects.count() == 0
+
+
+def test_pay_settings_with_a_5_second_window_and_one_package_routes_save(operator_client):
+    from drivers.models import MarketPaySettings
+
+    mall = make_mall()
+
+    response = operator_client.post(
+        reverse("admin:drivers_marketpaysettings_add"),
+        _pay_settings_form(mall.market_id, offer_window_seconds=5, route_capacity_units=1),
+    )
+
+    assert response.status_code == 302
+    saved = MarketPaySettings.objects.get()
+    assert (saved.offer_window_seconds, saved.route_capacity_units) == (5, 1)

@@ -118,3 +118,39 @@ def test_markets_take_their_malls_zone_and_documents_end_their_day_there_and_bac
         }
     assert "valid_until" not in columns["drivers_driverdocument"]
     assert "time_zone" not in columns["retailers_market"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pay_settings_that_stopped_dispatch_are_set_to_working_values(_back_to_latest):
+    # drivers 0008 and 0009: an answer window under 5 s becomes 5 s, a route capacity of 0
+    # becomes 12; the constraints that refuse them from then on could not be added otherwise.
+    before, after = [("drivers", "0007_driver_shifts")], [("drivers", "0009_pay_settings_constraints")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    Market = old.get_model("retailers", "Market")
+    PaySettings = old.get_model("drivers", "MarketPaySettings")
+    broken = PaySettings.objects.create(
+        market=Market.objects.create(name="Broken", slug="broken-pay", time_zone="America/Los_Angeles"),
+        offer_window_seconds=0,
+        route_capacity_units=0,
+    )
+    short = PaySettings.objects.create(
+        market=Market.objects.create(name="Short", slug="short-pay", time_zone="America/Los_Angeles"),
+        offer_window_seconds=4,
+    )
+    fine = PaySettings.objects.create(
+        market=Market.objects.create(name="Fine", slug="fine-pay", time_zone="America/Los_Angeles"),
+        offer_window_seconds=90,
+        route_capacity_units=3,
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(after)
+
+    new = executor.loader.project_state(after).apps.get_model("drivers", "MarketPaySettings")
+    assert {row.pk: (row.offer_window_seconds, row.route_capacity_units) for row in new.objects.all()} == {
+        broken.pk: (5, 12),
+        short.pk: (5, 12),
+        fine.pk: (90, 3),
+    }
