@@ -1,6 +1,7 @@
 """Store staff pages: the order board, the order panel and page, its actions, search and store
 switching. Every view starts with an access helper (404 outside the person's stores)."""
 
+import functools
 from collections.abc import Callable
 
 from django import forms
@@ -169,8 +170,26 @@ def board(request: HttpRequest) -> HttpResponse:
     return render(request, "store/board.html", context)
 
 
+def _reload_when_out_of_reach(view):
+    """An htmx request for an order the person can no longer reach (taken off the team, moved to
+    another store while the board was open) reloads the page, which then shows what they may
+    see: htmx swaps nothing for a 404, so the tap seemed to do nothing. As the board's poll does."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            if request.htmx:
+                return HttpResponse(status=404, headers={"HX-Refresh": "true"})
+            raise
+
+    return wrapped
+
+
 @require_GET
 @login_required
+@_reload_when_out_of_reach
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
     if request.htmx and "changed" in request.GET:
@@ -218,6 +237,7 @@ def _act(
 
 @require_POST
 @login_required
+@_reload_when_out_of_reach
 def order_accept(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
     return _act(
@@ -230,6 +250,7 @@ def order_accept(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@_reload_when_out_of_reach
 def order_start_picking(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
     return _act(
@@ -242,6 +263,7 @@ def order_start_picking(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@_reload_when_out_of_reach
 def order_record_picked(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
     form = PickedForm(request.POST, order=order)
@@ -265,6 +287,7 @@ def _sent_picked_form(request: HttpRequest, order: Order) -> PickedForm | None:
 
 @require_POST
 @login_required
+@_reload_when_out_of_reach
 def order_mark_ready(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
     form = PackageCountForm(request.POST, auto_id="ready-%s")
@@ -288,6 +311,7 @@ def order_mark_ready(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@_reload_when_out_of_reach
 def order_report_problem(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
     form = ReasonForm(request.POST, auto_id="problem-%s")
@@ -310,6 +334,7 @@ def order_report_problem(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@_reload_when_out_of_reach
 def order_send_rest(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
     form = PackageCountForm(request.POST, auto_id="rest-%s")
@@ -328,6 +353,7 @@ def order_send_rest(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@_reload_when_out_of_reach
 def order_reject(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
     form = ReasonForm(request.POST, auto_id="reject-%s")
@@ -343,6 +369,7 @@ def order_reject(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@_reload_when_out_of_reach
 def order_confirm_returned(request: HttpRequest, pk: int) -> HttpResponse:
     order = get_order_for_staff(request, pk)
     return _act(

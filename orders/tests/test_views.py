@@ -451,6 +451,23 @@ def test_actions_other_stores_order_is_404_and_get_is_405(client, shop, name):
     assert other_order.status == S.RECEIVED
 
 
+@pytest.mark.parametrize("name", ["order-detail", "order-accept", "order-reject"])
+def test_htmx_action_on_an_order_the_person_no_longer_staffs_reloads_the_page(client, shop, name):
+    # Taken off the team while the board was open: htmx swaps nothing for a 404, so the tap
+    # seemed to do nothing; the page now reloads and shows what the person may still see.
+    store, staff, order, _, _ = shop
+    client.force_login(staff)
+    staff.store_memberships.filter(store=store).update(is_active=False)
+
+    response = (client.get if name == "order-detail" else client.post)(_url(name, order), {"reason": "x"}, **HTMX)
+    plain = client.post(_url("order-accept", order))
+
+    assert (response.status_code, response.headers.get("HX-Refresh")) == (404, "true")
+    assert (plain.status_code, plain.headers.get("HX-Refresh")) == (404, None)
+    order.refresh_from_db()
+    assert order.status == S.RECEIVED
+
+
 @pytest.mark.parametrize("name", ["order-accept", "order-reject"])
 def test_actions_anonymous_is_redirected(client, shop, name):
     _, _, order, _, _ = shop
