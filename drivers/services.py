@@ -37,7 +37,7 @@ from drivers.models import (
     StopStatus,
     StoreCheckIn,
 )
-from drivers.selectors import drivers_available
+from drivers.selectors import active_route_for_driver, drivers_available
 from orders import delivery as order_delivery
 from orders.lifecycle import OrderStatus
 from orders.models import Order
@@ -206,6 +206,14 @@ def driver_approve(*, driver: Driver, acting_user: AbstractBaseUser | None) -> D
     return driver
 
 
+def _lock_driver(driver: Driver) -> str:
+    """Locks the driver's row to the commit and returns their status. Pause, deactivation and an
+    accept take it before they look at the driver's routes, so no route slips in between one's
+    check and another's change. NO KEY: rows that merely point at the driver (offer recipients,
+    events) are not held up."""
+    return Driver.objects.select_for_update(no_key=True).filter(pk=driver.pk).values_list("status", flat=True).get()
+
+
 @transaction.atomic
 def driver_pause(*, driver: Driver, acting_user: AbstractBaseUser | None, reason: str) -> Driver:
     """active → inactive, with a reason. Side effects: goes offline; one `driver.inactive` event."""
@@ -213,10 +221,9 @@ def driver_pause(*, driver: Driver, acting_user: AbstractBaseUser | None, reason
     if not reason:
         raise ActionRefused("Give a reason for pausing the driver.", code="validation")
     # A paused driver can no longer deliver, report a problem or give the route back (driver
-    # pages write only for active drivers): the packages in their car would be stranded. The
-    # driver's row is locked first, as an accept locks it, so no route can slip in between.
-    Driver.objects.select_for_update(no_key=True).filter(pk=driver.pk).exists()
-    if Route.objects.filter(driver=driver, status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY]).exists():
+    # pages write only for active drivers): the packages in their car would be stranded.
+    _lock_driver(driver)
+    if active_route_for_driver(driver=driver) is not None:
         raise ActionRefused(f"{driver} is on a route: pause them once it is finished.", code="busy")
     _driver_transition(driver=driver, to=DS.INACTIVE, acting_user=acting_user, reason=reason)
     return driver
@@ -228,9 +235,8 @@ def driver_deactivate(*, driver: Driver, acting_user: AbstractBaseUser | None, r
     reason = reason.strip()
     if not reason:
         raise ActionRefused("Give a reason for deactivating the driver.", code="validation")
-    # Locked first, as an accept locks it, so no route can slip in between the check and the change.
-    Driver.objects.select_for_update(no_key=True).filter(pk=driver.pk).exists()
-    if Route.objects.filter(driver=driver, status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY]).exists():
+    _lock_driver(driver)
+    if active_route_for_driver(driver=driver) is not None:
         raise ActionRefused(f"{driver} is on a route: reassign it first.", code="busy")
     _driver_transition(driver=driver, to=DS.DEACTIVATED, acting_user=acting_user, reason=reason)
     return driver
@@ -1255,12 +1261,9 @@ def _offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime) -> bool:
             raise ActionRefused("This offer was not sent to you.", code="not-offered")
         if row.answer == Answer.DECLINED:
             raise ActionRefused("You declined this offer.", code="declined")
-        # The driver's row, locked: two accepts of two routes by one driver (a double tap, two
-        # tabs) serialise here, so the second sees the first's route and is refused as busy. NO KEY:
-        # rows that merely point at the driver (offer recipients, events) are not held up.
-        driver_status = (
-            Driver.objects.select_for_update(no_key=True).filter(pk=driver.pk).values_list("status", flat=True).get()
-        )
+        # Two accepts of two routes by one driver (a double tap, two tabs) serialise here, so the
+        # second sees the first's route and is refused as busy.
+        driver_status = _lock_driver(driver)
         if Offer.objects.filter(pk=offer.pk, driver=driver, status=OS.ACCEPTED).exists():
             # A second tap on Accept (a double tap, a resent form; after the lock, so also
             # one racing the first): the route is already theirs.
@@ -1274,7 +1277,7 @@ def _offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime) -> bool:
                 f"You cannot take offers: {'; '.join(problems)}. Send a valid one to Mallrun operations.",
                 code="documents",
             )
-        if Route.objects.filter(driver=driver, status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY]).exists():
+        if active_route_for_driver(driver=driver) is not None:
             raise ActionRefused("Finish your current route before taking another.", code="busy")
         for _attempt in range(5):
             try:
