@@ -136,8 +136,26 @@ def _order_response(request: HttpRequest, order: Order, *, status: int = 200, **
     return render(request, "store/board.html", context, status=status)
 
 
+def _reload_when_out_of_reach(view):
+    """An htmx request for a store or order the person can no longer reach (taken off the team,
+    an order moved to another store while the board was open) reloads the page, which then shows
+    what they may see: htmx swaps nothing for a 404, so a poll or a tap would seem to do nothing."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            if request.htmx:
+                return HttpResponse(status=404, headers={"HX-Refresh": "true"})
+            raise
+
+    return wrapped
+
+
 @require_GET
 @login_required
+@_reload_when_out_of_reach
 def board(request: HttpRequest) -> HttpResponse:
     since = request.GET.get("since", "")
     # A poll refreshes the store its page shows (its version starts with the store's id), not the
@@ -146,11 +164,8 @@ def board(request: HttpRequest) -> HttpResponse:
     if store_id is not None:
         if poll_is_unchanged(user=request.user, store_id=store_id, since=since):
             return HttpResponse(status=204)
-        try:
-            membership = get_membership_for_staff(request, store_id)
-        except Http404:
-            # No longer staff there (or never): the page reloads, on a store the person may see.
-            return HttpResponse(status=404, headers={"HX-Refresh": "true"})
+        # No longer staff there (or never): 404, and the page reloads on a store the person may see.
+        membership = get_membership_for_staff(request, store_id)
     else:
         membership = current_membership(request)
     store = membership.store
@@ -168,23 +183,6 @@ def board(request: HttpRequest) -> HttpResponse:
         return response
     context = {"store": store, "board": build_board(store), **_store_context(request, membership)}
     return render(request, "store/board.html", context)
-
-
-def _reload_when_out_of_reach(view):
-    """An htmx request for an order the person can no longer reach (taken off the team, moved to
-    another store while the board was open) reloads the page, which then shows what they may
-    see: htmx swaps nothing for a 404, so the tap seemed to do nothing. As the board's poll does."""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except Http404:
-            if request.htmx:
-                return HttpResponse(status=404, headers={"HX-Refresh": "true"})
-            raise
-
-    return wrapped
 
 
 @require_GET
