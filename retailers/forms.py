@@ -17,6 +17,18 @@ PICKUP_MAX = 1000
 PAUSE_REASON_MAX = 200
 
 
+def bounded_int_field(label: str, *, minimum: int, maximum: int, message: str, **kwargs) -> forms.IntegerField:
+    """A whole number between minimum and maximum, with one message that says the range for
+    every way it can be wrong (blank, not a number, too small, too big)."""
+    return forms.IntegerField(
+        label=label,
+        min_value=minimum,
+        max_value=maximum,
+        error_messages=dict.fromkeys(("required", "invalid", "min_value", "max_value"), message),
+        **kwargs,
+    )
+
+
 def _time_field(label: str, *, required: bool = False) -> forms.TimeField:
     return forms.TimeField(
         label=label,
@@ -33,27 +45,14 @@ class StoreSettingsForm(forms.Form):
     equal times mean open around the clock (StoreHours)."""
 
     same_day_cutoff = _time_field("Same-day cutoff (mall time)", required=True)
-    prep_sla_minutes = forms.IntegerField(
-        label="Prep time (minutes from order to ready)",
-        min_value=PREP_SLA_MIN,
-        max_value=PREP_SLA_MAX,
-        error_messages={
-            "required": PREP_SLA_MESSAGE,
-            "invalid": PREP_SLA_MESSAGE,
-            "min_value": PREP_SLA_MESSAGE,
-            "max_value": PREP_SLA_MESSAGE,
-        },
+    prep_sla_minutes = bounded_int_field(
+        "Prep time (minutes from order to ready)", minimum=PREP_SLA_MIN, maximum=PREP_SLA_MAX, message=PREP_SLA_MESSAGE
     )
-    hourly_capacity = forms.IntegerField(
-        label="Hourly capacity (orders the store can pack in an hour)",
-        min_value=CAPACITY_MIN,
-        max_value=CAPACITY_MAX,
-        error_messages={
-            "required": CAPACITY_MESSAGE,
-            "invalid": CAPACITY_MESSAGE,
-            "min_value": CAPACITY_MESSAGE,
-            "max_value": CAPACITY_MESSAGE,
-        },
+    hourly_capacity = bounded_int_field(
+        "Hourly capacity (orders the store can pack in an hour)",
+        minimum=CAPACITY_MIN,
+        maximum=CAPACITY_MAX,
+        message=CAPACITY_MESSAGE,
     )
     pickup_instructions = forms.CharField(
         label="Pickup instructions for drivers",

@@ -8,6 +8,7 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
+from retailers.forms import bounded_int_field
 from retailers.invitations import EMAIL_MAX
 from retailers.models import Mall, StoreCategory, Weekday
 
@@ -131,16 +132,11 @@ class JoinForm(forms.Form):
             "invalid_list": "Choose categories from the list.",
         },
     )
-    estimated_daily_orders = forms.IntegerField(
-        label="Estimated same-day orders per day",
-        min_value=ORDERS_MIN,
-        max_value=ORDERS_MAX,
-        error_messages={
-            "required": ORDERS_MESSAGE,
-            "invalid": ORDERS_MESSAGE,
-            "min_value": ORDERS_MESSAGE,
-            "max_value": ORDERS_MESSAGE,
-        },
+    estimated_daily_orders = bounded_int_field(
+        "Estimated same-day orders per day",
+        minimum=ORDERS_MIN,
+        maximum=ORDERS_MAX,
+        message=ORDERS_MESSAGE,
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
     # Spam trap: hidden from people (and from screen readers); bots fill in every field.
