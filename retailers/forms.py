@@ -5,6 +5,7 @@ import datetime as dt
 from django import forms
 
 from retailers.models import Store, Weekday
+from retailers.selectors import store_settings_version
 
 PREP_SLA_MIN = 5
 PREP_SLA_MAX = 240
@@ -74,8 +75,6 @@ class StoreSettingsForm(forms.Form):
 
     @classmethod
     def initial_for(cls, store: Store) -> dict[str, object]:
-        from retailers.selectors import store_settings_version
-
         initial: dict[str, object] = {
             "version": store_settings_version(store=store),
             "same_day_cutoff": store.same_day_cutoff,

@@ -1,6 +1,7 @@
 """Reads the store pages need, already scoped to one store."""
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 from retailers.models import Store, StoreEvent, StoreHours, Weekday
@@ -79,8 +80,6 @@ def store_settings_version(*, store: Store) -> str:
     """A short fingerprint of the settings the settings form edits (as stored now): the form
     carries the one it showed, so a save from a page loaded before someone else's save is
     refused instead of quietly putting back the values that page showed."""
-    import hashlib
-
     hours = StoreHours.objects.filter(store=store).order_by("weekday").values_list("weekday", "opens_at", "closes_at")
     text = repr(
         (store.same_day_cutoff, store.prep_sla_minutes, store.hourly_capacity, store.pickup_instructions, list(hours))
