@@ -31,10 +31,8 @@ class IdleSessionTimeoutMiddleware:
             if now - last > settings.SESSION_IDLE_TIMEOUT_SECONDS:
                 log.info("idle-logout user=%s ip=%s idle=%ss", request.user, client_ip(request), now - last)
                 logout(request)
-                login_url = f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.path, 'idle': 1})}"
-                if request.headers.get("HX-Request"):
-                    return HttpResponseClientRedirect(login_url)
-                return redirect(login_url)
+                # An htmx request's tab follows it as a whole (HtmxLoginRedirectMiddleware).
+                return redirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.path, 'idle': 1})}")
             human = POLL_HEADER not in request.META
             if "last_activity" not in request.session or (human and now - last >= _TOUCH_EVERY_SECONDS):
                 request.session["last_activity"] = now
@@ -43,7 +41,8 @@ class IdleSessionTimeoutMiddleware:
 
 class HtmxLoginRedirectMiddleware:
     """An htmx request answered with the log-in redirect (its session ended: deactivated from the
-    team, logged out in another tab, expired) sends the whole tab to the log-in page. Otherwise
+    team, logged out in another tab, expired, or idle: it sits outside IdleSessionTimeoutMiddleware)
+    sends the whole tab to the log-in page. Otherwise
     the browser follows the redirect inside the request and htmx swaps the log-in page into the
     region that asked (a settings panel, the board)."""
 
