@@ -27,6 +27,7 @@ from drivers.forms import DeliverForm, ForfeitForm, OnlineForm, ReasonForm, Shif
 from drivers.models import Answer, Driver, Route, RouteStatus, StopStatus
 from drivers.pay import hourly_equivalent_cents
 from orders.lifecycle import OrderStatus
+from portal.counters import count_in_window
 from portal.errors import ActionRefused
 
 
@@ -364,15 +365,6 @@ def _pin_key(stop) -> str:
     return f"driver-pin-wrong:{stop.pk}:{stop.order_id}"
 
 
-def _count_wrong_pin(stop) -> None:
-    key = _pin_key(stop)
-    if not cache.add(key, 1, timeout=PIN_LOCKOUT_SECONDS):
-        try:
-            cache.incr(key)
-        except ValueError:  # the window ran out between add and incr
-            cache.set(key, 1, timeout=PIN_LOCKOUT_SECONDS)
-
-
 @require_POST
 @login_required
 def stop_deliver(request: HttpRequest, pk: int) -> HttpResponse:
@@ -395,7 +387,7 @@ def stop_deliver(request: HttpRequest, pk: int) -> HttpResponse:
         services.stop_deliver(stop=stop, driver=driver, photo=form.cleaned_data["photo"], pin=form.cleaned_data["pin"])
     except ActionRefused as refused:
         if refused.code == "wrong-pin":
-            _count_wrong_pin(stop)
+            count_in_window(_pin_key(stop), seconds=PIN_LOCKOUT_SECONDS)
         stop.refresh_from_db(fields=["status"])
         if stop.status == StopStatus.DELIVERED:
             # Sent twice (a double tap): the first delivered it and its message waits in the session.

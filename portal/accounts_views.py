@@ -16,6 +16,7 @@ from django.urls import reverse_lazy
 from django_htmx.http import HttpResponseClientRedirect
 
 from portal.accounts_forms import OutboxPasswordResetForm, ResetSetPasswordForm, reset_valid_hours
+from portal.counters import count_in_window
 from portal.security import client_ip
 
 FORM_TEMPLATE = "registration/password_reset_form.html"
@@ -38,18 +39,6 @@ def _email_key(email: str) -> str:
     # Hashed: any length or character typed makes a short, safe cache key.
     digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
     return f"password-reset-rate:email:{digest}"
-
-
-def _count(key: str) -> int:
-    """Counts one request in a one-hour window that starts with the first; returns the count
-    including this one. add+incr are atomic in Redis and locmem."""
-    if cache.add(key, 1, timeout=WINDOW_SECONDS):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # the window ran out between add and incr
-        cache.set(key, 1, timeout=WINDOW_SECONDS)
-        return 1
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -79,9 +68,10 @@ class PasswordResetView(auth_views.PasswordResetView):
             return self._render(form, status=429, refused=ADDRESS_LIMIT_MESSAGE)
         if not form.is_valid():
             return self._render(form, status=422)
-        if _count(_ip_key(request)) > settings.PASSWORD_RESET_RATE_LIMIT_PER_HOUR:
+        if count_in_window(_ip_key(request), seconds=WINDOW_SECONDS) > settings.PASSWORD_RESET_RATE_LIMIT_PER_HOUR:
             return self._render(form, status=429, refused=ADDRESS_LIMIT_MESSAGE)
-        if _count(_email_key(form.cleaned_data["email"])) > settings.PASSWORD_RESET_RATE_LIMIT_PER_EMAIL:
+        email_key = _email_key(form.cleaned_data["email"])
+        if count_in_window(email_key, seconds=WINDOW_SECONDS) > settings.PASSWORD_RESET_RATE_LIMIT_PER_EMAIL:
             return self._render(form, status=429, refused=EMAIL_LIMIT_MESSAGE)
         with transaction.atomic():  # one email per account sharing the address: all rows or none
             response = self.form_valid(form)

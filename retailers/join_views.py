@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
+from portal.counters import count_in_window
 from portal.security import client_ip
 from retailers.access import SESSION_STORE_KEY
 from retailers.applications import application_submit
@@ -35,15 +36,8 @@ def _rate_key(request: HttpRequest) -> str:
 
 def _count_submission(request: HttpRequest) -> int:
     """Counts one submission from the client's address in a one-hour window that starts with the
-    first; returns the count including this one. add+incr are atomic in Redis and locmem."""
-    key = _rate_key(request)
-    if cache.add(key, 1, timeout=JOIN_WINDOW_SECONDS):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # the window ran out between add and incr
-        cache.set(key, 1, timeout=JOIN_WINDOW_SECONDS)
-        return 1
+    first; returns the count including this one."""
+    return count_in_window(_rate_key(request), seconds=JOIN_WINDOW_SECONDS)
 
 
 def _render_join(request: HttpRequest, form: JoinForm, *, status: int = 200, refused: str = "") -> HttpResponse:
