@@ -31,6 +31,11 @@ from portal.counters import count_in_window
 from portal.errors import ActionRefused
 
 
+def _go(request: HttpRequest, url: str) -> HttpResponse:
+    """To another page after an action: the whole tab for htmx (HX-Redirect), a redirect without."""
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
 def _offer_cards(driver: Driver) -> list[dict]:
     cards = []
     now = timezone.now()
@@ -217,7 +222,7 @@ def offer_accept(request: HttpRequest, offer_id: int) -> HttpResponse:
         return _home_response(request, driver, status=409, error=refused.message)
     url = reverse("driver:route", args=[row.offer.route_id])
     messages.success(request, "The route is yours. Head to the mall.")
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return _go(request, url)
 
 
 @require_POST
@@ -305,7 +310,7 @@ def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
     require_active(request, driver)
     if selectors.route_given_back_by(driver=driver, route_id=pk):
         # Sent twice (a double tap): the first gave it back, and its message waits in the session.
-        return HttpResponseClientRedirect(reverse("driver:home")) if request.htmx else redirect("driver:home")
+        return _go(request, reverse("driver:home"))
     route = get_route_for_driver(request, driver, pk)
     form = ForfeitForm(request.POST)
     if not form.is_valid():
@@ -322,7 +327,7 @@ def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
             # Sent twice (a double tap): the first gave back the unvisited stores, and its message
             # waits in the session.
             url = reverse("driver:route", args=[route.pk])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return _go(request, url)
         return _route_response(request, route, status=409, error=refused.message)
     route.refresh_from_db()
     if route.driver_id == driver.pk and route.status == RouteStatus.UNDER_WAY:
@@ -332,7 +337,7 @@ def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, "You gave the route back. It is offered to other drivers.")
         url = reverse("driver:home")
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return _go(request, url)
 
 
 @require_POST
