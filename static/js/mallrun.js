@@ -55,17 +55,22 @@
     if (window.htmx) window.htmx.trigger(document.getElementById("order-panel"), "orderStale");
   });
 
-  // The settings, team and onboarding pages answer a form with their whole region, so the
-  // button that had the focus is gone and the focus would fall back to the top of the document.
-  // It goes to the first field to correct, else to the message, so a screen reader reads it and
-  // Tab carries on from there. A field htmx kept the focus on (same id) keeps it.
-  var SELF_SWAPPING = ["store-settings", "team", "onboarding"];
+  // Regions that answer a form by swapping themselves whole: the button that had the focus is
+  // gone with the old region, and the focus would fall back to the top of the document. It goes
+  // to the first field to correct, else to the region's own landmark (the message; the order's
+  // heading, whose alert says "Check the form below."), so a screen reader reads it and Tab
+  // carries on from there. A field htmx kept the focus on (same id) keeps it.
+  var FOCUS_AFTER_SWAP = {
+    "store-settings": ".messages",
+    team: ".messages",
+    onboarding: ".messages",
+    "order-panel": "#order-heading",
+  };
 
   function focusAfterSwap(element) {
-    if (SELF_SWAPPING.indexOf(element.id) === -1) return;
-    var active = document.activeElement;
-    if (active && active !== document.body && element.contains(active)) return;
-    var target = element.querySelector('[aria-invalid="true"]') || element.querySelector(".messages");
+    var landmark = FOCUS_AFTER_SWAP[element.id];
+    if (!landmark || element.contains(document.activeElement)) return;
+    var target = element.querySelector('[aria-invalid="true"]') || element.querySelector(landmark);
     if (!target) return;
     if (!target.matches("input, select, textarea, button, a[href]")) target.setAttribute("tabindex", "-1");
     target.focus();
@@ -75,12 +80,6 @@
     updateCountdowns(element);
     markOpenCard();
     focusAfterSwap(element);
-    if (element.id === "order-panel" && element !== document.body) {
-      // The pressed button went with the old panel: a field the answer marks wrong gets the
-      // focus (the alert says "Check the form below."), else the order's heading.
-      var target = element.querySelector("[aria-invalid='true']") || document.getElementById("order-heading");
-      if (target && !element.contains(document.activeElement)) target.focus();
-    }
   }
 
   function start() {
