@@ -104,6 +104,11 @@ if ELIGIBILITY_RECOMPUTE_CONNECTIONS < 1:
         f"ELIGIBILITY_RECOMPUTE_CONNECTIONS={ELIGIBILITY_RECOMPUTE_CONNECTIONS} must be 1 or more."
     )
 
+# How long a first recompute on PostgreSQL waits for readers of the results table before it swaps
+# the malls' partitions it built in (retailers.eligibility_partitions); past that it copies their
+# rows in instead, which takes longer but makes no reader wait.
+ELIGIBILITY_SWAP_LOCK_TIMEOUT_MS = 5000
+
 REDIS_URL = envstr("REDIS_URL", "")
 # Every Redis key (Celery's queues, the cache) starts with this prefix. Each pytest-xdist test
 # worker gets its own, as pytest-django gives it its own test database, so a real Celery worker

@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from portal.admin import ReadOnlyInline, SellerScopedAdmin, is_operator, managed_seller_ids
 from retailers.eligibility import BIT, REASON_CODES, REASON_LABELS
-from retailers.models import EligibilityResult, Store
+from retailers.models import EligibilityResult, Store, result_pair
 
 CSV_COLUMNS = ["seller_id", "sku", "title", "mall", "eligible", "reasons", "hint", "eligible_until", "computed_at"]
 
@@ -105,6 +105,15 @@ class EligibilityResultAdmin(_EligibilityDisplay, SellerScopedAdmin):
     @admin.display(description="Title", ordering="listing__title")
     def title(self, result: EligibilityResult) -> str:
         return result.listing.title
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field=None) -> EligibilityResult | None:
+        """A result's page: looked up through the (listing, mall) pair its id packs, the primary
+        key on PostgreSQL, where the id has no index of its own (migration 0013)."""
+        pair = result_pair(object_id) if from_field is None else None
+        if pair is None:
+            return super().get_object(request, object_id, from_field)
+        listing_id, mall_id = pair
+        return self.get_queryset(request).filter(listing_id=listing_id, mall_id=mall_id).first()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

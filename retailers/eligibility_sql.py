@@ -11,10 +11,11 @@ Two steps:
    - some listings or stores (the recompute after a change): one INSERT … SELECT … ON CONFLICT
      over them, then one DELETE (_write_small);
    - whole malls or everything (the sweeps and the nightly run): one statement per mall, each
-     grouping only that mall's stock per listing. The first run inserts straight into the empty
-     table (_insert_all); later runs collect what differs in a temporary table, then write it
-     with one UPDATE, one INSERT and one DELETE (_write_changes); on PostgreSQL helper
-     connections compare some of the malls at the same time (eligibility_parallel).
+     grouping only that mall's stock per listing. The first run writes the rows straight from the
+     computation (_insert_all; on PostgreSQL it builds each mall's partition and swaps it in,
+     eligibility_partitions); later runs collect what differs in a temporary table, then write
+     it with one UPDATE, one INSERT and one DELETE (_write_changes). On PostgreSQL helper
+     connections take some of the malls at the same time (eligibility_parallel).
 """
 
 import datetime as dt
@@ -23,14 +24,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from orders.lifecycle import NOT_COUNTED_FOR_CAPACITY
 from retailers import eligibility as rules
+from retailers import eligibility_partitions as partitions
 from retailers.eligibility_parallel import SharedTable, compare_in_parallel
-from retailers.models import EligibilityStoreState, ProgramLimits, Store
+from retailers.models import EligibilityStoreState, ProgramLimits, Store, result_id_sql
 
 CAPACITY_WINDOW = dt.timedelta(hours=1)
 _CHUNK = 2000
@@ -113,6 +115,7 @@ def _placeholders(values: Sequence) -> str:
 
 
 _TABLE = "retailers_eligibilityresult"
+_ID_SQL = result_id_sql(listing="c.listing_id", mall="c.mall_id")
 # The computation's SELECT and parameters for a scope (_compute_sql with the run's limits,
 # supply and seller × mall summary bound).
 _ComputeFor = Callable[..., tuple[str, list]]
@@ -325,8 +328,8 @@ def _write_small(cursor, *, compute: str, params: list, at: object, scope: "_Sco
     """For a few thousand rows: one upsert that changes only what differs, then orphans."""
     cursor.execute(
         f"""
-        INSERT INTO {_TABLE} (listing_id, mall_id, eligible, reason_bits, hint, eligible_until, computed_at)
-        SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, %s
+        INSERT INTO {_TABLE} ({partitions.COLUMNS})
+        SELECT {_ID_SQL}, c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, %s
         FROM ({compute}) c
         WHERE 1 = 1
         ON CONFLICT (listing_id, mall_id) DO UPDATE SET
@@ -372,7 +375,7 @@ def _write_bulk(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope"
         cursor.execute(f"SELECT 1 FROM {_TABLE} WHERE {scope.result_sql} LIMIT 1", scope.result_params)  # noqa: S608
         if cursor.fetchone() is None:
             # Nothing stored yet (the first run): insert straight from the computation.
-            return _insert_all(cursor, compute_for=compute_for, at=at, scope=scope)
+            return _insert_all(cursor, compute_for=compute_for, at=at, scope=scope, helpers=helpers)
         return _write_changes(cursor, compute_for=compute_for, at=at, scope=scope, helpers=helpers)
     finally:
         if postgres:
@@ -380,96 +383,32 @@ def _write_bulk(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope"
                 cursor.execute(f"SET LOCAL {setting} TO DEFAULT")
 
 
-def _indexes_to_rebuild(cursor) -> list[tuple[str, str]]:
-    """(drop, create) statements for every index of the results table, as the database has them
-    now (so an index a later migration adds is kept too); the primary key only when no foreign
-    key refers to it."""
-    cursor.execute(
-        """
-        SELECT c.conname::text, pg_get_constraintdef(c.oid), NULL FROM pg_constraint c
-        WHERE c.conrelid = %s::regclass AND (c.contype = 'u' OR (c.contype = 'p' AND NOT EXISTS (
-            SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.confrelid = c.conrelid)))
-        UNION ALL
-        SELECT i.indexrelid::regclass::text, NULL, pg_get_indexdef(i.indexrelid) FROM pg_index i
-        WHERE i.indrelid = %s::regclass
-            AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-        ORDER BY 3 NULLS FIRST, 2 DESC
-        """,
-        [_TABLE, _TABLE],
-    )
-    quote = connection.ops.quote_name
-    statements = []
-    for name, definition, index_definition in cursor.fetchall():
-        if index_definition is None:
-            statements.append(
-                (
-                    f"ALTER TABLE {_TABLE} DROP CONSTRAINT {quote(name)}",
-                    f"ALTER TABLE {_TABLE} ADD CONSTRAINT {quote(name)} {definition}",
-                )
-            )
-        else:
-            statements.append((f"DROP INDEX {name}", index_definition))
-    return statements
+def _insert_all(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope", helpers: Helpers | None) -> int:
+    """The first run: nothing stored for the scope's malls. On PostgreSQL each mall's partition
+    is built as a table of its own, on helper connections too, and swapped in (with `helpers`;
+    retailers.eligibility_partitions). On SQLite the rows go straight into the table.
 
-
-def _lock_exclusively_now(cursor) -> bool:
-    """Takes the results table's ACCESS EXCLUSIVE lock for this transaction if no other
-    session holds a lock on it; False (and nothing changed) otherwise."""
-    try:
-        with transaction.atomic():
-            cursor.execute(f"LOCK TABLE {_TABLE} IN ACCESS EXCLUSIVE MODE NOWAIT")
-    except OperationalError:
-        return False
-    return True
-
-
-def _insert_all(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope") -> int:
-    """The first run. On PostgreSQL, when the whole table is empty, its indexes (primary key,
-    unique pair, feed) are dropped and built again after the insert, in this transaction: one
-    sorted build per index costs a fraction of updating them row by row for 800,000 rows
-    (measured in backend CPU: 0.1 s to build the primary key against 0.6 s to maintain it) and
-    writes far less WAL. Only when the table's exclusive lock is free at once: a session that
-    reads or writes the table meanwhile gets the plain insert (no waiting, no lock upgrade
-    deadlock between two first runs). Readers arriving later wait for the commit; a rollback
-    restores the indexes."""
-    rebuild: list[tuple[str, str]] = []
-    if connection.vendor == "postgresql" and _lock_exclusively_now(cursor):
-        cursor.execute(f"SELECT 1 FROM {_TABLE} LIMIT 1")  # noqa: S608
-        if cursor.fetchone() is None:
-            rebuild = _indexes_to_rebuild(cursor)
-            for drop, _ in rebuild:
-                cursor.execute(drop)
-    # Rows go in mall by mall, listings in order within each, so the ids follow (mall, listing):
-    # the primary key and the feed index (mall, computed_at, id; one computed_at for the whole
-    # run) are then built from presorted rows, and the unique (listing, mall) still sorts fast on
-    # its first column (on the bench's 800,000 rows the feed index takes 0.3 s instead of 1.3 s).
-    # One statement per mall rather than one sorted statement: each groups only its mall's stock
-    # per listing and yields its rows already in listing order, where the single statement
-    # grouped per (listing, mall), re-read the grouped rows for each of a listing's malls and
-    # sorted all 800,000 result rows (about 0.4 s more on the bench).
-    written = 0
+    Either way a mall's rows are written in listing order, one statement per mall: each groups only
+    its mall's stock per listing and yields its rows already in that order, so the primary key
+    (mall, then listing, in the id) and the unique (listing, mall) build from presorted rows, where
+    one statement for all malls grouped per (listing, mall) and sorted all 800,000 result rows
+    (about 0.4 s more on the bench)."""
+    malls = []
     for mall_id in _scope_malls(cursor, scope=scope):
         compute, params = compute_for(scope=_one_mall_scope(mall_id))
-        cursor.execute(
-            f"""
-            INSERT INTO {_TABLE} (listing_id, mall_id, eligible, reason_bits, hint, eligible_until, computed_at)
-            SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, %s
-            FROM ({compute}) c
-            ORDER BY c.listing_id
-            """,  # noqa: S608
-            [at, *params],
+        malls.append((mall_id, compute, params))
+    if connection.vendor == "postgresql":
+        return partitions.build_and_swap(
+            cursor,
+            builds=partitions.builds_for(malls, at=at),
+            helpers=helpers.count if helpers else 0,
+            shared_tables=helpers.tables if helpers else [],
+            planner_settings=[f"SET LOCAL {setting} = {value}" for setting, value in _BULK_SETTINGS.items()],
         )
+    written = 0
+    for _, compute, params in malls:
+        cursor.execute(partitions.insert_sql(_TABLE, compute), [at, *params])
         written += max(cursor.rowcount, 0)
-    if rebuild:
-        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for _, create in rebuild:
-            cursor.execute(create)
-        cursor.execute("SET LOCAL maintenance_work_mem TO DEFAULT")
-        # Building an index also records the table's size for the planner; autovacuum analyses
-        # the rest, so no ANALYZE of 800,000 fresh rows here.
-    elif connection.vendor == "postgresql":
-        # Statistics for the next run's plan (this scope was empty when last analysed).
-        cursor.execute(f"ANALYZE {_TABLE}")
     return written
 
 
@@ -502,12 +441,13 @@ def _write_changes(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Sco
         comparisons.append(
             (
                 f"""
-                SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, r.id AS rid
+                SELECT c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until,
+                    r.listing_id AS stored_listing_id, r.mall_id AS stored_mall_id
                 FROM ({compute}) c
                 FULL JOIN (
-                    SELECT id, listing_id, reason_bits, hint, eligible_until FROM {_TABLE} WHERE {mall.result_sql}
+                    SELECT listing_id, mall_id, reason_bits, hint, eligible_until FROM {_TABLE} WHERE {mall.result_sql}
                 ) r ON r.listing_id = c.listing_id
-                WHERE c.listing_id IS NULL OR r.id IS NULL OR {_differs("r", "c")}
+                WHERE c.listing_id IS NULL OR r.listing_id IS NULL OR {_differs("r", "c")}
                 """,  # noqa: S608
                 [*params, *mall.result_params],
             )
@@ -537,23 +477,31 @@ def _write_changes(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Sco
             eligible = n.eligible, reason_bits = n.reason_bits, hint = n.hint,
             eligible_until = n.eligible_until, computed_at = %s
         FROM {_NEW} n
-        WHERE {_TABLE}.id = n.rid AND n.listing_id IS NOT NULL
+        WHERE {_TABLE}.listing_id = n.listing_id AND {_TABLE}.mall_id = n.mall_id
+            AND n.listing_id IS NOT NULL AND n.stored_listing_id IS NOT NULL
         """,  # noqa: S608
         [at],
     )
     written = max(cursor.rowcount, 0)
     cursor.execute(
         f"""
-        INSERT INTO {_TABLE} (listing_id, mall_id, eligible, reason_bits, hint, eligible_until, computed_at)
-        SELECT n.listing_id, n.mall_id, n.eligible, n.reason_bits, n.hint, n.eligible_until, %s
-        FROM {_NEW} n WHERE n.rid IS NULL
+        INSERT INTO {_TABLE} ({partitions.COLUMNS})
+        SELECT {result_id_sql(listing="n.listing_id", mall="n.mall_id")}, n.listing_id, n.mall_id, n.eligible,
+            n.reason_bits, n.hint, n.eligible_until, %s
+        FROM {_NEW} n WHERE n.stored_listing_id IS NULL
         ORDER BY n.listing_id, n.mall_id
         """,  # noqa: S608
         [at],
     )
     written += max(cursor.rowcount, 0)
     # Stored rows whose listing × mall pair is gone (the seller has no store left in the mall).
-    cursor.execute(f"DELETE FROM {_TABLE} WHERE id IN (SELECT rid FROM {_NEW} WHERE listing_id IS NULL)")  # noqa: S608
+    cursor.execute(
+        f"""
+        DELETE FROM {_TABLE} WHERE (listing_id, mall_id) IN (
+            SELECT stored_listing_id, stored_mall_id FROM {_NEW} WHERE listing_id IS NULL
+        )
+        """  # noqa: S608
+    )
     cursor.execute(f"DROP TABLE {_NEW}")
     return written
 

@@ -368,15 +368,42 @@ class EligibilityStoreState(models.Model):
         return f"{self.store}: {self.reason_bits}"
 
 
+# An eligibility result's id: its mall's id in the high 32 bits, its listing's in the low ones.
+RESULT_ID_MALL_FACTOR = 1 << 32
+
+
+def result_id(*, listing_id: int, mall_id: int) -> int:
+    return mall_id * RESULT_ID_MALL_FACTOR + listing_id
+
+
+def result_pair(value: str) -> tuple[int, int] | None:
+    """(listing id, mall id) of an eligibility result's id given as text; None if it is none."""
+    if not value.isascii() or not value.isdigit() or int(value) >= 1 << 63:
+        return None
+    mall_id, listing_id = divmod(int(value), RESULT_ID_MALL_FACTOR)
+    return listing_id, mall_id
+
+
+def result_id_sql(*, listing: str, mall: str) -> str:
+    """The same in SQL (SQLite and PostgreSQL), over two column expressions."""
+    return f"(CAST({mall} AS BIGINT) * {RESULT_ID_MALL_FACTOR} + {listing})"
+
+
 class EligibilityResult(models.Model):
     """Same-day eligibility of one listing in one mall. Written only by the set-based recompute
     in retailers.eligibility_sql; `computed_at` moves when the result changes, which is what the
     feed's `changed_since` pages on."""
 
+    # The id packs the pair (`result_id`): the recompute writes it in SQL (no sequence to call per
+    # row), and a listing's row in a mall keeps its id across rewrites. On PostgreSQL the table's
+    # primary key is the pair itself and the id has no index (migration 0013): look rows up by the
+    # pair (`result_pair` turns an id back into it).
+    id = models.BigIntegerField(primary_key=True, editable=False, help_text="mall id × 2³² + listing id")
     # No single-column indexes: the unique (listing, mall) and the feed index cover both. No
     # database-level foreign keys either: this derived table is rewritten in bulk, where per-row
     # RI triggers (run at commit, locking each listing) cost ten times the recompute itself;
     # deletes still cascade through the ORM and the recompute removes rows left without a pair.
+    # On PostgreSQL the table is partitioned by mall (migration 0013, retailers.eligibility_partitions).
     listing = models.ForeignKey(
         Listing, on_delete=models.CASCADE, related_name="eligibility", db_index=False, db_constraint=False
     )
@@ -395,12 +422,22 @@ class EligibilityResult(models.Model):
                 condition=Q(eligible=True, reason_bits=0) | Q(eligible=False, reason_bits__gt=0),
                 name="eligibility_eligible_iff_no_reason",
             ),
+            models.CheckConstraint(
+                condition=Q(id=F("mall_id") * RESULT_ID_MALL_FACTOR + F("listing_id"))
+                & Q(listing_id__lt=RESULT_ID_MALL_FACTOR),
+                name="eligibility_id_packs_mall_and_listing",
+            ),
         ]
         indexes = [models.Index(fields=["mall", "computed_at", "id"], name="eligibility_feed")]
 
     def __str__(self) -> str:
         # Shown to seller managers (the listing page's row per mall, the result's page title).
         return f"{self.listing.seller_sku} in {self.mall.name}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is None:
+            self.pk = result_id(listing_id=self.listing_id, mall_id=self.mall_id)
+        super().save(*args, **kwargs)
 
     @property
     def reasons(self) -> list[str]:

@@ -9,6 +9,8 @@ import io
 import pytest
 import time_machine
 from django.apps import apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from portal.tests.factories import (
@@ -122,6 +124,30 @@ def test_eligibility_result_of_another_seller_is_404_for_a_manager(client, world
     theirs = EligibilityResult.objects.get(listing=world["theirs"])
 
     response = client.get(reverse("admin:retailers_eligibilityresult_change", args=[theirs.pk]))
+
+    assert response.status_code == 404
+
+
+def test_eligibility_result_page_finds_the_row_through_the_pair_its_id_packs(client, world):
+    client.force_login(world["operator"])
+    own = EligibilityResult.objects.get(listing=world["tee"], mall=world["fashion_show"])
+    assert own.pk == world["fashion_show"].pk * 2**32 + world["tee"].pk
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("admin:retailers_eligibilityresult_change", args=[own.pk]))
+
+    assert page.status_code == 200
+    assert page.context["original"] == own
+    lookup = next(q["sql"] for q in queries if 'FROM "retailers_eligibilityresult"' in q["sql"])
+    assert f'"retailers_eligibilityresult"."listing_id" = {world["tee"].pk}' in lookup
+    assert f'"retailers_eligibilityresult"."mall_id" = {world["fashion_show"].pk}' in lookup
+
+
+@pytest.mark.parametrize("object_id", ["abc", "١٢", "99999999999999999999999", "4294967296000"])
+def test_eligibility_result_page_for_an_id_that_is_no_result_is_404(client, world, object_id):
+    client.force_login(world["operator"])
+
+    response = client.get(reverse("admin:retailers_eligibilityresult_change", args=[object_id]))
 
     assert response.status_code == 404
 

@@ -5,6 +5,7 @@ helpers are other sessions."""
 
 import datetime as dt
 import logging
+import random
 import socket
 
 import psycopg
@@ -14,6 +15,8 @@ from django.db import connection, transaction
 from portal.tests.factories import make_listing, make_stock, make_store
 from retailers.eligibility_sql import eligibility_recompute
 from retailers.models import EligibilityResult, Stock, StoreHours
+from retailers.tests.postgres_helpers import build_tables, partitions
+from retailers.tests.test_eligibility_sql import expected_rows, random_dataset, rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 # Wednesday 2026-11-18 12:00 in Las Vegas.
@@ -43,6 +46,16 @@ def two_malls(settings):
     # The first run: all eligible but the mug at the Kiosk.
     assert eligibility_recompute(now=NOON_LA, driver_markets=markets) == 4
     return kiosk, corner, tee, mug, markets
+
+
+@pytest.fixture
+def no_server_for_new_sessions(monkeypatch):
+    """New sessions (the helpers', not the recompute's already open one) find no server."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setitem(connection.settings_dict, "HOST", "127.0.0.1")
+    monkeypatch.setitem(connection.settings_dict, "PORT", closed_port)
 
 
 def _results() -> list[tuple]:
@@ -140,16 +153,10 @@ def test_a_failing_helper_fails_the_recompute_and_nothing_is_written(two_malls, 
     ]
 
 
-def test_a_helper_that_cannot_connect_hands_its_malls_back(two_malls, monkeypatch, caplog):
+def test_a_helper_that_cannot_connect_hands_its_malls_back(two_malls, no_server_for_new_sessions, caplog):
     kiosk, corner, tee, mug, markets = two_malls
     Stock.objects.filter(store=corner, listing=tee).update(on_hand=0)
     Stock.objects.filter(store=kiosk, listing=tee).update(on_hand=0)
-    # New sessions (the helper's, not the recompute's already open one) find no server there.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    monkeypatch.setitem(connection.settings_dict, "HOST", "127.0.0.1")
-    monkeypatch.setitem(connection.settings_dict, "PORT", closed_port)
 
     with caplog.at_level(logging.INFO, logger=LOGGER):
         written = eligibility_recompute(now=LATER, driver_markets=markets)
@@ -165,3 +172,102 @@ def test_a_helper_that_cannot_connect_hands_its_malls_back(two_malls, monkeypatc
     assert messages[0].startswith("eligibility: a helper connection failed (")
     assert messages[0].endswith("); its 1 mall(s) are compared here")
     assert messages[1:] == ["eligibility: 0 of 2 malls compared by 1 helper connection(s)"]
+
+
+# --- The first run: helpers build malls' partitions (retailers.eligibility_partitions) -------------
+
+PARTITIONS_LOGGER = "retailers.eligibility_partitions"
+
+
+def _partition_of_each_mall() -> dict[int, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT mall_id, tableoid::regclass::text FROM retailers_eligibilityresult")
+        return dict(cursor.fetchall())
+
+
+def test_first_run_builds_one_mall_here_and_one_on_a_helper_and_swaps_both_in(two_malls, caplog):
+    kiosk, corner, tee, mug, markets = two_malls  # the fixture ran the first run; here it runs again
+    EligibilityResult.objects.all().delete()
+
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        written = eligibility_recompute(now=NOON_LA, driver_markets=markets)
+
+    assert written == 4
+    assert [record.getMessage() for record in caplog.records if record.name == LOGGER] == [
+        "eligibility: 1 of 2 malls built by 1 helper connection(s)"
+    ]
+    assert _results() == [
+        (tee.pk, kiosk.mall_id, [], NOON_LA),
+        (tee.pk, corner.mall_id, [], NOON_LA),
+        (mug.pk, kiosk.mall_id, ["out_of_stock"], NOON_LA),
+        (mug.pk, corner.mall_id, [], NOON_LA),
+    ]
+    assert _partition_of_each_mall() == {
+        kiosk.mall_id: f"eligibility_mall_{kiosk.mall_id}",
+        corner.mall_id: f"eligibility_mall_{corner.mall_id}",
+    }
+    assert build_tables() == []
+
+
+def test_helper_builds_its_mall_with_the_store_states_this_transaction_refreshed(two_malls, caplog):
+    kiosk, corner, tee, mug, markets = two_malls
+    EligibilityResult.objects.all().delete()
+
+    # At 12:05 the Corner has closed: the helper building Corner's mall must see it.
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        eligibility_recompute(now=LATER, driver_markets=markets)
+
+    assert "eligibility: 1 of 2 malls built by 1 helper connection(s)" in caplog.messages
+    assert _results() == [
+        (tee.pk, kiosk.mall_id, [], LATER),
+        (tee.pk, corner.mall_id, ["store_closed"], LATER),
+        (mug.pk, kiosk.mall_id, ["out_of_stock"], LATER),
+        (mug.pk, corner.mall_id, ["store_closed"], LATER),
+    ]
+
+
+def test_a_failing_helper_build_fails_the_first_run_and_leaves_nothing(two_malls, monkeypatch):
+    kiosk, corner, tee, mug, markets = two_malls
+    EligibilityResult.objects.all().delete()
+    before = partitions()
+    assert (f"eligibility_mall_{kiosk.mall_id}", f"FOR VALUES IN ('{kiosk.mall_id}')") in before
+    # New sessions (the helper's) may not create tables.
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "options", "-c default_transaction_read_only=on")
+
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        eligibility_recompute(now=LATER, driver_markets=markets)
+
+    assert _results() == []
+    assert partitions() == before
+    assert build_tables() == []
+
+
+def test_a_helper_that_cannot_connect_hands_its_builds_back(two_malls, no_server_for_new_sessions, caplog):
+    kiosk, corner, tee, mug, markets = two_malls
+    EligibilityResult.objects.all().delete()
+
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        written = eligibility_recompute(now=NOON_LA, driver_markets=markets)
+
+    assert written == 4
+    messages = [record.getMessage() for record in caplog.records if record.name == LOGGER]
+    assert messages[0].endswith("); its 1 mall(s) are built here")
+    assert messages[1:] == ["eligibility: 0 of 2 malls built by 1 helper connection(s)"]
+    assert _partition_of_each_mall() == {
+        kiosk.mall_id: f"eligibility_mall_{kiosk.mall_id}",
+        corner.mall_id: f"eligibility_mall_{corner.mall_id}",
+    }
+
+
+@pytest.mark.parametrize("seed", [2, 5])
+def test_first_and_later_runs_with_helpers_match_the_pure_rules_on_a_random_dataset(seed, settings, caplog):
+    settings.ELIGIBILITY_RECOMPUTE_CONNECTIONS = 2
+    driver_markets = random_dataset(random.Random(seed))
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        for now in [NOON_LA, dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC), LATER]:
+            eligibility_recompute(now=now, driver_markets=driver_markets)
+
+            assert rows() == expected_rows(now=now, driver_markets=driver_markets), now
+
+    assert "eligibility: 1 of 3 malls built by 1 helper connection(s)" in caplog.messages
+    assert "eligibility: 1 of 3 malls compared by 1 helper connection(s)" in caplog.messages

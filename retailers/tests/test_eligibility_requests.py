@@ -6,7 +6,6 @@ import threading
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.db import close_old_connections, connection, transaction
 
@@ -24,6 +23,7 @@ from retailers.models import EligibilityRequest, EligibilityResult
 from retailers.models import EligibilityRequestKind as Kind
 from retailers.stock_services import stock_set_on_hand
 from retailers.tasks import eligibility_requests_sweep
+from retailers.tests.postgres_helpers import other_session
 
 REQUESTS = EligibilityRequest._meta.db_table
 RESULTS = EligibilityResult._meta.db_table
@@ -41,17 +41,6 @@ def _stocked_listing(*, on_hand: int = 1):
     eligibility_recompute()
     EligibilityRequest.objects.all().delete()
     return store, listing
-
-
-def _other_connection() -> psycopg.Connection:
-    settings = connection.settings_dict
-    return psycopg.connect(
-        host=settings["HOST"] or "127.0.0.1",
-        port=settings["PORT"] or 5432,
-        user=settings["USER"],
-        password=settings["PASSWORD"] or None,
-        dbname=settings["NAME"],
-    )
 
 
 @pytest.mark.django_db
@@ -157,7 +146,7 @@ def test_sweeper_task_with_nothing_pending_writes_nothing():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_hook_row_is_invisible_to_others_until_the_caller_commits_on_postgres():
-    other = _other_connection()
+    other = other_session()
     try:
         with transaction.atomic():
             eligibility_after_stock_change(listing_ids=[21])
@@ -254,8 +243,8 @@ def test_worker_killed_mid_sweep_leaves_the_requests_for_the_next_sweep(tmp_path
     env = celery.process_env(tmp_path)
     celery.purge(env)
     logs = [tmp_path / "worker.log", tmp_path / "beat.log", tmp_path / "worker2.log"]
-    blocker = _other_connection()
-    watcher = _other_connection()
+    blocker = other_session()
+    watcher = other_session()
     watcher.autocommit = True
     worker = beat = second = None
     try:

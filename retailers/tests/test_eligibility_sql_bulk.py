@@ -2,14 +2,17 @@
 and the later runs' single pass that finds new, changed and orphaned rows."""
 
 import datetime as dt
+import logging
+import threading
+import time
 
-import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 
 from portal.tests.factories import make_listing, make_stock, make_store
 from retailers.eligibility_sql import eligibility_recompute
 from retailers.models import EligibilityResult, Store
+from retailers.tests.postgres_helpers import build_tables, other_session, partitions
 
 pytestmark = pytest.mark.django_db
 # Wednesday 2026-11-18 12:00 in Las Vegas.
@@ -39,83 +42,140 @@ def _exclusive_locks() -> int:
         return cursor.fetchone()[0]
 
 
+def _partition_indexes(partition: str) -> list[str]:
+    """The partition's indexes, by the results table's index each is attached to."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT parent.relname::text FROM pg_index i
+            JOIN pg_inherits h ON h.inhrelid = i.indexrelid JOIN pg_class parent ON parent.oid = h.inhparent
+            WHERE i.indrelid = %s::regclass ORDER BY 1
+            """,
+            [partition],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 @pytest.mark.postgres
-def test_first_full_recompute_on_an_empty_table_keeps_every_index_and_constraint():
+def test_first_full_recompute_swaps_in_a_built_partition_per_mall_with_every_index_and_constraint():
     store = make_store()
+    other = make_store(seller=store.seller)
     listings = [make_listing(seller=store.seller) for _ in range(3)]
     for listing in listings:
         make_stock(store=store, listing=listing, on_hand=1)
     before = _index_and_constraint_definitions()
-    assert any("eligibility_one_row_per_listing_mall UNIQUE (listing_id, mall_id)" in d for d in before)
+    assert any("eligibility_one_row_per_listing_mall PRIMARY KEY (listing_id, mall_id)" in d for d in before)
     assert any("INDEX eligibility_feed ON" in d for d in before)
 
     written = eligibility_recompute(now=NOON_LA, driver_markets={store.mall.market_id})
 
-    assert written == 3
-    # The indexes were dropped and built again (under the table's exclusive lock, which this
-    # test's surrounding transaction still holds), and came back exactly as they were.
+    assert written == 6
+    # Each mall's rows are in the mall's own partition, built and attached in this transaction
+    # (which still holds the table's exclusive lock), carrying every index of the table.
     assert _exclusive_locks() == 1
+    mall_partitions = [
+        (f"eligibility_mall_{m}", f"FOR VALUES IN ('{m}')") for m in sorted({store.mall_id, other.mall_id})
+    ]
+    assert set(mall_partitions) | {("eligibility_mall_default", "DEFAULT")} <= set(partitions())
+    rows = EligibilityResult.objects.extra(select={"partition": "tableoid::regclass::text"}).order_by("mall_id")
+    assert sorted({(r.partition, r.mall_id) for r in rows}) == [
+        (name, m) for (name, _), m in zip(mall_partitions, sorted({store.mall_id, other.mall_id}), strict=True)
+    ]
+    for name, _ in mall_partitions:
+        assert _partition_indexes(name) == ["eligibility_feed", "eligibility_one_row_per_listing_mall"]
     assert _index_and_constraint_definitions() == before
-    duplicate = EligibilityResult.objects.get(listing=listings[0])
-    duplicate.pk = None
+    assert build_tables() == []
+    first = EligibilityResult.objects.get(listing=listings[0], mall=store.mall)
     with pytest.raises(IntegrityError), transaction.atomic():
-        duplicate.save()
+        EligibilityResult.objects.create(
+            listing=first.listing, mall=first.mall, eligible=True, reason_bits=0, computed_at=NOON_LA
+        )
 
 
-@pytest.mark.postgres
-def test_first_full_recompute_numbers_ids_in_mall_listing_order_and_moves_the_sequence_past_them():
+def test_result_ids_pack_the_mall_and_the_listing_in_first_and_incremental_runs():
     store = make_store()
     other = make_store(seller=store.seller)
     listings = [make_listing(seller=store.seller) for _ in range(3)]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [TABLE])
-        (taken,) = cursor.fetchone()
 
     written = eligibility_recompute(now=NOON_LA, driver_markets={store.mall.market_id})
-
-    assert written == 6
-    # Mall by mall, listings in order within each (the feed index is then built from sorted rows).
-    pairs = sorted((mall_id, listing.pk) for listing in listings for mall_id in (store.mall_id, other.mall_id))
-    assert list(EligibilityResult.objects.order_by("pk").values_list("pk", "listing_id", "mall_id")) == [
-        (taken + 1 + n, listing_id, mall_id) for n, (mall_id, listing_id) in enumerate(pairs)
-    ]
-    # The next row the sequence gives out follows them (an incremental run's insert).
     added = make_listing(seller=store.seller)
     eligibility_recompute(listing_ids=[added.pk], now=NOON_LA, driver_markets={store.mall.market_id})
-    assert list(EligibilityResult.objects.filter(listing=added).order_by("pk").values_list("pk", flat=True)) == [
-        taken + 7,
-        taken + 8,
+
+    assert written == 6
+    pairs = sorted(
+        (mall_id, listing.pk) for listing in [*listings, added] for mall_id in (store.mall_id, other.mall_id)
+    )
+    assert list(EligibilityResult.objects.order_by("pk").values_list("pk", "listing_id", "mall_id")) == [
+        (mall_id * 2**32 + listing_id, listing_id, mall_id) for mall_id, listing_id in pairs
     ]
 
 
 @pytest.mark.postgres
-def test_first_full_recompute_while_another_session_reads_the_table_inserts_without_touching_indexes():
+def test_first_full_recompute_waits_for_a_reader_then_swaps_its_partitions_in():
     store = make_store(name="Kiosk")
     listing = make_listing(seller=store.seller)
-    before = _index_and_constraint_definitions()
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        host=settings["HOST"] or "127.0.0.1",
-        port=settings["PORT"] or 5432,
-        user=settings["USER"],
-        password=settings["PASSWORD"] or None,
-        dbname=settings["NAME"],
-    )
+    reader = other_session()
     try:
-        # A feed reader in the middle of its transaction: the index rebuild must not wait for it.
-        other.execute(f"LOCK TABLE {TABLE} IN ACCESS SHARE MODE")
+        # A feed reader in the middle of its transaction, done 0.3 s later.
+        reader.execute("SELECT COUNT(*) FROM retailers_eligibilityresult")
+        timer = threading.Timer(0.3, reader.rollback)
+        timer.start()
+        started = time.monotonic()
         written = eligibility_recompute(now=NOON_LA, driver_markets={store.mall.market_id})
-        exclusive_locks = _exclusive_locks()
+        waited = time.monotonic() - started
+        timer.join()
     finally:
-        other.rollback()
-        other.close()
+        reader.close()
 
     assert written == 1
-    assert exclusive_locks == 0
-    assert _index_and_constraint_definitions() == before
+    assert waited >= 0.3
+    assert _exclusive_locks() == 1
+    assert (f"eligibility_mall_{store.mall_id}", f"FOR VALUES IN ('{store.mall_id}')") in partitions()
     assert [(r.listing_id, r.hint) for r in EligibilityResult.objects.all()] == [
         (listing.pk, "restock 1 unit at Kiosk")
     ]
+
+
+@pytest.mark.postgres
+def test_first_full_recompute_copies_its_rows_in_when_a_reader_keeps_the_table(settings, caplog):
+    settings.ELIGIBILITY_SWAP_LOCK_TIMEOUT_MS = 200
+    store = make_store(name="Kiosk")
+    listing = make_listing(seller=store.seller)
+    before = partitions()
+    reader = other_session()
+    try:
+        reader.execute("SELECT COUNT(*) FROM retailers_eligibilityresult")  # and stays in its transaction
+        with caplog.at_level(logging.WARNING, logger="retailers.eligibility_partitions"):
+            written = eligibility_recompute(now=NOON_LA, driver_markets={store.mall.market_id})
+        exclusive_locks = _exclusive_locks()
+    finally:
+        reader.rollback()
+        reader.close()
+
+    assert written == 1
+    assert exclusive_locks == 0
+    assert caplog.messages == ["eligibility: readers kept the results table for 200 ms; the built rows are copied in"]
+    assert partitions() == before
+    assert build_tables() == []
+    assert [(r.listing_id, r.hint) for r in EligibilityResult.objects.all()] == [
+        (listing.pk, "restock 1 unit at Kiosk")
+    ]
+
+
+@pytest.mark.postgres
+def test_first_full_recompute_drops_a_built_table_a_killed_run_left_behind():
+    store = make_store()
+    listing = make_listing(seller=store.seller)
+    make_stock(store=store, listing=listing, on_hand=1)
+    leftover = f"eligibility_build_{store.mall_id}_0badc0de"
+    with connection.cursor() as cursor:
+        # What a helper commits before the recompute that started it is killed.
+        cursor.execute(f"CREATE TABLE {leftover} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+
+    eligibility_recompute(now=NOON_LA, driver_markets={store.mall.market_id})
+
+    assert build_tables() == []
+    assert EligibilityResult.objects.get().listing_id == listing.pk
 
 
 def test_full_recompute_after_changes_updates_inserts_and_deletes_only_what_differs():
@@ -165,15 +225,6 @@ def test_mall_recompute_leaves_other_malls_rows_alone():
         store.mall_id: (False, ["no_live_store"], later),
         other.mall_id: (True, [], NOON_LA),
     }
-
-
-@pytest.mark.postgres
-def test_result_ids_come_a_thousand_at_a_time_from_the_sequence():
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT seqcache FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence(%s, 'id')::regclass", [TABLE]
-        )
-        assert cursor.fetchone() == (1000,)
 
 
 def test_first_full_recompute_mall_by_mall_gives_what_a_later_full_recompute_computes():
