@@ -8,6 +8,7 @@ seller's listings (1,000,000 stock rows), then measures in one run:
 - the first full computation (empty results);
 - the steady-state full recompute after 1 % of stock rows changed (what the nightly run does);
 - the incremental recompute after one stock change;
+- a full walk of one mall's eligibility feed (200,000 rows; informational);
 - the peak memory of this process.
 Its last line: RESULT ratio=<steady/floor> first_ratio=<first/floor> incremental_ms=<n> peak_mb=<n>
 (wall time; ratio is the median of three floor-then-steady pairs, first_ratio the median of three
@@ -19,6 +20,7 @@ The database is emptied and rebuilt on every run (--reuse keeps an already built
 clears only the results): never point it at real data.
 """
 
+import json
 import os
 import resource
 import statistics
@@ -43,6 +45,7 @@ from django.test import override_settings  # noqa: E402
 
 from bench.machine import busy_cpu_seconds  # noqa: E402
 from retailers.eligibility_sql import eligibility_recompute  # noqa: E402
+from retailers.selectors import FEED_PAGE_MAX, eligibility_feed_page  # noqa: E402
 
 MALLS, SELLERS, LISTINGS_PER_SELLER, STORES = 4, 40, 5000, 200
 FIRST_ROUNDS = 3
@@ -167,6 +170,23 @@ def write_floor() -> float:
     return elapsed
 
 
+def feed_walk() -> tuple[int, int, float]:
+    """(rows, pages, seconds) of a walk of the first mall's eligibility feed from the start, as
+    the marketplace does it: each page read and written out as the API's JSON."""
+    from retailers.models import Mall
+
+    slug = Mall.objects.order_by("pk").values_list("slug", flat=True)[0]
+    rows = pages = 0
+    cursor = None
+    started = time.perf_counter()
+    while True:
+        page = eligibility_feed_page(mall_slug=slug, changed_since=None, cursor=cursor)
+        json.dumps({"items": page.items, "next_cursor": page.next_cursor})
+        rows, pages, cursor = rows + len(page.items), pages + 1, page.next_cursor
+        if cursor is None:
+            return rows, pages, time.perf_counter() - started
+
+
 def change_one_percent(k: int) -> None:
     with connection.cursor() as c:
         c.execute("UPDATE retailers_stock SET on_hand = (on_hand + 1) %% 4 WHERE id %% 100 = %s", [k])
@@ -262,6 +282,12 @@ def main() -> None:
         )
     incremental_ms = statistics.median(incremental) * 1000
     print(f"incremental after one stock change: {incremental_ms:.1f} ms (median of 20)")
+
+    walked, pages, walk_s = feed_walk()
+    print(
+        f"eligibility feed, a full walk of one mall: {walked:,} rows in {pages} pages of at most "
+        f"{FEED_PAGE_MAX:,}, {walk_s:.1f} s (issue 5, point 8: under 10 s for 100,000 listings; informational)"
+    )
 
     floor_cpu, first_cpu, steady_cpu = (statistics.median(cpu) for cpu in (cpu_floor, cpu_first, cpu_steady))
     print(
