@@ -45,18 +45,6 @@ def partition_name(mall_id: int) -> str:
     return f"eligibility_mall_{int(mall_id)}"
 
 
-def insert_sql(table: str, compute: str) -> str:
-    """INSERT of a mall's computed rows (a SELECT of listing_id, mall_id, eligible, reason_bits,
-    hint, eligible_until; `computed_at` its first parameter) into `table`, in listing order."""
-    return f"""
-        INSERT INTO {table} ({COLUMNS})
-        SELECT {result_id_sql(listing="c.listing_id", mall="c.mall_id")}, c.listing_id, c.mall_id, c.eligible,
-            c.reason_bits, c.hint, c.eligible_until, %s
-        FROM ({compute}) c
-        ORDER BY c.listing_id
-    """  # noqa: S608
-
-
 @dataclass(frozen=True)
 class Layout:
     """The results table as the database has it now (so a column, constraint or index a later

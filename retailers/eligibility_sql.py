@@ -407,7 +407,15 @@ def _insert_all(cursor, *, compute_for: _ComputeFor, at: object, scope: "_Scope"
         )
     written = 0
     for _, compute, params in malls:
-        cursor.execute(partitions.insert_sql(_TABLE, compute), [at, *params])
+        cursor.execute(
+            f"""
+            INSERT INTO {_TABLE} ({partitions.COLUMNS})
+            SELECT {_ID_SQL}, c.listing_id, c.mall_id, c.eligible, c.reason_bits, c.hint, c.eligible_until, %s
+            FROM ({compute}) c
+            ORDER BY c.listing_id
+            """,  # noqa: S608
+            [at, *params],
+        )
         written += max(cursor.rowcount, 0)
     return written
 
