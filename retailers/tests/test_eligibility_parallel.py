@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import random
 import socket
+import threading
 
 import psycopg
 import pytest
@@ -14,8 +15,8 @@ from django.db import connection, transaction
 
 from portal.tests.factories import make_listing, make_stock, make_store
 from retailers.eligibility_sql import eligibility_recompute
-from retailers.models import EligibilityResult, Stock, StoreHours
-from retailers.tests.postgres_helpers import build_tables, partitions
+from retailers.models import EligibilityResult, Listing, Stock, Store, StoreHours
+from retailers.tests.postgres_helpers import build_tables, other_session, partitions
 from retailers.tests.test_eligibility_sql import expected_rows, random_dataset, rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -271,3 +272,38 @@ def test_first_and_later_runs_with_helpers_match_the_pure_rules_on_a_random_data
 
     assert "eligibility: 1 of 3 malls built by 1 helper connection(s)" in caplog.messages
     assert "eligibility: 1 of 3 malls compared by 1 helper connection(s)" in caplog.messages
+
+
+def test_readers_during_a_first_run_see_no_mall_or_every_mall_never_part(settings):
+    settings.ELIGIBILITY_RECOMPUTE_CONNECTIONS = 2
+    seller = make_store().seller
+    stores = [Store.objects.get(seller=seller), *(make_store(seller=seller) for _ in range(2))]
+    listings = Listing.objects.bulk_create(
+        Listing(seller=seller, seller_sku=f"BULK-{n}", title=f"Item {n}", category="apparel", weight_grams=300)
+        for n in range(3000)
+    )
+    Stock.objects.bulk_create(
+        Stock(store=store, listing=listing, on_hand=n % 3) for store in stores for n, listing in enumerate(listings)
+    )
+    markets = {store.mall.market_id for store in stores}
+    seen: list[int] = []
+    done = threading.Event()
+
+    def read() -> None:
+        # A feed reader's statements, each in its own transaction, for as long as the run lasts.
+        with other_session() as reader:
+            reader.autocommit = True
+            while not done.is_set():
+                seen.append(reader.execute("SELECT COUNT(*) FROM retailers_eligibilityresult").fetchone()[0])
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        written = eligibility_recompute(now=NOON_LA, driver_markets=markets)
+    finally:
+        done.set()
+        reader.join()
+
+    assert written == 9000
+    assert seen.count(0) + seen.count(9000) == len(seen), sorted(set(seen))
+    assert seen[0] == 0
