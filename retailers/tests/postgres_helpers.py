@@ -37,3 +37,10 @@ def build_tables() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(r"SELECT relname::text FROM pg_class WHERE relname LIKE 'eligibility\_build%%' ORDER BY 1")
         return [row[0] for row in cursor.fetchall()]
+
+
+def partition_of_each_mall() -> dict[int, str]:
+    """The partition that holds each mall's stored results."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT mall_id, tableoid::regclass::text FROM retailers_eligibilityresult")
+        return dict(cursor.fetchall())

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from portal.tests.factories import make_listing, make_stock, make_store
 from retailers.eligibility_sql import eligibility_recompute
 from retailers.models import EligibilityResult, Listing, Stock, Store, StoreHours
-from retailers.tests.postgres_helpers import build_tables, other_session, partitions
+from retailers.tests.postgres_helpers import build_tables, other_session, partition_of_each_mall, partitions
 from retailers.tests.test_eligibility_sql import expected_rows, random_dataset, rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -180,12 +180,6 @@ def test_a_helper_that_cannot_connect_hands_its_malls_back(two_malls, no_server_
 PARTITIONS_LOGGER = "retailers.eligibility_partitions"
 
 
-def _partition_of_each_mall() -> dict[int, str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT DISTINCT mall_id, tableoid::regclass::text FROM retailers_eligibilityresult")
-        return dict(cursor.fetchall())
-
-
 def test_first_run_builds_one_mall_here_and_one_on_a_helper_and_swaps_both_in(two_malls, caplog):
     kiosk, corner, tee, mug, markets = two_malls  # the fixture ran the first run; here it runs again
     EligibilityResult.objects.all().delete()
@@ -203,7 +197,7 @@ def test_first_run_builds_one_mall_here_and_one_on_a_helper_and_swaps_both_in(tw
         (mug.pk, kiosk.mall_id, ["out_of_stock"], NOON_LA),
         (mug.pk, corner.mall_id, [], NOON_LA),
     ]
-    assert _partition_of_each_mall() == {
+    assert partition_of_each_mall() == {
         kiosk.mall_id: f"eligibility_mall_{kiosk.mall_id}",
         corner.mall_id: f"eligibility_mall_{corner.mall_id}",
     }
@@ -254,7 +248,7 @@ def test_a_helper_that_cannot_connect_hands_its_builds_back(two_malls, no_server
     messages = [record.getMessage() for record in caplog.records if record.name == LOGGER]
     assert messages[0].endswith("); its 1 mall(s) are built here")
     assert messages[1:] == ["eligibility: 0 of 2 malls built by 1 helper connection(s)"]
-    assert _partition_of_each_mall() == {
+    assert partition_of_each_mall() == {
         kiosk.mall_id: f"eligibility_mall_{kiosk.mall_id}",
         corner.mall_id: f"eligibility_mall_{corner.mall_id}",
     }
