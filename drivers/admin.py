@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -33,11 +33,7 @@ from drivers.models import (
 )
 from portal.admin import is_operator
 from portal.errors import ActionRefused
-
-
-def _mall_time(moment: dt.datetime | None, mall, format: str = "D H:i T") -> str:
-    """A moment in the mall's own time zone, as the orders admin shows deadlines."""
-    return formats.date_format(timezone.localtime(moment, mall.tz), format) if moment else "—"
+from portal.localtime import in_zone
 
 
 class OperatorOnly:
@@ -312,11 +308,11 @@ class OfferAdmin(HistoryOnly, admin.ModelAdmin):
 
     @admin.display(description="Opened (mall time)", ordering="opened_at")
     def opened_local(self, obj: Offer) -> str:
-        return _mall_time(obj.opened_at, obj.route.mall)
+        return in_zone(obj.opened_at, obj.route.mall.tz, "D H:i T")
 
     @admin.display(description="Answer by (mall time)", ordering="due_at")
     def due_local(self, obj: Offer) -> str:
-        return _mall_time(obj.due_at, obj.route.mall, "D H:i:s T")
+        return in_zone(obj.due_at, obj.route.mall.tz, "D H:i:s T")
 
     @admin.display(description="Pay")
     def pay(self, obj: Offer) -> str:
@@ -371,7 +367,7 @@ class RouteAdmin(HistoryOnly, admin.ModelAdmin):
 
     @admin.display(description="Leaves the mall (mall time)", ordering="depart_at")
     def depart_local(self, obj: Route) -> str:
-        return _mall_time(obj.depart_at, obj.mall)
+        return in_zone(obj.depart_at, obj.mall.tz, "D H:i T")
 
     @admin.action(description="Re-offer selected routes that wait for an operator")
     def reoffer_selected(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:

@@ -1,12 +1,12 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import formats, timezone
 
 from orders.models import Order, OrderEvent, OrderLine, Package
 from orders.services import order_cancel
 from portal.admin import ReadOnlyInline, SellerScopedAdmin, is_operator
 from portal.errors import ActionRefused
+from portal.localtime import in_zone
 
 
 class OrderLineInline(ReadOnlyInline):
@@ -64,7 +64,7 @@ class OrderAdmin(SellerScopedAdmin):
 
     @admin.display(description="Deliver by (mall time)", ordering="deliver_by")
     def deliver_by_local(self, order: Order) -> str:
-        return formats.date_format(timezone.localtime(order.deliver_by, order.store.mall.tz), "D H:i T")
+        return in_zone(order.deliver_by, order.store.mall.tz, "D H:i T")
 
     @admin.action(description="Cancel selected orders", permissions=["cancel"])
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -1,8 +1,20 @@
-"""Local days: where a day begins and ends in a mall's or a market's time zone. Pure functions,
-shared by the store board (today's orders) and driver documents (valid through a local date)."""
+"""Local times: where a day begins and ends in a mall's or a market's time zone, and a moment
+written in one. Pure functions, shared by the store board (today's orders), driver documents
+(valid through a local date) and the admin pages (times in the mall's zone)."""
 
 import datetime as dt
 import zoneinfo
+
+from django.utils.dateformat import format as date_format
+
+# "Fri Nov 20 2026, 4:05 PM PST": the admin's dates and times in a mall's zone.
+ADMIN_MOMENT = "D M j Y, g:i A T"
+
+
+def in_zone(moment: dt.datetime | None, tz: zoneinfo.ZoneInfo, format: str = ADMIN_MOMENT) -> str:
+    """`moment` on the clock of `tz` (a Django date format, with the zone's abbreviation where
+    the format has T); "—" for none."""
+    return date_format(moment.astimezone(tz), format) if moment else "—"
 
 
 def end_of_local_day(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:

@@ -10,6 +10,7 @@ from portal.admin import (
     is_operator,
 )
 from portal.errors import ActionRefused
+from portal.localtime import in_zone
 from retailers.admin_lifecycle import StoreLifecycleAdminMixin
 from retailers.eligibility_hooks import eligibility_after_listing_change, eligibility_after_stock_change
 from retailers.models import (
@@ -176,19 +177,13 @@ class StoreAdmin(StoreLifecycleAdminMixin, SellerScopedAdmin):
     readonly_fields = ["paused_since", "paused_by", "last_updated", "history"]
     inlines = [StoreHoursInline, StoreMembershipInline]
 
-    @staticmethod
-    def _mall_time(store: Store, at) -> str:
-        # In the mall's time zone with its name, like the history below (the admin's own
-        # rendering would be UTC, unlabelled).
-        return at.astimezone(store.mall.tz).strftime("%a %b %-d %Y, %-I:%M %p %Z") if at else "—"
-
     @admin.display(description="Paused since (mall time)")
     def paused_since(self, store: Store) -> str:
-        return self._mall_time(store, store.paused_at)
+        return in_zone(store.paused_at, store.mall.tz)
 
     @admin.display(description="Last updated (mall time)")
     def last_updated(self, store: Store) -> str:
-        return self._mall_time(store, store.updated_at)
+        return in_zone(store.updated_at, store.mall.tz)
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         # A store is one seller's shop in one mall: its orders, routes, hours (in the mall's time

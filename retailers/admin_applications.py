@@ -9,12 +9,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods
 
 from portal.admin import OperatorAdmin, is_operator
 from portal.errors import ActionRefused
+from portal.localtime import in_zone
 from retailers.applications import REASON_MAX, application_approve, application_reject
 from retailers.join_forms import no_control_characters
 from retailers.models import ApplicationStatus, StoreApplication, Weekday
@@ -55,12 +55,6 @@ class DecisionForm(forms.Form):
     def clean_reason(self) -> str:
         # Line breaks are fine in a textarea; the reason is stored on one line.
         return " ".join(self.cleaned_data["reason"].split())
-
-
-def _mall_time(application: StoreApplication, moment) -> str:
-    if moment is None:
-        return "—"
-    return date_format(moment.astimezone(application.mall.tz), "D M j Y, g:i A T")
 
 
 class MarketFilter(admin.SimpleListFilter):
@@ -131,11 +125,11 @@ class StoreApplicationAdmin(OperatorAdmin):
 
     @admin.display(description="Submitted (mall time)", ordering="created_at")
     def submitted_local(self, obj: StoreApplication) -> str:
-        return _mall_time(obj, obj.created_at)
+        return in_zone(obj.created_at, obj.mall.tz)
 
     @admin.display(description="Reviewed (mall time)", ordering="reviewed_at")
     def reviewed_local(self, obj: StoreApplication) -> str:
-        return _mall_time(obj, obj.reviewed_at)
+        return in_zone(obj.reviewed_at, obj.mall.tz)
 
     @admin.display(description="Opening hours (mall time)")
     def hours_display(self, obj: StoreApplication) -> str:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from portal.admin import OperatorAdmin, is_operator
 from portal.errors import ActionRefused
+from portal.localtime import in_zone
 from retailers import services
 from retailers.models import ProgramAgreement, Store, StoreEvent, StoreStatus
 
@@ -79,7 +80,7 @@ class StoreLifecycleAdminMixin:
         tz = store.mall.tz
         rows = [
             (
-                event.at.astimezone(tz).strftime("%a %b %-d %Y, %-I:%M %p %Z"),
+                in_zone(event.at, tz),
                 event.type,
                 f"{event.from_status or '—'} → {event.to_status}" if event.to_status else "",
                 event.actor_label,
