@@ -42,9 +42,9 @@ class IdleSessionTimeoutMiddleware:
 class HtmxLoginRedirectMiddleware:
     """An htmx request answered with the log-in redirect (its session ended: deactivated from the
     team, logged out in another tab, expired, or idle: it sits outside IdleSessionTimeoutMiddleware)
-    sends the whole tab to the log-in page. Otherwise
-    the browser follows the redirect inside the request and htmx swaps the log-in page into the
-    region that asked (a settings panel, the board)."""
+    sends the whole tab to the log-in page. Otherwise the browser follows the redirect inside the
+    request and htmx swaps the log-in page into the region that asked (a settings panel, the
+    board)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

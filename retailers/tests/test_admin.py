@@ -13,6 +13,7 @@ from portal.tests.factories import (
     make_user,
 )
 from retailers.models import Listing, Stock, Store, StoreEvent, StoreStatus
+from retailers.tests.admin_forms import store_change_data
 
 pytestmark = pytest.mark.django_db
 
@@ -288,40 +289,13 @@ def test_stock_add_by_manager_creates_row_through_service(client, world):
     assert StoreEvent.objects.filter(store=world["own_stores"][1], type="stock.changed").count() == 1
 
 
-def _store_form_data(store: Store, **changes) -> dict:
-    data = {
-        "seller": store.seller_id,
-        "mall": store.mall_id,
-        "name": store.name,
-        "unit": store.unit,
-        "pickup_instructions": "",
-        "same_day_cutoff": "17:00",
-        "prep_sla_minutes": store.prep_sla_minutes,
-        "hourly_capacity": store.hourly_capacity,
-        "status": store.status,
-        "paused_reason": store.paused_reason,
-    }
-    for prefix in ("hours", "memberships"):
-        total = store.hours.count() if prefix == "hours" else store.memberships.count()
-        data |= {f"{prefix}-TOTAL_FORMS": total, f"{prefix}-INITIAL_FORMS": total}
-    for index, row in enumerate(store.hours.all()):
-        data |= {
-            f"hours-{index}-id": row.pk,
-            f"hours-{index}-store": store.pk,
-            f"hours-{index}-weekday": row.weekday,
-            f"hours-{index}-opens_at": row.opens_at.strftime("%H:%M"),
-            f"hours-{index}-closes_at": row.closes_at.strftime("%H:%M"),
-        }
-    return data | changes
-
-
 def test_store_pause_in_admin_goes_through_service_and_records_event(client, world):
     client.force_login(world["manager"])
     store = world["own_stores"][0]
 
     response = client.post(
         reverse("admin:retailers_store_change", args=[store.pk]),
-        _store_form_data(store, status=StoreStatus.PAUSED, paused_reason="Inventory count"),
+        store_change_data(store, status=StoreStatus.PAUSED, paused_reason="Inventory count"),
     )
 
     assert response.status_code == 302
@@ -337,7 +311,7 @@ def test_store_onboarding_status_change_by_manager_is_refused(client, world):
     store.refresh_from_db()
 
     response = client.post(
-        reverse("admin:retailers_store_change", args=[store.pk]), _store_form_data(store, status=StoreStatus.LIVE)
+        reverse("admin:retailers_store_change", args=[store.pk]), store_change_data(store, status=StoreStatus.LIVE)
     )
 
     assert response.status_code == 200
@@ -377,7 +351,7 @@ def test_store_resume_in_admin_goes_through_service(client, world):
     store.refresh_from_db()
 
     response = client.post(
-        reverse("admin:retailers_store_change", args=[store.pk]), _store_form_data(store, status=StoreStatus.LIVE)
+        reverse("admin:retailers_store_change", args=[store.pk]), store_change_data(store, status=StoreStatus.LIVE)
     )
 
     assert response.status_code == 302
@@ -389,7 +363,7 @@ def test_store_resume_in_admin_goes_through_service(client, world):
 def test_store_settings_and_hours_in_admin_go_through_service_with_one_event(client, world):
     client.force_login(world["manager"])
     store = world["own_stores"][0]
-    data = _store_form_data(store, same_day_cutoff="16:00", prep_sla_minutes=45)
+    data = store_change_data(store, same_day_cutoff="16:00", prep_sla_minutes=45)
     monday = store.hours.get(weekday=0)
     sunday = store.hours.get(weekday=6)
     index = {row.pk: i for i, row in enumerate(store.hours.all())}
@@ -421,7 +395,7 @@ def test_store_change_form_cannot_move_a_store_to_another_mall(client, world, wh
     other_mall = world["malls"][2]
 
     response = client.post(
-        reverse("admin:retailers_store_change", args=[store.pk]), _store_form_data(store, mall=other_mall.pk)
+        reverse("admin:retailers_store_change", args=[store.pk]), store_change_data(store, mall=other_mall.pk)
     )
 
     assert response.status_code == 302
@@ -437,7 +411,7 @@ def test_store_capacity_change_in_admin_is_recorded_and_requests_a_recompute(cli
     EligibilityRequest.objects.all().delete()
 
     response = client.post(
-        reverse("admin:retailers_store_change", args=[store.pk]), _store_form_data(store, hourly_capacity=20)
+        reverse("admin:retailers_store_change", args=[store.pk]), store_change_data(store, hourly_capacity=20)
     )
 
     assert response.status_code == 302

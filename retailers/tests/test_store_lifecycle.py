@@ -36,6 +36,7 @@ from retailers.models import (
     StoreEvent,
     StoreStatus,
 )
+from retailers.tests.admin_forms import store_change_data
 
 pytestmark = pytest.mark.django_db
 
@@ -371,24 +372,8 @@ def test_admin_lifecycle_pages_refuse_seller_managers_and_unknown_ids(client, op
 def test_admin_form_cannot_set_status_live_directly(client, agreement, operator) -> None:
     store = _onboarding_store()
     client.force_login(operator)
-    data = {
-        "seller": store.seller_id,
-        "mall": store.mall_id,
-        "name": store.name,
-        "unit": store.unit,
-        "pickup_instructions": "",
-        "same_day_cutoff": "17:00",
-        "prep_sla_minutes": store.prep_sla_minutes,
-        "hourly_capacity": store.hourly_capacity,
-        "status": "live",
-        "paused_reason": "",
-        "hours-TOTAL_FORMS": 0,
-        "hours-INITIAL_FORMS": 0,
-        "memberships-TOTAL_FORMS": 0,
-        "memberships-INITIAL_FORMS": 0,
-    }
 
-    response = client.post(reverse("admin:retailers_store_change", args=[store.pk]), data)
+    response = _admin_status_post(client, store, "live")
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["status"] == [
@@ -399,23 +384,9 @@ def test_admin_form_cannot_set_status_live_directly(client, agreement, operator)
 
 
 def _admin_status_post(client, store: Store, status: str):
-    data = {
-        "seller": store.seller_id,
-        "mall": store.mall_id,
-        "name": store.name,
-        "unit": store.unit,
-        "pickup_instructions": "",
-        "same_day_cutoff": "17:00",
-        "prep_sla_minutes": store.prep_sla_minutes,
-        "hourly_capacity": store.hourly_capacity,
-        "status": status,
-        "paused_reason": "",
-        "hours-TOTAL_FORMS": 0,
-        "hours-INITIAL_FORMS": 0,
-        "memberships-TOTAL_FORMS": 0,
-        "memberships-INITIAL_FORMS": 0,
-    }
-    return client.post(reverse("admin:retailers_store_change", args=[store.pk]), data)
+    return client.post(
+        reverse("admin:retailers_store_change", args=[store.pk]), store_change_data(store, status=status)
+    )
 
 
 def test_admin_form_cannot_bring_a_rejected_store_back(client, operator) -> None:
