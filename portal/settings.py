@@ -96,8 +96,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Connections a full eligibility recompute uses at once on PostgreSQL (its own and helpers that
-# compare other malls at the same time, retailers.eligibility_parallel); about the database
-# server's free cores. 1: its own connection only.
+# compare, or on a first run build, other malls at the same time, retailers.eligibility_parallel);
+# about the database server's free cores. 1: its own connection only.
 ELIGIBILITY_RECOMPUTE_CONNECTIONS = envint("ELIGIBILITY_RECOMPUTE_CONNECTIONS", 2)
 if ELIGIBILITY_RECOMPUTE_CONNECTIONS < 1:
     raise ImproperlyConfigured(
