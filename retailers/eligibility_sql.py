@@ -20,7 +20,7 @@ Two steps:
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -59,15 +59,18 @@ def orders_last_hour_by_store(*, store_ids: Iterable[int], now: dt.datetime) -> 
     return {row["store_id"]: row["n"] for row in rows}
 
 
-def store_facts(store: Store, *, orders_last_hour: int) -> rules.StoreFacts:
-    """The pure facts of a store (with `mall` and `hours` already loaded)."""
+def store_facts(
+    store: Store, *, orders_last_hour: int, hours: Mapping[int, tuple[dt.time, dt.time]] | None = None
+) -> rules.StoreFacts:
+    """The pure facts of a store (with `mall` already loaded, and `hours` unless they are given
+    as {weekday: (opens_at, closes_at)})."""
     return rules.StoreFacts(
         id=store.pk,
         name=store.name,
         status=store.status,
         time_zone=store.mall.time_zone,
         cutoff=store.same_day_cutoff,
-        hours={row.weekday: (row.opens_at, row.closes_at) for row in store.hours.all()},
+        hours=hours if hours is not None else {row.weekday: (row.opens_at, row.closes_at) for row in store.hours.all()},
         hourly_capacity=store.hourly_capacity,
         orders_last_hour=orders_last_hour,
     )

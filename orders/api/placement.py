@@ -6,7 +6,7 @@ driver supply), not a copy of them: the `not-eligible` reasons are the eligibili
 
 import datetime as dt
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -79,14 +79,16 @@ def store_reasons(
     now: dt.datetime,
     *,
     orders_last_hour: int = 0,
+    hours: Mapping[int, tuple[dt.time, dt.time]] | None = None,
 ) -> set[str]:
     """Why `store` cannot take these lines now: the eligibility engine's own store rules
     (retailers.eligibility.store_reason_bits: paused, closed, after the cutoff, at hourly
     capacity, in the mall's time zone), `no_live_store` for a store that is neither live nor
-    paused, and `out_of_stock` when a line's quantity is not available there. Empty: it can."""
+    paused, and `out_of_stock` when a line's quantity is not available there. Empty: it can.
+    `hours` ({weekday: (opens_at, closes_at)}): the store's, when already read; else its own."""
     if store.status not in CANDIDATE_STATUSES:
         return {"no_live_store"}
-    facts = store_facts(store, orders_last_hour=orders_last_hour)
+    facts = store_facts(store, orders_last_hour=orders_last_hour, hours=hours)
     reasons = set(codes_from_bits(store_reason_bits(facts, now=now)))
     if any(stock.get((store.pk, listing.pk), 0) < quantity for listing, quantity in lines):
         reasons.add("out_of_stock")
@@ -141,6 +143,7 @@ def candidate_stores(
         mall_ids = {mall.pk for mall in malls}
         stores = [store for store in reads.stores if store.mall_id in mall_ids]
         stock = reads.stock
+        hours = reads.hours
     else:
         stores = list(
             Store.objects.filter(seller=seller, mall__in=malls)
@@ -152,6 +155,7 @@ def candidate_stores(
             (row.store_id, row.listing_id): row.on_hand - row.reserved
             for row in Stock.objects.filter(store__in=stores, listing__in=[listing for listing, _ in lines])
         }
+        hours = {store.pk: None for store in stores}  # prefetched with each store
     eligible_by_mall = []
     capacity_used = orders_last_hour(stores=stores, now=now, reads=reads)
     for mall in malls:
@@ -166,7 +170,9 @@ def candidate_stores(
             result.reasons.add("no_driver_supply")
         eligible = []
         for store in candidates:
-            reasons = store_reasons(store, lines, stock, now, orders_last_hour=capacity_used.get(store.pk, 0))
+            reasons = store_reasons(
+                store, lines, stock, now, orders_last_hour=capacity_used.get(store.pk, 0), hours=hours.get(store.pk, {})
+            )
             if reasons:
                 result.reasons |= reasons
             elif supplied:

@@ -31,8 +31,11 @@ class IntakeReads:
     # The mall named by the order (empty when unknown), or every mall when it names none.
     malls: list[Mall]
     limits: ProgramLimits
-    # The seller's stores in `malls`, by pk, each with its mall and its hours prefetched.
+    # The seller's stores in `malls`, by pk, each with its mall.
     stores: list[Store]
+    # Each of those stores' opening hours, {weekday: (opens_at, closes_at)} by store pk (as
+    # retailers.eligibility_sql.store_facts reads them); a store without hours is missing.
+    hours: dict[int, dict[int, tuple[dt.time, dt.time]]] = field(default_factory=dict)
     # Available units (on hand − reserved) by (store pk, listing pk).
     stock: dict[tuple[int, int], int] = field(default_factory=dict)
     # Open orders by store pk, for the stores that share their mall with another store of the
@@ -55,19 +58,20 @@ def intake_reads(
     return _reads_with_orm(seller_id=seller_id, skus=skus, mall_slug=mall_slug, now=now)
 
 
-def _with_hours(stores: list[Store], malls: dict[int, Mall], hours: list[StoreHours]) -> list[Store]:
-    """Gives each store its mall and its prefetched hours, as select_related and
-    prefetch_related would."""
-    by_store: dict[int, list[StoreHours]] = {store.pk: [] for store in stores}
-    for row in hours:
-        by_store[row.store_id].append(row)
+def _with_malls(stores: list[Store], malls: list[Mall]) -> list[Store]:
+    """Gives each store its mall, as select_related would."""
+    by_pk = {mall.pk: mall for mall in malls}
     for store in stores:
-        store.mall = malls[store.mall_id]
-        prefetched = store.hours.all()
-        prefetched._result_cache = by_store[store.pk]
-        prefetched._prefetch_done = True
-        store._prefetched_objects_cache = {"hours": prefetched}
+        store.mall = by_pk[store.mall_id]
     return stores
+
+
+def _hours_by_store(rows) -> dict[int, dict[int, tuple[dt.time, dt.time]]]:
+    """(store id, weekday, opens_at, closes_at) rows as IntakeReads.hours."""
+    hours: dict[int, dict[int, tuple[dt.time, dt.time]]] = {}
+    for store_id, weekday, opens_at, closes_at in rows:
+        hours.setdefault(store_id, {})[weekday] = (opens_at, closes_at)
+    return hours
 
 
 def _reads_with_orm(*, seller_id: str, skus: list[str], mall_slug: str | None, now: dt.datetime) -> IntakeReads:
@@ -93,8 +97,10 @@ def _reads_with_orm(*, seller_id: str, skus: list[str], mall_slug: str | None, n
     if seller is None or not malls:
         return reads
     stores = list(Store.objects.filter(seller=seller, mall__in=malls).order_by("pk"))
-    hours = list(StoreHours.objects.filter(store__in=stores).order_by("store_id", "weekday"))
-    reads.stores = _with_hours(stores, {mall.pk: mall for mall in malls}, hours)
+    reads.stores = _with_malls(stores, malls)
+    reads.hours = _hours_by_store(
+        StoreHours.objects.filter(store__in=stores).values_list("store_id", "weekday", "opens_at", "closes_at")
+    )
     reads.stock = {
         (row.store_id, row.listing_id): row.on_hand - row.reserved
         for row in Stock.objects.filter(store__in=stores, listing__in=list(listings.values()))
@@ -143,7 +149,7 @@ SELECT
     (SELECT json_agg({json_array_sql(Mall, "m")} ORDER BY m.id) FROM mall m),
     (SELECT {json_array_sql(ProgramLimits, "p")} FROM retailers_programlimits p ORDER BY p.id LIMIT 1),
     (SELECT json_agg({json_array_sql(Store, "st")} ORDER BY st.id) FROM store st),
-    (SELECT json_agg({json_array_sql(StoreHours, "h")} ORDER BY h.store_id, h.weekday)
+    (SELECT json_agg(json_build_array(h.store_id, h.weekday, h.opens_at, h.closes_at))
        FROM retailers_storehours h WHERE h.store_id IN (SELECT id FROM store)),
     (SELECT json_agg(json_build_array(k.store_id, k.listing_id, k.on_hand - k.reserved)) FROM retailers_stock k
       WHERE k.store_id IN (SELECT id FROM store) AND k.listing_id IN (SELECT id FROM listing)),
@@ -214,13 +220,15 @@ def _reads_in_one_round_trip(
         listings[listing.seller_sku] = listing
     malls = [from_json_array(Mall, row) for row in mall_rows or ()]
     stores = [from_json_array(Store, row) for row in store_rows or ()]
-    hours = [from_json_array(StoreHours, row) for row in hour_rows or ()]
+    time = dt.time.fromisoformat
+    hours = ((store_id, day, time(opens), time(closes)) for store_id, day, opens, closes in hour_rows or ())
     return IntakeReads(
         seller=seller,
         listings=listings,
         malls=malls,
         limits=from_json_array(ProgramLimits, limits_row) if limits_row is not None else ProgramLimits(),
-        stores=_with_hours(stores, {mall.pk: mall for mall in malls}, hours),
+        stores=_with_malls(stores, malls),
+        hours=_hours_by_store(hours),
         stock={(store_id, listing_id): available for store_id, listing_id, available in stock_rows or ()},
         open_orders=dict(open_rows or ()),
         orders_last_hour=dict(hour_counts or ()),

@@ -333,7 +333,11 @@ def test_intake_reads_count_capacity_and_driver_supply_as_their_owners_do():
         assert got.stock == {(world["store"].pk, world["listing"].pk): 45, (second_store.pk, world["listing"].pk): 3}
         # Both stores share the mall: their open orders are counted (the cancelled one is not open).
         assert got.open_orders == {world["store"].pk: 5, second_store.pk: 1}
-        assert [hours.weekday for hours in got.stores[0].hours.all()] == list(range(7))
+        assert got.hours == {
+            store.pk: {row.weekday: (row.opens_at, row.closes_at) for row in store.hours.all()}
+            for store in (world["store"], second_store)
+        }
+        assert sorted(got.hours[world["store"].pk]) == list(range(7))
         assert got.stores[0].mall == world["mall"]
     assert [mall.slug for mall in reads.malls] == ["fashion-show"]
     assert [mall.slug for mall in everywhere.malls] == ["fashion-show", "other-mall"]
