@@ -424,6 +424,7 @@ class Answer(models.TextChoices):
     TIMED_OUT = "timed_out", "Did not answer in time"
     TAKEN = "taken", "Taken by another driver"
     LATE = "late", "Tried to accept after it was taken"
+    OFFLINE = "offline", "Went offline before answering"
 
 
 class OfferRecipient(models.Model):

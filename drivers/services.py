@@ -162,6 +162,8 @@ def _driver_transition(
         fields |= {"is_online": False, "online_market": None, "availability_changed_at": now}
     if Driver.objects.filter(pk=driver.pk, status=expected).update(**fields) != 1:
         raise ActionRefused(f"{driver} was changed by someone else a moment ago.", code="conflict")
+    if to != DS.ACTIVE:
+        _pass_on_pending_offers(driver=driver, now=now)
     if supply_markets:
         eligibility_after_driver_supply_change(market_ids=sorted(supply_markets))
     for name, value in fields.items():
@@ -299,7 +301,8 @@ def driver_go_online(*, driver: Driver, market: Market, latitude: Decimal | None
 
 @transaction.atomic
 def driver_go_offline(*, driver: Driver, acting_user: AbstractBaseUser | None, reason: str = "") -> Driver:
-    """Stops offers to the driver. Side effects: availability fields; one `driver.offline` event."""
+    """Stops offers to the driver. Side effects: availability fields; one `driver.offline` event;
+    offers still waiting for their answer are passed on (_pass_on_pending_offers)."""
     now = timezone.now()
     was_online_in = Driver.objects.filter(pk=driver.pk).values_list("online_market_id", flat=True).first()
     if Driver.objects.filter(pk=driver.pk, is_online=True).update(
@@ -308,6 +311,7 @@ def driver_go_offline(*, driver: Driver, acting_user: AbstractBaseUser | None, r
         _record_driver_event(driver=driver, type="driver.offline", acting_user=acting_user, reason=reason, at=now)
         if was_online_in is not None:
             eligibility_after_driver_supply_change(market_ids=[was_online_in])
+        _pass_on_pending_offers(driver=driver, now=now)
     driver.is_online, driver.online_market, driver.availability_changed_at = False, None, now
     return driver
 
@@ -1277,6 +1281,11 @@ def _offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime) -> bool:
                 f"You cannot take offers: {'; '.join(problems)}. Send a valid one to Mallrun operations.",
                 code="documents",
             )
+        # After the status and documents: those say why the driver was taken offline.
+        if row.answer == Answer.OFFLINE:
+            raise ActionRefused(
+                "You went offline before answering, so this offer went to other drivers.", code="offline"
+            )
         if active_route_for_driver(driver=driver) is not None:
             raise ActionRefused("Finish your current route before taking another.", code="busy")
         for _attempt in range(5):
@@ -1335,9 +1344,35 @@ def offer_decline(*, offer: Offer, driver: Driver, now: dt.datetime | None = Non
     _record_driver_event(
         driver=driver, type="driver.offer_declined", acting_user=driver.user, data={"offer": offer.pk}, at=now
     )
-    if locked.status == OS.OPEN and not locked.recipients.filter(answer=Answer.PENDING).exists():
-        _offer_advance(offer=locked, now=now)
+    _advance_when_nobody_pending(offer=locked, now=now)
     return locked
+
+
+def _advance_when_nobody_pending(*, offer: Offer, now: dt.datetime) -> None:
+    """Everyone the current wave reached has answered (or can no longer answer): the offer
+    widens at once instead of waiting for the window to close. `offer` is locked."""
+    if offer.status == OS.OPEN and not offer.recipients.filter(answer=Answer.PENDING).exists():
+        _offer_advance(offer=offer, now=now)
+
+
+def _pass_on_pending_offers(*, driver: Driver, now: dt.datetime) -> int:
+    """The driver went offline (or was paused, deactivated, or lost a document) with offers
+    still waiting for their answer. They can take none of them now, so each answer becomes
+    `offline` and an offer left with nobody to wait for widens at once, as after a decline.
+    Offers are locked in id order, after the driver's row (as an accept locks them), so this
+    and a decline or an accept never wait for each other in a circle. Returns how many."""
+    offer_ids = sorted(
+        OfferRecipient.objects.filter(driver=driver, answer=Answer.PENDING, offer__status=OS.OPEN).values_list(
+            "offer_id", flat=True
+        )
+    )
+    for offer_id in offer_ids:
+        locked = Offer.objects.select_for_update().select_related("route__mall").get(pk=offer_id)
+        if OfferRecipient.objects.filter(offer=locked, driver=driver, answer=Answer.PENDING).update(
+            answer=Answer.OFFLINE, answered_at=now
+        ):
+            _advance_when_nobody_pending(offer=locked, now=now)
+    return len(offer_ids)
 
 
 @transaction.atomic

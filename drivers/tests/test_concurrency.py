@@ -247,3 +247,33 @@ def test_offer_accept_racing_a_deactivation_or_pause_never_leaves_a_stopped_driv
     # Either the accept won (the driver stays active, the stop is refused as busy) or the stop
     # won (the accept is refused): never a stopped driver on a route.
     assert (driver.status, holds) in [(DriverStatus.ACTIVE, True), (stopped, False)], (accepted, halted)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_half_the_wave_going_offline_while_the_other_half_declines_widens_the_offer_once():
+    mall = make_mall()
+    MarketPaySettings.objects.create(market=mall.market, first_wave_size=DRIVERS)
+    make_ready_order(store=make_store(mall=mall), latitude=Decimal("36.150000"), longitude=mall.longitude)
+    drivers = [make_driver(market=mall.market, online=True) for _ in range(DRIVERS + 1)]
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    offer = route.offers.get()
+    wave = list(OfferRecipient.objects.filter(offer=offer, answer=Answer.PENDING).values_list("driver", flat=True))
+    assert len(wave) == DRIVERS
+    by_pk = {driver.pk: driver for driver in drivers}
+    leaving, declining = [by_pk[pk] for pk in wave[::2]], [by_pk[pk] for pk in wave[1::2]]
+
+    results = _race(
+        *(lambda driver=driver: services.driver_go_offline(driver=driver, acting_user=None) for driver in leaving),
+        *(
+            lambda driver=driver: services.offer_decline(offer=Offer.objects.get(pk=offer.pk), driver=driver)
+            for driver in declining
+        ),
+    )
+
+    assert not [result for result in results if isinstance(result, ActionRefused)]
+    offer.refresh_from_db()
+    # Everyone in the first wave answered or left: the second wave went out, once.
+    assert (offer.status, offer.wave) == ("open", 2)
+    answers = collections.Counter(OfferRecipient.objects.filter(offer=offer).values_list("answer", flat=True))
+    assert answers == {Answer.OFFLINE: DRIVERS // 2, Answer.DECLINED: DRIVERS // 2, Answer.PENDING: 1}

@@ -262,6 +262,62 @@ def test_offer_decline_by_whole_wave_widens_at_once(mall):
     assert OfferRecipient.objects.get(offer=offer, driver=third).answer == Answer.PENDING
 
 
+def test_driver_going_offline_passes_on_the_offers_waiting_for_their_answer(mall):
+    _store, _order, (first, second, third), _route, offer = _routed(mall)
+
+    services.driver_go_offline(driver=first, acting_user=first.user)
+
+    offer.refresh_from_db()
+    answers = dict(OfferRecipient.objects.filter(offer=offer).values_list("driver_id", "answer"))
+    assert answers == {first.pk: Answer.OFFLINE, second.pk: Answer.PENDING, third.pk: Answer.NOT_OFFERED}
+    assert OfferRecipient.objects.get(offer=offer, driver=first).answered_at is not None
+    # Second is still to answer: the wave waits for them.
+    assert offer.wave == 1
+    with pytest.raises(ActionRefused, match="You went offline before answering, so this offer went to other drivers."):
+        services.offer_accept(offer=offer, driver=first)
+    offer.refresh_from_db()
+    assert (offer.status, offer.driver) == (OfferStatus.OPEN, None)
+
+
+def test_wave_whose_last_pending_driver_goes_offline_widens_at_once(mall):
+    _store, _order, (first, second, third), _route, offer = _routed(mall)
+    services.offer_decline(offer=offer, driver=first)
+
+    services.driver_go_offline(driver=second, acting_user=second.user)
+
+    offer.refresh_from_db()
+    assert offer.wave == 2
+    answers = dict(OfferRecipient.objects.filter(offer=offer).values_list("driver_id", "answer"))
+    assert answers == {first.pk: Answer.DECLINED, second.pk: Answer.OFFLINE, third.pk: Answer.PENDING}
+
+
+def test_paused_driver_no_longer_holds_up_the_offers_sent_to_them(mall):
+    _store, _order, (first, second, _third), _route, offer = _routed(mall)
+    services.offer_decline(offer=offer, driver=first)
+    operator = make_user(username="operator", is_staff=True)
+
+    services.driver_pause(driver=second, acting_user=operator, reason="Vehicle in for repair")
+
+    offer.refresh_from_db()
+    assert offer.wave == 2
+    assert OfferRecipient.objects.get(offer=offer, driver=second).answer == Answer.OFFLINE
+
+
+def test_going_offline_keeps_the_answers_already_given(mall):
+    _store, _order, (first, second, _third), _route, offer = _routed(mall)
+    services.offer_decline(offer=offer, driver=first)
+    services.offer_accept(offer=offer, driver=second)
+
+    services.driver_go_offline(driver=first, acting_user=first.user)
+
+    answers = dict(
+        OfferRecipient.objects.filter(offer=offer, offered_at__isnull=False).values_list("driver_id", "answer")
+    )
+    assert answers == {first.pk: Answer.DECLINED, second.pk: Answer.ACCEPTED}
+    offer.refresh_from_db()
+    assert (offer.status, offer.driver, offer.wave) == (OfferStatus.ACCEPTED, second, 1)
+
+
 def test_offers_sweep_widens_then_expires_and_reoffers_with_bump(mall):
     _store, _order, (first, second, third), route, offer = _routed(mall)
     later = timezone.now() + dt.timedelta(seconds=61)
