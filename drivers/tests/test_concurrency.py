@@ -19,15 +19,21 @@ from portal.tests.factories import make_mall, make_store
 DRIVERS = 24
 
 
+def _offered_to_a_wave_of(size: int, *, online: int):
+    """A ready order's route offered with a first wave of `size`, `online` drivers in the
+    market: (drivers, route, offer)."""
+    mall = make_mall()
+    MarketPaySettings.objects.create(market=mall.market, first_wave_size=size)
+    make_ready_order(store=make_store(mall=mall), latitude=Decimal("36.150000"), longitude=mall.longitude)
+    drivers = [make_driver(market=mall.market, online=True) for _ in range(online)]
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    return drivers, route, route.offers.get()
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_offer_accept_concurrent_drivers_one_wins_rest_already_taken():
-    mall = make_mall()
-    MarketPaySettings.objects.create(market=mall.market, first_wave_size=DRIVERS)
-    make_ready_order(store=make_store(mall=mall), latitude=Decimal("36.150000"), longitude=mall.longitude)
-    drivers = [make_driver(market=mall.market, online=True) for _ in range(DRIVERS)]
-    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
-    offer = route.offers.get()
+    drivers, route, offer = _offered_to_a_wave_of(DRIVERS, online=DRIVERS)
     assert OfferRecipient.objects.filter(offer=offer, answer=Answer.PENDING).count() == DRIVERS
     barrier = threading.Barrier(DRIVERS)
     results: dict[int, str] = {}
@@ -252,12 +258,7 @@ def test_offer_accept_racing_a_deactivation_or_pause_never_leaves_a_stopped_driv
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_half_the_wave_going_offline_while_the_other_half_declines_widens_the_offer_once():
-    mall = make_mall()
-    MarketPaySettings.objects.create(market=mall.market, first_wave_size=DRIVERS)
-    make_ready_order(store=make_store(mall=mall), latitude=Decimal("36.150000"), longitude=mall.longitude)
-    drivers = [make_driver(market=mall.market, online=True) for _ in range(DRIVERS + 1)]
-    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
-    offer = route.offers.get()
+    drivers, _route, offer = _offered_to_a_wave_of(DRIVERS, online=DRIVERS + 1)
     wave = list(OfferRecipient.objects.filter(offer=offer, answer=Answer.PENDING).values_list("driver", flat=True))
     assert len(wave) == DRIVERS
     by_pk = {driver.pk: driver for driver in drivers}
