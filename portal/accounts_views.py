@@ -16,6 +16,7 @@ from django.urls import reverse_lazy
 from django_htmx.http import HttpResponseClientRedirect
 
 from portal.accounts_forms import OutboxPasswordResetForm, ResetSetPasswordForm, reset_valid_hours
+from portal.auth import lockout_username
 from portal.counters import count_in_window
 from portal.security import client_ip
 
@@ -101,7 +102,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         # Whoever proved they own the account's email may log in at once, even if failed
         # attempts had locked the username out.
-        axes_reset(username=form.user.get_username())
+        axes_reset(username=lockout_username(form.user.get_username()))
         return response
 
     def get_context_data(self, **kwargs) -> dict:

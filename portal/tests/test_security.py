@@ -108,6 +108,44 @@ def test_login_lockout_is_per_username_and_ip(client: Client) -> None:
     assert other_user_same_ip.status_code == 302
 
 
+@pytest.mark.django_db
+def test_login_takes_the_username_in_any_case(client: Client) -> None:
+    # An invited person's username is their email as the inviter typed it.
+    user = make_user("Maria.Lopez@example.com")
+
+    response = client.post(LOGIN, {"username": "maria.lopez@EXAMPLE.com", "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+@pytest.mark.django_db
+def test_login_exact_username_wins_over_an_account_differing_only_by_case(client: Client) -> None:
+    make_user("dana")
+    other = make_user("Dana")
+    other.set_password("another-password-for-dana")
+    other.save()
+
+    exact = client.post(LOGIN, {"username": "Dana", "password": "another-password-for-dana"})
+    assert exact.status_code == 302
+    assert client.session["_auth_user_id"] == str(other.pk)
+    # Neither account is named exactly "DANA": which one is meant is unknown, so none logs in.
+    ambiguous = Client().post(LOGIN, {"username": "DANA", "password": PASSWORD})
+    assert ambiguous.status_code == 200
+    assert "Please enter a correct username and password." in ambiguous.content.decode()
+
+
+@pytest.mark.django_db
+def test_login_lockout_counts_a_username_in_every_case_together(client: Client) -> None:
+    make_user("dana")
+
+    responses = [_fail_login(client, typed) for typed in ("dana", "DANA", "Dana", "dAna", "danA")]
+    right_password = client.post(LOGIN, {"username": "dana", "password": PASSWORD})
+
+    assert [r.status_code for r in responses] == [200, 200, 200, 200, 429]
+    assert right_password.status_code == 429
+
+
 # Content Security Policy
 
 
