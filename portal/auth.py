@@ -4,7 +4,7 @@ are counted for the username whatever its case too, so typing it in another case
 start a new count towards the lockout (django-axes, AXES_USERNAME_CALLABLE)."""
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest
 
 
@@ -19,15 +19,15 @@ def stored_username(typed: str) -> str:
     return matches[0]
 
 
-class AnyCaseUsernameBackend(ModelBackend):
-    """Django's ModelBackend, with the username looked up by stored_username."""
+class AnyCaseLoginForm(AuthenticationForm):
+    """Django's log-in form, authenticating the stored_username of what was typed (the page
+    still shows what was typed)."""
 
-    def authenticate(self, request: HttpRequest | None, username: str | None = None, password=None, **kwargs):
-        if username is None:
-            username = kwargs.pop(get_user_model().USERNAME_FIELD, None)
-        if isinstance(username, str):
-            username = stored_username(username)
-        return super().authenticate(request, username=username, password=password, **kwargs)
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if username:
+            self.cleaned_data["username"] = stored_username(username)
+        return super().clean()
 
 
 def lockout_username(username: str | None) -> str | None:

@@ -1,15 +1,18 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from orders.api.proof import proof_photo
 from portal import accounts_views
+from portal.auth import AnyCaseLoginForm
 from portal.env import envbool
 from portal.views import home
 
 urlpatterns = [
     path("", home, name="home"),
     path("", include("retailers.join_urls")),
-    # Password reset with our pages and the outbox email; before auth.urls, which has the same names.
+    # Password reset and change with our pages (and the outbox email); before auth.urls, which has
+    # the same names.
     path("accounts/password_reset/", accounts_views.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/password_reset/done/", accounts_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
@@ -18,6 +21,8 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("accounts/reset/done/", accounts_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    # The username in any case (portal.auth).
+    path("accounts/login/", auth_views.LoginView.as_view(authentication_form=AnyCaseLoginForm), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("orders.api.views")),
