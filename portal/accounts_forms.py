@@ -8,7 +8,7 @@ gets no row and the same answer, so the page tells nobody who has an account."""
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -91,3 +91,12 @@ class ResetSetPasswordForm(SetPasswordForm):
     def full_clean(self) -> None:
         super().full_clean()
         _focus_first_error(self)
+
+
+class ChangePasswordForm(PasswordChangeForm, ResetSetPasswordForm):
+    """Django's PasswordChangeForm (the current password first, then as ResetSetPasswordForm)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].label = "Current password"
+        self.fields["old_password"].error_messages["required"] = "Enter your current password."

@@ -7,6 +7,7 @@ import hashlib
 
 from axes.utils import reset as axes_reset
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.cache import cache
 from django.db import transaction
@@ -15,7 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse_lazy
 from django_htmx.http import HttpResponseClientRedirect
 
-from portal.accounts_forms import OutboxPasswordResetForm, ResetSetPasswordForm, reset_valid_hours
+from portal.accounts_forms import ChangePasswordForm, OutboxPasswordResetForm, ResetSetPasswordForm, reset_valid_hours
 from portal.auth import lockout_username
 from portal.counters import count_in_window
 from portal.security import client_ip
@@ -115,3 +116,18 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "registration/password_reset_complete.html"
     http_method_names = ["get"]
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Anyone logged in changes their password by giving the current one (Django's view: the
+    session stays logged in, other sessions of the account end). Back home, with a message."""
+
+    template_name = "registration/password_change_form.html"
+    form_class = ChangePasswordForm
+    success_url = reverse_lazy("home")
+    http_method_names = ["get", "post"]
+
+    def form_valid(self, form: ChangePasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(self.request, "Your password is changed.")
+        return response

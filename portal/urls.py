@@ -21,6 +21,7 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("accounts/reset/done/", accounts_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("accounts/password_change/", accounts_views.PasswordChangeView.as_view(), name="password_change"),
     # The username in any case (portal.auth).
     path("accounts/login/", auth_views.LoginView.as_view(authentication_form=AnyCaseLoginForm), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
