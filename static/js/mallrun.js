@@ -76,10 +76,43 @@
     target.focus();
   }
 
+  // Staff hear about new orders: when the board refreshes, the cards that were not in its New
+  // column before are named in the board's live region (#board-news), which a screen reader
+  // reads out. Nothing is said for the cards already there when the page loads.
+  var newOrdersSeen = null;
+
+  function newOrders() {
+    var orders = {};
+    document.querySelectorAll("#board .column-new .card").forEach(function (card) {
+      var link = card.querySelector(".card-title a");
+      orders[card.dataset.order] = link ? link.textContent.trim() : "";
+    });
+    return orders;
+  }
+
+  function announceNewOrders(element) {
+    var news = document.getElementById("board-news");
+    if (!news || !document.getElementById("board")) return;
+    var current = newOrders();
+    if (newOrdersSeen !== null && element.id === "board") {
+      var arrived = Object.keys(current)
+        .filter(function (id) {
+          return !(id in newOrdersSeen);
+        })
+        .map(function (id) {
+          return current[id];
+        });
+      if (arrived.length === 1) news.textContent = "New order " + arrived[0] + ".";
+      if (arrived.length > 1) news.textContent = arrived.length + " new orders: " + arrived.join(", ") + ".";
+    }
+    newOrdersSeen = current;
+  }
+
   function onLoad(element) {
     updateCountdowns(element);
     markOpenCard();
     focusAfterSwap(element);
+    announceNewOrders(element);
   }
 
   function start() {
