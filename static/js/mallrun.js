@@ -77,9 +77,18 @@
   }
 
   // Staff hear about new orders: when the board refreshes, the cards that were not in its New
-  // column before are named in the board's live region (#board-news), which a screen reader
-  // reads out. Nothing is said for the cards already there when the page loads.
+  // column before are named in a line added to the board's log (#board-news, a live region a
+  // screen reader reads additions of; the last few lines are kept). Nothing is said for the
+  // cards already there when the page loads.
   var newOrdersSeen = null;
+  var NEWS_KEPT = 5;
+
+  function addNews(news, text) {
+    var line = document.createElement("p");
+    line.textContent = text;
+    news.appendChild(line);
+    while (news.children.length > NEWS_KEPT) news.removeChild(news.firstElementChild);
+  }
 
   function newOrders() {
     var orders = {};
@@ -102,8 +111,8 @@
         .map(function (id) {
           return current[id];
         });
-      if (arrived.length === 1) news.textContent = "New order " + arrived[0] + ".";
-      if (arrived.length > 1) news.textContent = arrived.length + " new orders: " + arrived.join(", ") + ".";
+      if (arrived.length === 1) addNews(news, "New order " + arrived[0] + ".");
+      if (arrived.length > 1) addNews(news, arrived.length + " new orders: " + arrived.join(", ") + ".");
     }
     newOrdersSeen = current;
   }
