@@ -346,6 +346,35 @@ class OfferInline(HistoryOnly, admin.TabularInline):
     show_change_link = True
 
 
+class AssignForm(forms.Form):
+    """The driver an operator gives a route to: one who could take it now (online in the
+    route's market, active, documents valid, on no route)."""
+
+    driver = forms.ModelChoiceField(
+        queryset=Driver.objects.none(),
+        empty_label="Choose a driver",
+        error_messages={
+            "required": "Choose the driver who takes the route.",
+            "invalid_choice": "That driver can no longer take a route: choose another.",
+        },
+    )
+
+    def __init__(self, *args, route: Route, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        market = route.mall.market
+        field = self.fields["driver"]
+        field.queryset = (
+            selectors.drivers_free_in_market(market_id=market.pk, now=timezone.now())
+            .exclude(pk=route.driver_id or 0)
+            .select_related("user")
+            .order_by("user__first_name", "user__last_name", "pk")
+        )
+        field.help_text = (
+            f"Drivers online in {market.name} who could take it now (active, documents valid, on no other "
+            "route). Someone missing: ask them to go online in the driver app, then reload this page."
+        )
+
+
 @admin.register(Route)
 class RouteAdmin(HistoryOnly, admin.ModelAdmin):
     list_display = [
@@ -364,6 +393,51 @@ class RouteAdmin(HistoryOnly, admin.ModelAdmin):
     list_select_related = ["mall", "driver__user", "split_from"]
     inlines = [StopInline, OfferInline]
     actions = ["reoffer_selected"]
+    readonly_fields = ["give_to_a_driver"]
+
+    @admin.display(description="Give to a driver")
+    def give_to_a_driver(self, obj: Route) -> str:
+        if obj.pk is None or obj.status not in services.ASSIGNABLE:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">Give to a driver…</a>', reverse("admin:drivers_route_assign", args=[obj.pk])
+        )
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/assign/", self.admin_site.admin_view(self.assign_view), name="drivers_route_assign"),
+            *super().get_urls(),
+        ]
+
+    def assign_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Gives the route to the driver chosen (services.route_assign); a refusal is shown on
+        the form (422), nothing changed."""
+        if not is_operator(request.user):
+            return HttpResponseRedirect(reverse("admin:index"))
+        route = get_object_or_404(Route.objects.select_related("mall__market", "driver__user"), pk=pk)
+        change_url = reverse("admin:drivers_route_change", args=[route.pk])
+        form = AssignForm(request.POST or None, route=route)
+        if request.method == "POST" and form.is_valid():
+            driver = form.cleaned_data["driver"]
+            try:
+                offer = services.route_assign(route=route, driver=driver, acting_user=request.user)
+            except ActionRefused as refused:
+                form.add_error(None, refused.message)
+            else:
+                self.message_user(
+                    request, f"{route} is {driver}'s now: their pickup code is {offer.pickup_code}.", messages.SUCCESS
+                )
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Give {route} to a driver",
+            "route": route,
+            "assignable": route.status in services.ASSIGNABLE,
+            "form": form,
+            "change_url": change_url,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "driver/admin_assign.html", context, status=422 if form.errors else 200)
 
     @admin.display(description="Leaves the mall (mall time)", ordering="depart_at")
     def depart_local(self, obj: Route) -> str:

@@ -49,6 +49,13 @@ def drivers_available(*, now: dt.datetime) -> QuerySet[Driver]:
     )
 
 
+def drivers_free_in_market(*, market_id: int, now: dt.datetime) -> QuerySet[Driver]:
+    """The drivers who could take a route of the market right now: available (drivers_available)
+    there and on no route."""
+    busy = Route.objects.filter(status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY], driver__isnull=False)
+    return drivers_available(now=now).filter(online_market_id=market_id).exclude(pk__in=busy.values("driver_id"))
+
+
 def shifts_covering(*, now: dt.datetime) -> QuerySet[DriverShift]:
     """Shifts under way at `now` (starts_at <= now < ends_at) of active drivers with valid
     documents (the conditions of drivers_available, but not online)."""

@@ -37,7 +37,7 @@ from drivers.models import (
     StopStatus,
     StoreCheckIn,
 )
-from drivers.selectors import active_route_for_driver, drivers_available
+from drivers.selectors import active_route_for_driver, drivers_free_in_market
 from orders import delivery as order_delivery
 from orders.lifecycle import OrderStatus
 from orders.models import Order
@@ -537,11 +537,9 @@ def _travel(mall: Mall) -> routing.HaversineTravelTimes:
 def _free_driver_positions(*, market_id: int, now: dt.datetime) -> list[routing.Point]:
     """Where the drivers who could take a route right now are: online in the market, documents
     valid, with a position, not busy on a route."""
-    busy = Route.objects.filter(status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY], driver__isnull=False)
     rows = (
-        drivers_available(now=now)
-        .filter(online_market_id=market_id, latitude__isnull=False, longitude__isnull=False)
-        .exclude(pk__in=busy.values("driver_id"))
+        drivers_free_in_market(market_id=market_id, now=now)
+        .filter(latitude__isnull=False, longitude__isnull=False)
         .values_list("latitude", "longitude")
     )
     return [routing.Point(float(lat), float(lon)) for lat, lon in rows]
@@ -1305,11 +1303,12 @@ def _offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime) -> bool:
             raise ActionRefused("Could not issue a pickup code; please try again.", code="conflict")
         if changed != 1:
             # Say what closed it: the answer window (the sweeper got there first) or cancelled
-            # orders are not another driver.
+            # orders are not another driver; an operator giving the route to someone is.
             closed = Offer.objects.filter(pk=offer.pk).values_list("status", flat=True).first()
             if closed == OS.EXPIRED:
                 raise ActionRefused("This offer expired before your answer came in.", code="expired")
-            if closed == OS.WITHDRAWN:
+            held = Offer.objects.filter(route_id=offer.route_id, status__in=[OS.ACCEPTED, OS.COMPLETED]).exists()
+            if closed == OS.WITHDRAWN and not held:
                 raise ActionRefused("This offer was withdrawn: its orders were cancelled.", code="withdrawn")
             raise ActionRefused("Sorry, this route was already taken by another driver.", code="taken")
         Route.objects.filter(pk=offer.route_id).update(status=RouteStatus.ASSIGNED, driver=driver, updated_at=now)
@@ -1478,6 +1477,118 @@ def route_reoffer(*, route: Route, acting_user: AbstractBaseUser | None, now: dt
         raise ActionRefused("Only a route waiting for an operator can be re-offered.", code="illegal-transition")
     route.refresh_from_db()
     return offer_open(route=route, now=now)
+
+
+# Routes an operator may give to a driver of their choice: not yet picked up anywhere.
+ASSIGNABLE = (RouteStatus.OFFERING, RouteStatus.AT_RISK, RouteStatus.ASSIGNED)
+
+
+@transaction.atomic
+def route_assign(
+    *, route: Route, driver: Driver, acting_user: AbstractBaseUser | None, now: dt.datetime | None = None
+) -> Offer:
+    """An operator gives a route to a driver they chose (one they reached by phone, say): a
+    route being offered, waiting for an operator, or assigned to someone else and not yet
+    started. The driver must be able to take it as if they had accepted it: active, documents
+    valid, online in the mall's market and on no other route.
+
+    Locks the driver, then the route's live offers, then the route (the order an accept and a
+    forfeit lock them in), so an accept racing this ends with one winner.
+
+    Side effects: the open offer withdrawn (its pending answers become `taken`) or the held
+    one forfeited; a new accepted Offer with a pickup code and its recipient row, at the pay
+    offered last (or a fresh quote); Route assigned to the driver; one `driver.route_assigned`
+    event; the driver, the driver who held it and the stores are told (outbox)."""
+    now = now or timezone.now()
+    status = _lock_driver(driver)
+    driver.refresh_from_db()
+    if status != DS.ACTIVE:
+        raise ActionRefused(
+            f"{driver} is {DriverStatus(status).label.lower()}: only an active driver can take a route.",
+            code="not-active",
+        )
+    if problems := invalid_documents(driver, now=now):
+        raise ActionRefused(f"{driver} cannot take routes: {'; '.join(problems)}.", code="documents")
+    live = list(Offer.objects.select_for_update().filter(route=route, status__in=[OS.OPEN, OS.ACCEPTED]).order_by("pk"))
+    route = Route.objects.select_for_update().select_related("mall__market").get(pk=route.pk)
+    if (
+        route.status not in ASSIGNABLE
+        or route.stops.filter(is_current=True).exclude(status=StopStatus.PENDING).exists()
+    ):
+        raise ActionRefused(
+            f"{route} is {RouteStatus(route.status).label.lower()}: only a route not yet picked up anywhere "
+            "can be given to a driver.",
+            code="illegal-transition",
+        )
+    if route.driver_id == driver.pk:
+        raise ActionRefused(f"{driver} already has {route}.", code="already")
+    market = route.mall.market
+    if not driver.is_online or driver.online_market_id != market.pk:
+        raise ActionRefused(f"{driver} is not online in {market.name}: ask them to go online first.", code="offline")
+    if active_route_for_driver(driver=driver) is not None:
+        raise ActionRefused(f"{driver} is on another route: give them this one once it is finished.", code="busy")
+    why = f"given to {driver} by an operator"
+    previous = None
+    for offer in live:
+        if offer.status == OS.OPEN:
+            _offer_close(offer=offer, to=OS.WITHDRAWN, now=now, reason=why)
+            OfferRecipient.objects.filter(offer=offer, answer=Answer.PENDING).update(
+                answer=Answer.TAKEN, answered_at=now
+            )
+        else:
+            previous = offer.driver
+            _offer_close(offer=offer, to=OS.FORFEITED, now=now, reason=why)
+    stops = route.stops.filter(is_current=True).count()
+    if live:
+        pay_cents, bump_cents = live[-1].pay_cents, live[-1].bump_cents
+    else:
+        quote = _route_quote(route, stops=stops, attempt=route.reoffers)
+        pay_cents, bump_cents = quote.total_cents + route.wait_pay_cents, quote.bump_cents
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                offer = Offer.objects.create(
+                    route=route,
+                    status=OS.ACCEPTED,
+                    attempt=route.reoffers,
+                    pay_cents=pay_cents,
+                    bump_cents=bump_cents,
+                    opened_at=now,
+                    due_at=now,
+                    driver=driver,
+                    accepted_at=now,
+                    pickup_code=_new_pickup_code(),
+                )
+            break
+        except IntegrityError:  # a live pickup code clash (one in a million): draw again
+            continue
+    else:  # pragma: no cover
+        raise ActionRefused("Could not issue a pickup code; please try again.", code="conflict")
+    OfferRecipient.objects.create(offer=offer, driver=driver, offered_at=now, answer=Answer.ACCEPTED, answered_at=now)
+    Route.objects.filter(pk=route.pk).update(status=RouteStatus.ASSIGNED, driver=driver, alert="", updated_at=now)
+    route.refresh_from_db()
+    _record_driver_event(
+        driver=driver,
+        type="driver.route_assigned",
+        acting_user=acting_user,
+        data={"offer": offer.pk, "route": route.pk, "from_driver": previous.pk if previous else None},
+        at=now,
+    )
+    context = {
+        "route": route.pk,
+        "mall": route.mall.name,
+        "pay": f"{pay_cents / 100:.2f}",
+        "stops": stops,
+        "miles": route.estimated_miles,
+        "minutes": route.estimated_minutes,
+    }
+    _notify(driver=driver, kind="route.assigned", context=context, dedupe_key=f"route-assigned-{offer.pk}")
+    if previous is not None:
+        _notify(driver=previous, kind="route.taken_back", context=context, dedupe_key=f"route-taken-back-{offer.pk}")
+    _notify_store_staff(
+        route=route, store_ids=route.stops.values_list("store_id", flat=True), kind="driver.arriving", driver=driver
+    )
+    return offer
 
 
 # --- handoff at the store ---------------------------------------------------------------------

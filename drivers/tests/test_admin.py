@@ -236,3 +236,60 @@ def test_pay_settings_with_a_5_second_window_and_one_package_routes_save(operato
     assert response.status_code == 302
     saved = MarketPaySettings.objects.get()
     assert (saved.offer_window_seconds, saved.route_capacity_units) == (5, 1)
+
+
+def _route_nobody_took():
+    """A route too far to deliver in time once built: waiting for an operator."""
+    mall = make_mall()
+    make_ready_order(store=make_store(mall=mall), latitude=Decimal("37.500000"), longitude=mall.longitude)
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    assert route.status == RouteStatus.AT_RISK
+    return mall, route
+
+
+def test_route_admin_gives_a_route_nobody_took_to_a_driver_who_came_online(operator_client):
+    mall, route = _route_nobody_took()
+    came_online = make_driver(market=mall.market, online=True)
+    make_driver(market=mall.market, online=False)
+    make_driver(market=make_mall().market, online=True)
+    page = reverse("admin:drivers_route_assign", args=[route.pk])
+
+    change = operator_client.get(reverse("admin:drivers_route_change", args=[route.pk])).content.decode()
+    choices = list(operator_client.get(page).context["form"].fields["driver"].queryset)
+    response = operator_client.post(page, {"driver": came_online.pk}, follow=True)
+
+    assert f'<a class="button" href="{page}">Give to a driver…</a>' in change
+    assert choices == [came_online]
+    route.refresh_from_db()
+    offer = route.offers.get(status="accepted")
+    assert (route.status, route.driver, offer.driver) == (RouteStatus.ASSIGNED, came_online, came_online)
+    assert response.redirect_chain == [(reverse("admin:drivers_route_change", args=[route.pk]), 302)]
+    assert [str(message) for message in response.context["messages"]] == [
+        f"{route} is {came_online}'s now: their pickup code is {offer.pickup_code}."
+    ]
+
+
+def test_route_admin_assign_to_a_driver_who_cannot_take_it_is_a_form_error_and_changes_nothing(operator_client):
+    mall, route = _route_nobody_took()
+    offline = make_driver(market=mall.market, online=False)
+
+    response = operator_client.post(reverse("admin:drivers_route_assign", args=[route.pk]), {"driver": offline.pk})
+
+    assert response.status_code == 422
+    assert response.context["form"].errors == {"driver": ["That driver can no longer take a route: choose another."]}
+    route.refresh_from_db()
+    assert (route.status, route.driver, route.offers.filter(status="accepted").exists()) == (
+        RouteStatus.AT_RISK,
+        None,
+        False,
+    )
+
+
+def test_route_admin_assign_page_is_for_operators_only():
+    _mall, route = _route_nobody_took()
+    manager = Client()
+    manager.force_login(make_seller_manager(seller=make_seller()).user)
+
+    response = manager.get(reverse("admin:drivers_route_assign", args=[route.pk]))
+
+    assert (response.status_code, response["Location"]) == (302, reverse("admin:index"))

@@ -10,10 +10,20 @@ from django.db import connection
 from django.utils import timezone
 
 from drivers import services
-from drivers.models import Answer, Handoff, MarketPaySettings, Offer, OfferRecipient, RouteStop, StopStatus
+from drivers.models import (
+    Answer,
+    Driver,
+    Handoff,
+    MarketPaySettings,
+    Offer,
+    OfferRecipient,
+    RouteStop,
+    StopStatus,
+)
 from drivers.tests.factories import make_driver, make_ready_order
 from orders.lifecycle import OrderStatus
 from portal.errors import ActionRefused
+from portal.notifications.models import Notification
 from portal.tests.factories import make_mall, make_store
 
 DRIVERS = 24
@@ -278,3 +288,34 @@ def test_half_the_wave_going_offline_while_the_other_half_declines_widens_the_of
     assert (offer.status, offer.wave) == ("open", 2)
     answers = collections.Counter(OfferRecipient.objects.filter(offer=offer).values_list("answer", flat=True))
     assert answers == {Answer.OFFLINE: DRIVERS // 2, Answer.DECLINED: DRIVERS // 2, Answer.PENDING: 1}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_operator_giving_a_route_while_the_wave_accepts_leaves_it_with_the_operators_choice():
+    drivers, route, offer = _offered_to_a_wave_of(DRIVERS, online=DRIVERS + 1)
+    wave = set(OfferRecipient.objects.filter(offer=offer, answer=Answer.PENDING).values_list("driver", flat=True))
+    [chosen] = [driver for driver in drivers if driver.pk not in wave]
+    accepting = [driver for driver in drivers if driver.pk in wave]
+
+    results = _race(
+        lambda: services.route_assign(route=route, driver=chosen, acting_user=None),
+        *(
+            lambda driver=driver: services.offer_accept(offer=Offer.objects.get(pk=offer.pk), driver=driver)
+            for driver in accepting
+        ),
+    )
+
+    # The operator's choice stands whichever came first: an accept that got in before it was
+    # taken back (forfeited, and that driver told), every other accept told it was taken.
+    assert not isinstance(results[0], ActionRefused)
+    assert list(Offer.objects.filter(route=route, status="accepted").values_list("driver", flat=True)) == [chosen.pk]
+    route.refresh_from_db()
+    assert (route.status, route.driver_id) == ("assigned", chosen.pk)
+    refused = [result.message for result in results[1:] if isinstance(result, ActionRefused)]
+    assert set(refused) == {"Sorry, this route was already taken by another driver."}
+    taken_back = list(Offer.objects.filter(route=route, status="forfeited").values_list("driver", flat=True))
+    assert len(refused) + len(taken_back) == DRIVERS
+    assert sorted(
+        Notification.objects.filter(kind="route.taken_back", channel="email").values_list("user", flat=True)
+    ) == sorted(Driver.objects.filter(pk__in=taken_back).values_list("user", flat=True))

@@ -25,7 +25,7 @@ from orders.models import Order, OrderEvent
 from orders.services import order_cancel
 from portal.errors import ActionRefused
 from portal.notifications.models import Channel, Notification
-from portal.tests.factories import make_mall, make_market, make_store, make_user
+from portal.tests.factories import make_mall, make_market, make_staff, make_store, make_user
 from retailers.models import Stock
 
 pytestmark = pytest.mark.django_db
@@ -369,6 +369,102 @@ def test_route_reoffer_by_operator_only_when_at_risk(mall):
 
     with pytest.raises(ActionRefused, match="Only a route waiting for an operator"):
         services.route_reoffer(route=route, acting_user=None)
+
+
+def _operator():
+    return make_user(is_staff=True, is_superuser=True, email="olga@example.com")
+
+
+def test_route_assign_gives_an_offered_route_to_the_driver_the_operator_chose(mall):
+    store, _order, (first, second, third), route, offer = _routed(mall)
+    member = make_staff(store=store, user=make_user(email="sam@example.com")).user
+    operator = _operator()
+
+    given = services.route_assign(route=route, driver=third, acting_user=operator)
+
+    offer.refresh_from_db()
+    route.refresh_from_db()
+    assert (offer.status, offer.close_reason) == (OfferStatus.WITHDRAWN, f"given to {third} by an operator")
+    answers = dict(OfferRecipient.objects.filter(offer=offer).values_list("driver_id", "answer"))
+    assert answers == {first.pk: Answer.TAKEN, second.pk: Answer.TAKEN, third.pk: Answer.NOT_OFFERED}
+    assert (given.status, given.driver, given.pay_cents, len(given.pickup_code)) == (
+        OfferStatus.ACCEPTED,
+        third,
+        offer.pay_cents,
+        6,
+    )
+    assert list(given.recipients.values_list("driver_id", "answer")) == [(third.pk, Answer.ACCEPTED)]
+    assert (route.status, route.driver, route.alert) == (RouteStatus.ASSIGNED, third, "")
+    event = DriverEvent.objects.get(driver=third, type="driver.route_assigned")
+    assert (event.actor, event.data) == (operator, {"offer": given.pk, "route": route.pk, "from_driver": None})
+    told = Notification.objects.filter(kind="route.assigned", user=third.user)
+    assert sorted(told.values_list("channel", flat=True)) == [Channel.EMAIL, Channel.SMS]
+    assert told.get(channel=Channel.EMAIL).subject == f"Route {route.pk} is yours: ${offer.pay_cents / 100:.2f}"
+    assert (
+        Notification.objects.get(kind="driver.arriving", user=member).subject
+        == f"{third.name} is coming to {store.name}"
+    )
+    # The route is theirs as if they had accepted it: the store's handoff knows the code.
+    assert services.handoff_verify_code(store=store, code=given.pickup_code).driver == third
+
+
+def test_route_assign_takes_a_route_not_yet_picked_up_from_the_driver_who_held_it(mall):
+    _store, _order, (first, second, _third), route, offer = _routed(mall)
+    services.offer_accept(offer=offer, driver=first)
+
+    given = services.route_assign(route=route, driver=second, acting_user=_operator())
+
+    offer.refresh_from_db()
+    route.refresh_from_db()
+    assert (offer.status, offer.close_reason) == (OfferStatus.FORFEITED, f"given to {second} by an operator")
+    assert (given.status, given.driver, route.status, route.driver) == (
+        OfferStatus.ACCEPTED,
+        second,
+        RouteStatus.ASSIGNED,
+        second,
+    )
+    taken_back = Notification.objects.get(kind="route.taken_back", user=first.user, channel=Channel.EMAIL)
+    assert taken_back.subject == f"Route {route.pk} went to another driver"
+    assert DriverEvent.objects.get(driver=second, type="driver.route_assigned").data["from_driver"] == first.pk
+    with pytest.raises(ActionRefused, match="already has"):
+        services.route_assign(route=route, driver=second, acting_user=None)
+
+
+def test_route_assign_refuses_a_driver_who_could_not_take_it_and_changes_nothing(mall):
+    store, _order, (first, second, third), route, offer = _routed(mall)
+    services.driver_go_offline(driver=third, acting_user=None)
+    busy_route_offer = _routed(mall, drivers=0)[4]
+    services.offer_accept(offer=busy_route_offer, driver=second)
+    services.offer_decline(offer=offer, driver=first)
+    services.driver_pause(driver=first, acting_user=None, reason="Vehicle in for repair")
+
+    refusals = {}
+    for driver in (first, second, third):
+        with pytest.raises(ActionRefused) as refused:
+            services.route_assign(route=route, driver=driver, acting_user=None)
+        refusals[driver.pk] = refused.value.message
+
+    assert refusals == {
+        first.pk: f"{first} is paused: only an active driver can take a route.",
+        second.pk: f"{second} is on another route: give them this one once it is finished.",
+        third.pk: f"{third} is not online in {mall.market.name}: ask them to go online first.",
+    }
+    offer.refresh_from_db()
+    route.refresh_from_db()
+    assert (offer.status, route.status, route.driver) == (OfferStatus.OPEN, RouteStatus.OFFERING, None)
+    assert not DriverEvent.objects.filter(type="driver.route_assigned").exists()
+
+
+def test_route_assign_refuses_a_route_already_picked_up(mall):
+    _order, _driver, route, _offer, _stop = _picked_up(mall)
+    other = make_driver(market=mall.market, online=True, **_near(mall, 1))
+
+    with pytest.raises(ActionRefused) as refused:
+        services.route_assign(route=route, driver=other, acting_user=None)
+
+    assert refused.value.message == (
+        f"{route} is under way: only a route not yet picked up anywhere can be given to a driver."
+    )
 
 
 # --- handoff and delivery -----------------------------------------------------------------------

@@ -227,6 +227,20 @@ def test_offer_decline_by_another_driver_404(world):
 # --- the route ----------------------------------------------------------------------------------
 
 
+def test_route_an_operator_gave_a_driver_is_on_their_home_and_route_page_with_its_code(world):
+    given = services.route_assign(route=world["route"], driver=world["other"], acting_user=None)
+    client = _client(world["other"])
+
+    home = client.get(reverse("driver:home")).content.decode()
+    route_page = client.get(reverse("driver:route", args=[world["route"].pk]))
+
+    assert reverse("driver:route", args=[world["route"].pk]) in home
+    assert route_page.status_code == 200
+    assert f'<p class="pickup-digits">{given.pickup_code}</p>' in route_page.content.decode()
+    # The driver it was offered to first no longer sees it.
+    assert _client(world["me"]).get(reverse("driver:route", args=[world["route"].pk])).status_code == 404
+
+
 def test_route_page_shows_code_qr_stores_and_drops_in_mall_time(world):
     offer = _take(world)
     order = world["order"]

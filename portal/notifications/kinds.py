@@ -74,6 +74,18 @@ KINDS: dict[str, Kind] = {
             "${{ pay }}. See the app."
         ),
     ),
+    "route.assigned": Kind(
+        subject="Route {{ route }} is yours: ${{ pay }}",
+        body=(
+            "A Mallrun operator gave you route {{ route }} at {{ mall }}: {{ stops }} stop{{ stops|pluralize }}, "
+            "{{ miles }} mi, about {{ minutes }} min, ${{ pay }}. Open the Mallrun driver app for your pickup code."
+        ),
+        sms="Mallrun: route {{ route }} at {{ mall }} is yours, ${{ pay }}. Your pickup code is in the app.",
+    ),
+    "route.taken_back": Kind(
+        subject="Route {{ route }} went to another driver",
+        body="A Mallrun operator gave route {{ route }} at {{ mall }} to another driver: you need not go.",
+    ),
     "driver.arriving": Kind(
         subject="{{ driver }} is coming to {{ store }}",
         body=(
