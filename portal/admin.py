@@ -11,12 +11,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
+from portal.auth import AnyCaseAdminLoginForm
+
 _CACHE_ATTR = "_mallrun_managed_seller_ids"
 
 # Seller managers and operators both work here: it is Mallrun's admin, not Django's.
 admin.site.site_header = "Mallrun admin"
 admin.site.site_title = "Mallrun admin"
 admin.site.index_title = "Administration"
+# Usernames in any case, as on the portal's log-in page.
+admin.site.login_form = AnyCaseAdminLoginForm
 
 
 def is_operator(user) -> bool:

@@ -3,6 +3,7 @@ was typed in the invitation, and nobody remembers which letters were capitals. F
 are counted for the username whatever its case too, so typing it in another case does not
 start a new count towards the lockout (django-axes, AXES_USERNAME_CALLABLE)."""
 
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest
@@ -19,8 +20,8 @@ def stored_username(typed: str) -> str:
     return matches[0]
 
 
-class AnyCaseLoginForm(AuthenticationForm):
-    """Django's log-in form, authenticating the stored_username of what was typed (the page
+class AnyCaseUsername:
+    """Mixed into a log-in form: authenticates the stored_username of what was typed (the page
     still shows what was typed)."""
 
     def clean(self):
@@ -28,6 +29,14 @@ class AnyCaseLoginForm(AuthenticationForm):
         if username:
             self.cleaned_data["username"] = stored_username(username)
         return super().clean()
+
+
+class AnyCaseLoginForm(AnyCaseUsername, AuthenticationForm):
+    """The portal's log-in page."""
+
+
+class AnyCaseAdminLoginForm(AnyCaseUsername, AdminAuthenticationForm):
+    """The admin's log-in page (staff only, as Django's)."""
 
 
 def lockout_username(username: str | None) -> str | None:

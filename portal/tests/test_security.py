@@ -120,6 +120,16 @@ def test_login_takes_the_username_in_any_case(client: Client) -> None:
 
 
 @pytest.mark.django_db
+def test_admin_login_takes_the_username_in_any_case(client: Client) -> None:
+    operator = make_user("Olga.Ops@example.com", is_staff=True, is_superuser=True)
+
+    response = client.post("/admin/login/?next=/admin/", {"username": "olga.ops@example.com", "password": PASSWORD})
+
+    assert (response.status_code, response["Location"]) == (302, "/admin/")
+    assert client.session["_auth_user_id"] == str(operator.pk)
+
+
+@pytest.mark.django_db
 def test_login_exact_username_wins_over_an_account_differing_only_by_case(client: Client) -> None:
     make_user("dana")
     other = make_user("Dana")
