@@ -479,6 +479,10 @@ class StoreCheckIn(models.Model):
     store = models.ForeignKey("retailers.Store", on_delete=models.CASCADE, related_name="+")
     driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="+")
     at = models.DateTimeField(default=timezone.now)
+    store_was_ready = models.BooleanField(
+        default=False,
+        help_text="Every order the driver came for was ready when they checked in: their wait is not paid.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["route", "store", "driver"], name="check_in_once")]

@@ -1714,7 +1714,7 @@ def handoff_confirm_packages(
                 raise ActionRefused("The route changed a moment ago: scan the code again.", code="conflict")
         check_in = StoreCheckIn.objects.filter(route=check.route, store=store, driver=check.driver).first()
         wait_cents = 0
-        if check_in is not None:
+        if check_in is not None and not check_in.store_was_ready:
             rules = pay_settings_for(check.route.mall.market_id).rules
             wait_cents = pay_rules.wait_pay_cents(rules=rules, waited_minutes=(now - check_in.at).total_seconds() / 60)
         handoff = Handoff.objects.create(
@@ -1745,15 +1745,23 @@ def handoff_confirm_packages(
 
 @transaction.atomic
 def route_check_in(*, route: Route, store: Store, driver: Driver) -> StoreCheckIn:
-    """The driver is at the store's counter: starts the clock for wait pay. Once per store.
+    """The driver is at the store's counter. Wait pay is for a store that was not ready when
+    the driver checked in (PRODUCT.md): whether every order they came for was ready then is
+    kept on the check-in, and only otherwise does the clock for wait pay start. Once per store.
 
     Side effects: a StoreCheckIn; the first time, an email to the store's active staff."""
     route = Route.objects.select_for_update().get(pk=route.pk)
     if route.driver_id != driver.pk or route.status not in (RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY):
         raise ActionRefused("This is not your route.", code="not-yours")
-    if not route.stops.filter(store=store, is_current=True, status=StopStatus.PENDING).exists():
+    to_collect = route.stops.filter(store=store, is_current=True, status=StopStatus.PENDING)
+    if not to_collect.exists():
         raise ActionRefused(f"Nothing left to collect at {store.name}.", code="validation")
-    check_in, created = StoreCheckIn.objects.get_or_create(route=route, store=store, driver=driver)
+    check_in, created = StoreCheckIn.objects.get_or_create(
+        route=route,
+        store=store,
+        driver=driver,
+        defaults={"store_was_ready": not to_collect.exclude(order__status=OrderStatus.READY).exists()},
+    )
     if created:
         _notify_store_staff(route=route, store_ids=[store.pk], kind="driver.checked_in", driver=driver)
     return check_in

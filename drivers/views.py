@@ -350,10 +350,13 @@ def route_check_in(request: HttpRequest, pk: int, store_id: int) -> HttpResponse
     try:
         if store is None:
             raise ActionRefused("That store is not on your route.", code="validation")
-        services.route_check_in(route=route, store=store, driver=driver)
+        check_in = services.route_check_in(route=route, store=store, driver=driver)
     except ActionRefused as refused:
         return _route_response(request, route, status=422, error=refused.message)
     notice = f"Checked in at {store.name}: show your pickup code at the counter."
+    if not check_in.store_was_ready:
+        grace = services.pay_settings_for(route.mall.market_id).rules.wait_grace_minutes
+        notice += f" The store is still packing: your wait past {grace} minutes is paid."
     if request.htmx:
         return _route_response(request, route, notice=notice)
     messages.success(request, notice)

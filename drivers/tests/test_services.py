@@ -22,10 +22,10 @@ from drivers.tests.factories import make_driver, make_ready_order, set_documents
 from orders.delivery import delivery_pin_for
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent
-from orders.services import order_cancel
+from orders.services import order_accept, order_cancel, order_mark_ready, order_record_picked, order_start_picking
 from portal.errors import ActionRefused
 from portal.notifications.models import Channel, Notification
-from portal.tests.factories import make_mall, make_market, make_staff, make_store, make_user
+from portal.tests.factories import make_mall, make_market, make_order, make_staff, make_store, make_user
 from retailers.models import Stock
 
 pytestmark = pytest.mark.django_db
@@ -548,19 +548,55 @@ def test_handoff_confirm_packages_picks_up_order_and_moves_stock(mall):
     assert route.status == RouteStatus.UNDER_WAY
 
 
-def test_handoff_pays_wait_after_check_in(mall):
+def _accepted_while_packing(mall):
+    """A route with an order still being picked (due about now, so the build takes it) and
+    its driver: they get to the store before the order is ready."""
+    store = make_store(mall=mall)
+    order = make_order(store=store, **_near(mall, 2))
+    order_accept(order=order, acting_user=None)
+    order_start_picking(order=order, acting_user=None)
+    Order.objects.filter(pk=order.pk).update(prep_due_at=timezone.now())
+    driver = make_driver(market=mall.market, online=True, **_near(mall, 0.5))
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    offer = route.offers.get()
+    services.offer_accept(offer=offer, driver=driver)
+    offer.refresh_from_db()
+    return store, order, driver, route, offer
+
+
+def test_handoff_pays_the_wait_at_a_store_that_was_still_packing_at_check_in(mall):
+    store, order, driver, route, offer = _accepted_while_packing(mall)
+    check_in = services.route_check_in(route=route, store=store, driver=driver)
+    StoreCheckIn.objects.update(at=timezone.now() - dt.timedelta(minutes=15, seconds=10))
+    order_record_picked(order=order, acting_user=None, picked={line.pk: line.quantity for line in order.lines.all()})
+    order_mark_ready(order=order, acting_user=None, package_count=1)
+
+    handoff = services.handoff_confirm_packages(
+        store=store, code=offer.pickup_code, labels=[p.label_code for p in order.packages.all()], acting_user=None
+    )
+
+    assert check_in.store_was_ready is False
+    assert handoff.wait_pay_cents == (15 - 5) * 30
+    offer.refresh_from_db()
+    route.refresh_from_db()
+    assert route.wait_pay_cents == 300
+
+
+def test_handoff_pays_no_wait_at_a_store_that_was_ready_at_check_in(mall):
     store, order, driver, route, offer = _accepted(mall)
-    services.route_check_in(route=route, store=store, driver=driver)
+    pay_before = offer.pay_cents
+    check_in = services.route_check_in(route=route, store=store, driver=driver)
     StoreCheckIn.objects.update(at=timezone.now() - dt.timedelta(minutes=15, seconds=10))
 
     handoff = services.handoff_confirm_packages(
         store=store, code=offer.pickup_code, labels=[p.label_code for p in order.packages.all()], acting_user=None
     )
 
-    assert handoff.wait_pay_cents == (15 - 5) * 30
+    assert check_in.store_was_ready is True
+    assert (handoff.wait_pay_cents, handoff.checked_in_at) == (0, StoreCheckIn.objects.get().at)
     offer.refresh_from_db()
     route.refresh_from_db()
-    assert route.wait_pay_cents == 300
+    assert (route.wait_pay_cents, offer.pay_cents) == (0, pay_before)
 
 
 def _picked_up(mall, **order_fields):

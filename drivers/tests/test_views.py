@@ -14,11 +14,12 @@ from PIL import Image
 
 from drivers import services
 from drivers.lifecycle import DriverStatus, OfferStatus
-from drivers.models import Answer, Offer, OfferRecipient, StopStatus
+from drivers.models import Answer, Offer, OfferRecipient, RouteStop, StopStatus
 from drivers.tests.factories import make_driver, make_ready_order
 from orders.delivery import delivery_pin_for
 from orders.lifecycle import OrderStatus
-from portal.tests.factories import make_mall, make_store, make_user
+from orders.services import order_accept
+from portal.tests.factories import make_mall, make_order, make_store, make_user
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -312,6 +313,26 @@ def test_route_check_in(world):
 
     assert response.status_code == 200
     assert "Checked in at Zara" in response.content.decode()
+
+
+def test_route_check_in_says_whether_the_wait_is_paid(world):
+    _take(world)
+    packing_store = make_store(mall=world["mall"], name="Mango")
+    packing = make_order(store=packing_store, latitude=Decimal("36.150000"), longitude=world["mall"].longitude)
+    order_accept(order=packing, acting_user=None)
+    RouteStop.objects.create(
+        route=world["route"], order=packing, store=packing_store, sequence=9, eta=timezone.now(), planned_packages=1
+    )
+    client = _client(world["me"])
+
+    ready = client.post(reverse("driver:route-check-in", args=[world["route"].pk, world["store"].pk]), **HTMX)
+    still_packing = client.post(reverse("driver:route-check-in", args=[world["route"].pk, packing_store.pk]), **HTMX)
+
+    assert "Checked in at Zara: show your pickup code at the counter.</" in ready.content.decode()
+    assert (
+        "Checked in at Mango: show your pickup code at the counter. The store is still packing: your wait past "
+        "5 minutes is paid.</"
+    ) in still_packing.content.decode()
 
 
 def test_route_check_in_wrong_store_422(world):
