@@ -5,9 +5,10 @@ tables in `drivers.lifecycle`, apply themselves with a conditional UPDATE (… W
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -51,6 +52,7 @@ from retailers.models import Mall, Market, Store, StoreMembership
 logger = logging.getLogger(__name__)
 
 DS = DriverStatus
+T = TypeVar("T")
 OS = OfferStatus
 # Wave sizes after the first: the second adds this many drivers, the third goes to everyone. A
 # re-offer's first wave also adds this many per attempt (PRODUCT: "to a wider pool of drivers").
@@ -1080,6 +1082,7 @@ def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
     within_ids = {candidate.driver.pk for candidate in within}
     offered = 0
     stops = route.stops.filter(is_current=True).count()
+    summary = _route_summary(route, pay_cents=offer.pay_cents, stops=stops)
     # One INSERT for the new rows and one UPDATE for the changed ones: a wave considers every
     # online driver in the market, and a 200-order build opens a wave per route.
     new_rows: list[OfferRecipient] = []
@@ -1102,13 +1105,7 @@ def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
             _notify(
                 driver=candidate.driver,
                 kind="offer",
-                context={
-                    "pay": f"{offer.pay_cents / 100:.2f}",
-                    "stops": stops,
-                    "miles": route.estimated_miles,
-                    "minutes": route.estimated_minutes,
-                    "mall": route.mall.name,
-                },
+                context=summary,
                 dedupe_key=f"offer-{offer.pk}-driver-{candidate.driver.pk}",
             )
         elif candidate.eligible:
@@ -1234,6 +1231,33 @@ def _new_pickup_code() -> str:
     return f"{secrets.randbelow(10**6):06d}"
 
 
+def _with_pickup_code(write: Callable[[str], T], *, other_winner: Callable[[], bool] | None = None) -> T | None:
+    """`write(code)` with a freshly drawn pickup code, drawn again on a live code clash (the
+    unique index on live codes; one in a million). None when `other_winner()` says the clash was
+    the one-accepted-offer index refusing a second winner instead."""
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return write(_new_pickup_code())
+        except IntegrityError:
+            if other_winner is not None and other_winner():
+                return None
+    raise ActionRefused("Could not issue a pickup code; please try again.", code="conflict")  # pragma: no cover
+
+
+def _route_summary(route: Route, *, pay_cents: int, stops: int) -> dict:
+    """What a driver's message says of a route (the offer, route.assigned and route.taken_back
+    kinds)."""
+    return {
+        "route": route.pk,
+        "mall": route.mall.name,
+        "pay": f"{pay_cents / 100:.2f}",
+        "stops": stops,
+        "miles": route.estimated_miles,
+        "minutes": route.estimated_minutes,
+    }
+
+
 def offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime | None = None) -> Offer:
     """open → accepted, for a driver the offer reached. Exactly one driver wins: the conditional
     UPDATE lets the first through and the partial unique index backs it up; everyone else is
@@ -1286,21 +1310,12 @@ def _offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime) -> bool:
             )
         if active_route_for_driver(driver=driver) is not None:
             raise ActionRefused("Finish your current route before taking another.", code="busy")
-        for _attempt in range(5):
-            try:
-                with transaction.atomic():
-                    changed = Offer.objects.filter(pk=offer.pk, status=OS.OPEN).update(
-                        status=OS.ACCEPTED, driver=driver, accepted_at=now, pickup_code=_new_pickup_code()
-                    )
-                break
-            except IntegrityError:
-                # A live pickup code clash (one in a million): draw again. Anything else is the
-                # one-accepted-offer index refusing a second winner.
-                if Offer.objects.filter(route_id=offer.route_id, status=OS.ACCEPTED).exists():
-                    changed = 0
-                    break
-        else:  # pragma: no cover
-            raise ActionRefused("Could not issue a pickup code; please try again.", code="conflict")
+        changed = _with_pickup_code(
+            lambda code: Offer.objects.filter(pk=offer.pk, status=OS.OPEN).update(
+                status=OS.ACCEPTED, driver=driver, accepted_at=now, pickup_code=code
+            ),
+            other_winner=lambda: Offer.objects.filter(route_id=offer.route_id, status=OS.ACCEPTED).exists(),
+        )
         if changed != 1:
             # Say what closed it: the answer window (the sweeper got there first) or cancelled
             # orders are not another driver; an operator giving the route to someone is.
@@ -1544,26 +1559,20 @@ def route_assign(
     else:
         quote = _route_quote(route, stops=stops, attempt=route.reoffers)
         pay_cents, bump_cents = quote.total_cents + route.wait_pay_cents, quote.bump_cents
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                offer = Offer.objects.create(
-                    route=route,
-                    status=OS.ACCEPTED,
-                    attempt=route.reoffers,
-                    pay_cents=pay_cents,
-                    bump_cents=bump_cents,
-                    opened_at=now,
-                    due_at=now,
-                    driver=driver,
-                    accepted_at=now,
-                    pickup_code=_new_pickup_code(),
-                )
-            break
-        except IntegrityError:  # a live pickup code clash (one in a million): draw again
-            continue
-    else:  # pragma: no cover
-        raise ActionRefused("Could not issue a pickup code; please try again.", code="conflict")
+    offer = _with_pickup_code(
+        lambda code: Offer.objects.create(
+            route=route,
+            status=OS.ACCEPTED,
+            attempt=route.reoffers,
+            pay_cents=pay_cents,
+            bump_cents=bump_cents,
+            opened_at=now,
+            due_at=now,
+            driver=driver,
+            accepted_at=now,
+            pickup_code=code,
+        )
+    )
     OfferRecipient.objects.create(offer=offer, driver=driver, offered_at=now, answer=Answer.ACCEPTED, answered_at=now)
     Route.objects.filter(pk=route.pk).update(status=RouteStatus.ASSIGNED, driver=driver, alert="", updated_at=now)
     route.refresh_from_db()
@@ -1574,14 +1583,7 @@ def route_assign(
         data={"offer": offer.pk, "route": route.pk, "from_driver": previous.pk if previous else None},
         at=now,
     )
-    context = {
-        "route": route.pk,
-        "mall": route.mall.name,
-        "pay": f"{pay_cents / 100:.2f}",
-        "stops": stops,
-        "miles": route.estimated_miles,
-        "minutes": route.estimated_minutes,
-    }
+    context = _route_summary(route, pay_cents=pay_cents, stops=stops)
     _notify(driver=driver, kind="route.assigned", context=context, dedupe_key=f"route-assigned-{offer.pk}")
     if previous is not None:
         _notify(driver=previous, kind="route.taken_back", context=context, dedupe_key=f"route-taken-back-{offer.pk}")
