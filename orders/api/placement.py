@@ -155,7 +155,7 @@ def candidate_stores(
             (row.store_id, row.listing_id): row.on_hand - row.reserved
             for row in Stock.objects.filter(store__in=stores, listing__in=[listing for listing, _ in lines])
         }
-        hours = {store.pk: None for store in stores}  # prefetched with each store
+        hours = None  # prefetched with each store, read by store_facts
     eligible_by_mall = []
     capacity_used = orders_last_hour(stores=stores, now=now, reads=reads)
     for mall in malls:
@@ -171,7 +171,12 @@ def candidate_stores(
         eligible = []
         for store in candidates:
             reasons = store_reasons(
-                store, lines, stock, now, orders_last_hour=capacity_used.get(store.pk, 0), hours=hours.get(store.pk, {})
+                store,
+                lines,
+                stock,
+                now,
+                orders_last_hour=capacity_used.get(store.pk, 0),
+                hours=None if hours is None else hours.get(store.pk, {}),
             )
             if reasons:
                 result.reasons |= reasons
