@@ -1,6 +1,8 @@
 """The one settings module. Every value comes from the environment; the defaults give the
 embedded development setup (SQLite, a filesystem Celery broker, console email)."""
 
+import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -13,11 +15,18 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("MALLRUN_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = envbool("DEBUG", False)
+# manage.py commands that only compare the models with the migration files: they sign and serve
+# nothing, so without a key they run with a throwaway one (`makemigrations --check` on a bare
+# checkout). Everything else refuses to start without a key when DEBUG is off.
+_KEYLESS_COMMANDS = frozenset({"makemigrations", "showmigrations", "sqlmigrate"})
 SECRET_KEY = envstr("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
+    if Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] and sys.argv[1] in _KEYLESS_COMMANDS:
+        SECRET_KEY = secrets.token_urlsafe(50)
+    elif not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production-0123456789"  # noqa: S105
+    else:
+        SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production-0123456789"  # noqa: S105
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])

@@ -70,6 +70,15 @@ def test_settings_without_secret_key_and_debug_off_fail_with_message() -> None:
     assert "ImproperlyConfigured: SECRET_KEY must be set when DEBUG is off." in result.stderr
 
 
+def test_makemigrations_check_runs_without_secret_key_and_debug_off() -> None:
+    env = _production_env()
+    del env["SECRET_KEY"]
+
+    result = _manage("makemigrations", "--check", "--dry-run", env=env)
+
+    assert (result.returncode, result.stdout.strip()) == (0, "No changes detected"), result.stderr
+
+
 def test_settings_with_wrong_boolean_fail_with_message() -> None:
     result = _manage("check", env=_production_env(DEBUG="maybe"))
 
