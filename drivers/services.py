@@ -1064,10 +1064,16 @@ def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
     market_settings = pay_settings_for(route.mall.market_id)
     wave = offer.wave + 1
     existing = {row.driver_id: row for row in offer.recipients.all()}
-    exclude = dict.fromkeys(
-        Offer.objects.filter(route=route, status=OS.FORFEITED).values_list("driver_id", flat=True),
-        "gave this route back",
+    # Left out: whoever gave this route back, and whoever an operator took it from (route_assign
+    # forfeits their offer too, but they did not give it back).
+    taken_from = set(
+        DriverEvent.objects.filter(type="driver.route_assigned", data__route=route.pk).values_list(
+            "data__from_driver", flat=True
+        )
     )
+    forfeited = Offer.objects.filter(route=route, status=OS.FORFEITED).values_list("driver_id", flat=True)
+    taken = "an operator gave this route to another driver"
+    exclude = {driver_id: taken if driver_id in taken_from else "gave this route back" for driver_id in forfeited}
     if route.split_from_id is not None:
         parent_driver = Route.objects.filter(pk=route.split_from_id).values_list("driver_id", flat=True).first()
         if parent_driver is not None:

@@ -430,6 +430,19 @@ def test_route_assign_takes_a_route_not_yet_picked_up_from_the_driver_who_held_i
         services.route_assign(route=route, driver=second, acting_user=None)
 
 
+def test_reoffer_after_an_operator_hand_over_says_why_each_earlier_driver_is_left_out(mall):
+    _store, _order, (first, second, third), route, offer = _routed(mall)
+    services.offer_accept(offer=offer, driver=first)
+    given = services.route_assign(route=route, driver=second, acting_user=_operator())
+
+    reoffer = services.offer_forfeit(offer=given, driver=second, reason="Car trouble")
+
+    reasons = dict(OfferRecipient.objects.filter(offer=reoffer).values_list("driver_id", "not_offered_reason"))
+    assert reasons[first.pk] == "an operator gave this route to another driver"
+    assert reasons[second.pk] == "gave this route back"
+    assert reasons[third.pk] == ""
+
+
 def test_route_assign_refuses_a_driver_who_could_not_take_it_and_changes_nothing(mall):
     store, _order, (first, second, third), route, offer = _routed(mall)
     services.driver_go_offline(driver=third, acting_user=None)
