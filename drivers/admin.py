@@ -31,7 +31,7 @@ from drivers.models import (
     RouteStop,
     Vehicle,
 )
-from portal.admin import is_operator
+from portal.admin import MallrunModelAdmin, is_operator
 from portal.errors import ActionRefused
 from portal.localtime import in_zone
 
@@ -150,7 +150,7 @@ class DocumentsFilter(admin.SimpleListFilter):
 
 
 @admin.register(Driver)
-class DriverAdmin(OperatorOnly, admin.ModelAdmin):
+class DriverAdmin(OperatorOnly, MallrunModelAdmin):
     list_display = [
         "__str__",
         "status",
@@ -300,7 +300,7 @@ class RecipientInline(HistoryOnly, admin.TabularInline):
 
 
 @admin.register(Offer)
-class OfferAdmin(HistoryOnly, admin.ModelAdmin):
+class OfferAdmin(HistoryOnly, MallrunModelAdmin):
     list_display = ["__str__", "route", "status", "attempt", "pay", "wave", "opened_local", "due_local", "driver"]
     list_filter = ["status", "route__mall"]
     list_select_related = ["route__mall", "driver__user"]
@@ -376,7 +376,7 @@ class AssignForm(forms.Form):
 
 
 @admin.register(Route)
-class RouteAdmin(HistoryOnly, admin.ModelAdmin):
+class RouteAdmin(HistoryOnly, MallrunModelAdmin):
     list_display = [
         "__str__",
         "mall",
@@ -455,28 +455,28 @@ class RouteAdmin(HistoryOnly, admin.ModelAdmin):
 
 
 @admin.register(OfferRecipient)
-class OfferRecipientAdmin(HistoryOnly, admin.ModelAdmin):
+class OfferRecipientAdmin(HistoryOnly, MallrunModelAdmin):
     list_display = ["offer", "driver", "wave", "offered_at", "answer", "answered_at", "not_offered_reason"]
     list_filter = ["answer", "driver"]
     list_select_related = ["offer", "driver__user"]
 
 
 @admin.register(Handoff)
-class HandoffAdmin(HistoryOnly, admin.ModelAdmin):
+class HandoffAdmin(HistoryOnly, MallrunModelAdmin):
     list_display = ["route", "store", "driver", "staff_label", "at", "checked_in_at", "wait_pay_cents"]
     list_filter = ["driver", "store"]
     list_select_related = ["route", "store", "driver__user"]
 
 
 @admin.register(RouteStop)
-class RouteStopAdmin(HistoryOnly, admin.ModelAdmin):
+class RouteStopAdmin(HistoryOnly, MallrunModelAdmin):
     list_display = ["route", "sequence", "order", "store", "status", "finished_at", "problem_reason"]
     list_filter = ["status", "route__driver"]
     list_select_related = ["route", "order", "store"]
 
 
 @admin.register(MarketPaySettings)
-class MarketPaySettingsAdmin(OperatorOnly, admin.ModelAdmin):
+class MarketPaySettingsAdmin(OperatorOnly, MallrunModelAdmin):
     list_display = ["market", "base_cents", "per_stop_cents", "per_mile_cents", "hourly_floor_cents"]
 
 
@@ -499,7 +499,7 @@ class ShiftTimeFilter(admin.SimpleListFilter):
 
 
 @admin.register(DriverShift)
-class DriverShiftAdmin(HistoryOnly, admin.ModelAdmin):
+class DriverShiftAdmin(HistoryOnly, MallrunModelAdmin):
     list_display = ["driver", "market", "local_time", "starts_at", "ends_at", "created_at"]
     list_filter = [ShiftTimeFilter, "market"]
     list_select_related = ["driver__user", "market"]

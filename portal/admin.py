@@ -6,8 +6,11 @@ one class attribute, `seller_path`."""
 
 from collections.abc import Iterable
 
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
@@ -63,7 +66,47 @@ def seller_id_of(obj: Model, seller_path: str) -> int | None:
     return getattr(obj, f"{last}_id", None)
 
 
-class OperatorAdmin(admin.ModelAdmin):
+class _GuardedChangeList(ChangeList):
+    def get_filters(self, request: HttpRequest):
+        # Django's date hierarchy builds its bounds without catching a year past 9999 or one too
+        # large for a C long (?placed_at__year=99999999999999999999): an invalid lookup, not a 500.
+        try:
+            return super().get_filters(request)
+        except (OverflowError, ValueError) as error:
+            raise IncorrectLookupParameters(error) from error
+
+
+class MallrunModelAdmin(admin.ModelAdmin):
+    """Every Mallrun model admin derives from this: bad query strings and action selections
+    get Django's messages, never a 500."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        return _GuardedChangeList
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet):
+        """An action on selected rows none of which is in this list (ids that are not ids, rows
+        gone since the page was drawn, another seller's) changes nothing and says so; Django would
+        run it on nothing ("Revoked 0 clients"), or fail on an id that is not a number."""
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if selected and request.POST.get("select_across", "0") in {"", "0", "False", "false"}:
+            ids = []
+            for value in selected:
+                try:
+                    ids.append(self.model._meta.pk.to_python(value))
+                except ValidationError:
+                    continue
+            if not queryset.filter(pk__in=ids).exists():
+                self.message_user(
+                    request, "None of the selected items is in this list: nothing was changed.", messages.WARNING
+                )
+                return None
+            post = request.POST.copy()
+            post.setlist(helpers.ACTION_CHECKBOX_NAME, [str(pk) for pk in ids])
+            request.POST = post
+        return super().response_action(request, queryset)
+
+
+class OperatorAdmin(MallrunModelAdmin):
     """Operators only, whatever model permissions a staff user may hold."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -132,7 +175,7 @@ class _SellerScopeMixin:
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
-class SellerScopedAdmin(_SellerScopeMixin, admin.ModelAdmin):
+class SellerScopedAdmin(_SellerScopeMixin, MallrunModelAdmin):
     """A ModelAdmin whose rows belong to one seller through `seller_path`."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:

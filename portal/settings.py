@@ -103,6 +103,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Django's backend, with out-of-range integers from URLs and forms finding nothing instead
+    # of raising OverflowError (portal/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "portal.sqlite"
+    # Tests run in memory, as Django's default for SQLite (pytest-django's xdist suffix, which
+    # it leaves out only for Django's own engine name, leaves ":memory:" alone too).
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Connections a full eligibility recompute uses at once on PostgreSQL (its own and helpers that
 # compare, or on a first run build, other malls at the same time, retailers.eligibility_parallel);

@@ -35,8 +35,16 @@ DECISIONS = {
 }
 
 
+class _OneLineField(forms.CharField):
+    """A textarea's text on one line: line breaks and runs of spaces become one space before the
+    field's validators run, so typing Enter is not refused as a control character."""
+
+    def to_python(self, value):
+        return " ".join(super().to_python(value).split())
+
+
 class DecisionForm(forms.Form):
-    reason = forms.CharField(
+    reason = _OneLineField(
         max_length=REASON_MAX,
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": REASON_MAX}),
         validators=[no_control_characters],
@@ -51,10 +59,6 @@ class DecisionForm(forms.Form):
         self.fields["reason"].label = DECISIONS[decision]["label"]
         self.fields["reason"].required = DECISIONS[decision]["required"]
         self.fields["reason"].help_text = DECISIONS[decision]["help"]
-
-    def clean_reason(self) -> str:
-        # Line breaks are fine in a textarea; the reason is stored on one line.
-        return " ".join(self.cleaned_data["reason"].split())
 
 
 class MarketFilter(admin.SimpleListFilter):

@@ -199,6 +199,22 @@ def test_offer_accept_by_driver_not_offered_404(world):
     assert Offer.objects.get(pk=world["offer"].pk).status == OfferStatus.OPEN
 
 
+@pytest.mark.parametrize(
+    ("name", "huge"),
+    [
+        ("driver:offer-accept", 99999999999999999999),
+        ("driver:offer-decline", 99999999999999999999),
+        ("driver:route-forfeit", 9223372036854775808),
+        ("driver:stop-deliver", 99999999999999999999),
+    ],
+)
+def test_driver_actions_on_an_id_beyond_64_bits_answer_404(world, name, huge):
+    response = _client(world["me"]).post(reverse(name, args=[huge]))
+
+    assert response.status_code == 404
+    assert Offer.objects.get(pk=world["offer"].pk).status == OfferStatus.OPEN
+
+
 def test_offer_accept_wrong_method_405(world):
     assert _client(world["me"]).get(reverse("driver:offer-accept", args=[world["offer"].pk])).status_code == 405
 

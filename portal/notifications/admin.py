@@ -2,14 +2,14 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from portal.admin import is_operator
+from portal.admin import MallrunModelAdmin, is_operator
 from portal.notifications import services
 from portal.notifications.kinds import KINDS
 from portal.notifications.models import Notification, NotificationStatus
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(MallrunModelAdmin):
     """The outbox as operators see it: what went out, what waits for a retry, what gave up."""
 
     list_display = ["pk", "kind", "channel", "to", "status", "attempts", "due_at", "sent_at", "last_error"]

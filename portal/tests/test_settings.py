@@ -131,7 +131,7 @@ def test_default_settings_are_embedded_sqlite_and_filesystem_broker() -> None:
     result = _python(code, env)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://", "False"]
+    assert result.stdout.split() == ["portal.sqlite", "filesystem://", "False"]
 
 
 def test_collectstatic_builds_the_whitenoise_manifest(tmp_path: Path) -> None:

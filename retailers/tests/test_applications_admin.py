@@ -349,6 +349,17 @@ def test_admin_reject_with_reason_emails_the_applicant(client, mall, operator):
     assert Notification.objects.filter(kind="application.rejected", to="pat@example.com").count() == 1
 
 
+def test_admin_reject_reason_typed_on_several_lines_is_kept_on_one(client, mall, operator):
+    application = submit(mall)
+    client.force_login(operator)
+
+    response = client.post(_decide_url(application, "reject"), {"reason": "Mall not in the program.\r\n\r\n  Sorry!"})
+
+    assert response.status_code == 302
+    application.refresh_from_db()
+    assert (application.status, application.reason) == (ApplicationStatus.REJECTED, "Mall not in the program. Sorry!")
+
+
 @pytest.mark.parametrize("reason", ["a\x00b", "x" * 301])
 def test_admin_reject_garbage_reason_is_a_form_error(client, mall, operator, reason):
     application = submit(mall)
