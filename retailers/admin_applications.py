@@ -17,7 +17,7 @@ from portal.errors import ActionRefused
 from portal.localtime import in_zone
 from retailers.applications import REASON_MAX, application_approve, application_reject
 from retailers.join_forms import no_control_characters
-from retailers.models import ApplicationStatus, StoreApplication, Weekday
+from retailers.models import ApplicationStatus, Seller, StoreApplication, Weekday
 
 DECISIONS = {
     "approve": {
@@ -54,11 +54,26 @@ class DecisionForm(forms.Form):
         },
     )
 
-    def __init__(self, *args, decision: str, **kwargs) -> None:
+    existing_seller_confirmed = forms.BooleanField(required=False)
+
+    def __init__(self, *args, decision: str, application: StoreApplication, existing_seller=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["reason"].label = DECISIONS[decision]["label"]
         self.fields["reason"].required = DECISIONS[decision]["required"]
         self.fields["reason"].help_text = DECISIONS[decision]["help"]
+        confirmed = self.fields["existing_seller_confirmed"]
+        if decision == "approve" and existing_seller is not None:
+            # Anyone can type a known seller's id on /join/: the operator checks with that seller.
+            confirmed.required = True
+            confirmed.label = (
+                f"{existing_seller.name} confirmed that {application.contact_name} ({application.email}) "
+                "may open this store for them"
+            )
+            confirmed.error_messages["required"] = (
+                f"Check with {existing_seller.name} first, then tick this; or reject the application."
+            )
+        else:
+            del self.fields["existing_seller_confirmed"]
 
 
 class MarketFilter(admin.SimpleListFilter):
@@ -188,12 +203,20 @@ class StoreApplicationAdmin(OperatorAdmin):
             raise PermissionDenied
         application = self._application(request, object_id)
         change_url = reverse("admin:retailers_storeapplication_change", args=[application.pk])
-        form = DecisionForm(request.POST or None, decision=decision)
+        existing_seller = None
+        if application.status == ApplicationStatus.APPLIED:  # once decided, the seller may be its own
+            existing_seller = Seller.objects.filter(marketplace_seller_id=application.marketplace_seller_id).first()
+        form = DecisionForm(
+            request.POST or None, decision=decision, application=application, existing_seller=existing_seller
+        )
         if request.method == "POST" and form.is_valid():
             try:
                 if decision == "approve":
                     application_approve(
-                        application=application, acting_user=request.user, reason=form.cleaned_data["reason"]
+                        application=application,
+                        acting_user=request.user,
+                        reason=form.cleaned_data["reason"],
+                        existing_seller_confirmed=form.cleaned_data.get("existing_seller_confirmed", False),
                     )
                     application.refresh_from_db()
                     self.message_user(
@@ -230,6 +253,10 @@ class StoreApplicationAdmin(OperatorAdmin):
             "decision_title": DECISIONS[decision]["title"],
             "form": form,
             "change_url": change_url,
+            "existing_seller": existing_seller if decision == "approve" else None,
+            "existing_stores": existing_seller.stores.select_related("mall").order_by("name")
+            if existing_seller is not None and decision == "approve"
+            else [],
         }
         return render(
             request,

@@ -121,12 +121,19 @@ def _event(*, store: Store, type: str, actor, actor_label: str, at: dt.datetime,
 
 @transaction.atomic
 def application_approve(
-    *, application: StoreApplication, acting_user: AbstractBaseUser, reason: str = ""
+    *,
+    application: StoreApplication,
+    acting_user: AbstractBaseUser,
+    reason: str = "",
+    existing_seller_confirmed: bool = False,
 ) -> StoreApplication:
     """applied → approved, and the store is set up for onboarding.
 
     Refused (ActionRefused, nothing written) when the application was already decided, or when
-    the seller already has a store in that unit of that mall.
+    the seller already has a store in that unit of that mall. Anyone can type a known seller's
+    marketplace id on /join/, and the store's manager then sees that seller's catalogue: an
+    application naming a seller that already exists is refused (code `existing-seller`) unless
+    the operator says that seller confirmed the applicant (`existing_seller_confirmed`).
 
     Side effects: the application's status, reviewer, time and store; a Seller found or created
     by marketplace seller id; a Store in `onboarding` with StoreHours from the application;
@@ -141,9 +148,15 @@ def application_approve(
     _claim(
         application=application, to_status=ApplicationStatus.APPROVED, acting_user=acting_user, reason=reason, now=now
     )
-    seller, _ = Seller.objects.get_or_create(
+    seller, created = Seller.objects.get_or_create(
         marketplace_seller_id=application.marketplace_seller_id, defaults={"name": application.seller_name}
     )
+    if not created and not existing_seller_confirmed:
+        raise ActionRefused(
+            f"{application.marketplace_seller_id} is the seller id of {seller.name}, who already sells here: approve "
+            f"only once {seller.name} has confirmed that {application.contact_name} may open a store for them.",
+            code="existing-seller",
+        )
     if Store.objects.filter(seller=seller, mall=application.mall_id, unit__iexact=application.unit).exists():
         raise ActionRefused(
             f"{seller.name} already has a store in unit {application.unit} at {application.mall.name}: "

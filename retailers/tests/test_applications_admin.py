@@ -133,11 +133,29 @@ def test_application_approve_creates_seller_onboarding_store_hours_events_and_in
     assert "<p>Note from the reviewer: Welcome aboard</p>" in approved.html_body
 
 
+def test_application_approve_naming_an_existing_seller_is_refused_until_the_operator_confirms_it(mall, operator):
+    seller = make_seller(marketplace_seller_id="A1B2C3D4E5", name="Sunset (existing)")
+    application = submit(mall)
+
+    with pytest.raises(ActionRefused) as refused:
+        application_approve(application=application, acting_user=operator)
+
+    assert (refused.value.code, refused.value.message) == (
+        "existing-seller",
+        "A1B2C3D4E5 is the seller id of Sunset (existing), who already sells here: approve only once Sunset "
+        "(existing) has confirmed that Pat Lee may open a store for them.",
+    )
+    application.refresh_from_db()
+    assert (application.status, application.reviewed_at, application.store) == (ApplicationStatus.APPLIED, None, None)
+    assert (list(Seller.objects.all()), Store.objects.count(), StoreMembership.objects.count()) == ([seller], 0, 0)
+    assert Notification.objects.filter(kind="application.approved").count() == 0
+
+
 def test_application_approve_reuses_the_seller_with_that_marketplace_id(mall, operator):
     seller = make_seller(marketplace_seller_id="A1B2C3D4E5", name="Sunset (existing)")
     application = submit(mall)
 
-    application_approve(application=application, acting_user=operator)
+    application_approve(application=application, acting_user=operator, existing_seller_confirmed=True)
 
     assert list(Seller.objects.all()) == [seller]
     assert Store.objects.get().seller == seller
@@ -183,7 +201,7 @@ def test_application_approve_for_a_unit_the_seller_already_has_is_refused_and_ro
     application = submit(mall)
 
     with pytest.raises(ActionRefused) as refused:
-        application_approve(application=application, acting_user=operator)
+        application_approve(application=application, acting_user=operator, existing_seller_confirmed=True)
 
     assert refused.value.message == (
         "Sunset already has a store in unit L2-214 at Fashion Show: reject this application or change the "
@@ -309,6 +327,41 @@ def test_admin_approve_through_the_confirm_page(client, mall, operator):
         "as its manager."
     ]
     assert Store.objects.get().status == StoreStatus.ONBOARDING
+
+
+def test_admin_approve_page_warns_of_an_existing_seller_and_needs_the_operators_confirmation(client, mall, operator):
+    seller = make_seller(marketplace_seller_id="A1B2C3D4E5", name="Sunset Apparel")
+    make_store(seller=seller, mall=mall, name="Sunset Apparel Fashion Show", unit="L1-100")
+    application = submit(mall)
+    client.force_login(operator)
+
+    page = client.get(_decide_url(application, "approve")).content.decode()
+    unconfirmed = client.post(_decide_url(application, "approve"), {"reason": ""})
+
+    assert "A1B2C3D4E5 is already the seller id of Sunset Apparel.</strong>" in page
+    assert "The applicant named the seller “Sunset Retail LLC”." in page
+    assert "Sunset Apparel’s stores: Sunset Apparel Fashion Show (Fashion Show, live)." in page
+    assert "Sunset Apparel confirmed that Pat Lee (pat@example.com) may open this store for them" in page
+    assert unconfirmed.status_code == 422
+    assert "Check with Sunset Apparel first, then tick this; or reject the application." in unconfirmed.content.decode()
+    application.refresh_from_db()
+    assert (application.status, Store.objects.count()) == (ApplicationStatus.APPLIED, 1)
+
+    confirmed = client.post(_decide_url(application, "approve"), {"reason": "", "existing_seller_confirmed": "on"})
+
+    assert confirmed.status_code == 302
+    application.refresh_from_db()
+    assert (application.status, application.store.seller) == (ApplicationStatus.APPROVED, seller)
+
+
+def test_admin_approve_page_for_a_new_seller_asks_no_confirmation(client, mall, operator):
+    application = submit(mall)
+    client.force_login(operator)
+
+    page = client.get(_decide_url(application, "approve")).content.decode()
+
+    assert "existing_seller_confirmed" not in page
+    assert "is already the seller id" not in page
 
 
 def test_admin_approve_again_is_refused_with_a_message(client, mall, operator):

@@ -212,6 +212,13 @@ def test_application_admin_pages_pass_the_nu_html_checker() -> None:
         "store.invitation email",
         "application.approved email",
     ]
+    # A second application naming the seller the approval created: the page warns and asks.
+    claiming = _application(application.mall, unit="L2-216")
+    pages += [
+        ("approve for an existing seller", client.get(f"{base}{claiming.pk}/approve/").content.decode()),
+        ("unconfirmed", client.post(f"{base}{claiming.pk}/approve/", {"reason": ""}).content.decode()),
+    ]
 
     assert "Say why the application is rejected; the applicant reads it." in pages[3][1]
+    assert "Check with Sunset Retail LLC first, then tick this" in pages[-1][1]
     assert_valid_html(*pages)

@@ -234,7 +234,10 @@ def test_seed_demo_leaves_two_store_applications_for_review_and_a_rerun_keeps_de
     ]
 
     gadget = StoreApplication.objects.get(store_name="Gadget Garage Chandler")
-    application_approve(application=gadget, acting_user=get_user_model().objects.get(username="ops"))
+    # Gadget Garage already sells in other malls: its new store joins that seller.
+    application_approve(
+        application=gadget, acting_user=get_user_model().objects.get(username="ops"), existing_seller_confirmed=True
+    )
     _seed()
 
     statuses = dict(StoreApplication.objects.values_list("store_name", "status"))
