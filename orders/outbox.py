@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from orders.api.representation import rfc3339
 from orders.api.secrets import decrypt_secret, sign, webhook_key
+from orders.api.webhook_addresses import opener as webhook_opener
+from orders.api.webhook_addresses import url_problem
 from orders.models import DeliveryStatus, FeedEvent, Order, WebhookDelivery, WebhookEndpoint
 from portal.prepared import Prepared, prepare
 
@@ -166,8 +168,12 @@ def webhook_headers(*, secret: str, event_id: str, body: bytes, timestamp: int |
 def _post(url: str, body: bytes, headers: dict[str, str]) -> str | None:
     """POSTs; returns None on a 2xx answer, else what went wrong."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - operator-set URL
+    problem = url_problem(url)  # an endpoint saved before the rule, or changed behind the admin
+    if problem is not None:
+        return problem
     try:
-        with urllib.request.urlopen(request, timeout=SEND_TIMEOUT_SECONDS) as response:  # noqa: S310
+        # Public peers only, no redirects (orders.api.webhook_addresses).
+        with webhook_opener().open(request, timeout=SEND_TIMEOUT_SECONDS) as response:
             if 200 <= response.status < 300:
                 return None
             return f"HTTP {response.status}"

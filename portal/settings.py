@@ -114,6 +114,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # compare, or on a first run build, other malls at the same time, retailers.eligibility_parallel);
 # about the database server's free cores. 1: its own connection only.
 ELIGIBILITY_RECOMPUTE_CONNECTIONS = envint("ELIGIBILITY_RECOMPUTE_CONNECTIONS", 2)
+# Webhooks to localhost and private addresses over plain http: development and tests only
+# (orders.api.webhook_addresses; in production that would let a URL reach internal hosts).
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = envbool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", DEBUG)
 if ELIGIBILITY_RECOMPUTE_CONNECTIONS < 1:
     raise ImproperlyConfigured(
         f"ELIGIBILITY_RECOMPUTE_CONNECTIONS={ELIGIBILITY_RECOMPUTE_CONNECTIONS} must be 1 or more."

@@ -2,8 +2,8 @@
 the webhook outbox (failed deliveries and their replay). A secret is shown once, on the page
 that answers its creation or rotation, and never stored in plain form."""
 
+from django import forms
 from django.contrib import admin, messages
-from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -17,6 +17,7 @@ from orders.api.services import (
     api_secret_rotate,
     webhook_secret_rotate,
 )
+from orders.api.webhook_addresses import url_problem
 from orders.models import ApiClient, ApiSecret, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from orders.outbox import webhook_delivery_replay
 from portal.admin import OperatorAdmin
@@ -102,14 +103,28 @@ class ApiClientAdmin(OperatorAdmin):
         self.message_user(request, f"Revoked {queryset.count()} client(s).", messages.SUCCESS)
 
 
+class WebhookEndpointForm(forms.ModelForm):
+    # A URL typed without a scheme means https: webhooks carry signed order data.
+    url = forms.URLField(label="URL", max_length=500, assume_scheme="https")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["client", "url", "is_active"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        if (problem := url_problem(url)) is not None:
+            raise forms.ValidationError(problem)
+        return url
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(OperatorAdmin):
+    form = WebhookEndpointForm
     list_display = ["url", "client", "is_active", "created_at"]
     list_filter = ["is_active", "client"]
     fields = ["client", "url", "is_active"]
     actions = ["rotate_secret"]
-    # A URL typed without a scheme means https: webhooks carry signed order data.
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
         if not change:

@@ -19,6 +19,7 @@ class Receiver:
     hang_first: threading.Event | None = None  # while set, the first request hangs unanswered
     received: list[Received] = field(default_factory=list)
     got_request: threading.Event = field(default_factory=threading.Event)
+    location: str | None = None  # sent as Location with every answer, to answer 3xx redirects
 
     def start(self) -> "Receiver":
         receiver = self
@@ -36,6 +37,8 @@ class Receiver:
                 receiver.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, status))
                 receiver.got_request.set()
                 self.send_response(status)
+                if receiver.location is not None:
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

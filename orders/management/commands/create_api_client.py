@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import URLValidator
 
 from orders.api.services import api_client_create
+from orders.api.webhook_addresses import url_problem
 from orders.models import ApiClient
 
 
@@ -23,6 +24,8 @@ class Command(BaseCommand):
                 URLValidator(schemes=["http", "https"])(webhook_url)
             except ValidationError as error:
                 raise CommandError(f"Not a webhook URL: {webhook_url}") from error
+            if (problem := url_problem(webhook_url)) is not None:
+                raise CommandError(f"Not a webhook URL: {webhook_url}: {problem}")
         issued = api_client_create(name=name, webhook_url=webhook_url)
         document = {"key_id": issued.client.key_id, "secret": issued.secret}
         if issued.webhook_secret:
