@@ -33,8 +33,36 @@ def secrets_page(request: HttpRequest, *, title: str, groups: list[dict], back_u
     return response
 
 
+class _RevokedStaysRevoked:
+    """Revoking is one way: a key that leaked stays dead, so unticking "revoked" is refused
+    (rotate for a new secret, or create a new client)."""
+
+    def clean_revoked(self) -> bool:
+        revoked = self.cleaned_data["revoked"]
+        if self.instance.pk is not None and self.instance.revoked and not revoked:
+            raise forms.ValidationError(self.revoked_message)
+        return revoked
+
+
+class ApiSecretForm(_RevokedStaysRevoked, forms.ModelForm):
+    revoked_message = "A revoked secret stays revoked: rotate to issue a new one."
+
+    class Meta:
+        model = ApiSecret
+        fields = ["revoked"]
+
+
+class ApiClientForm(_RevokedStaysRevoked, forms.ModelForm):
+    revoked_message = "A revoked client stays revoked: create a new client for the marketplace."
+
+    class Meta:
+        model = ApiClient
+        fields = ["name", "revoked"]
+
+
 class ApiSecretInline(admin.TabularInline):
     model = ApiSecret
+    form = ApiSecretForm
     fields = ["created_at", "revoked"]
     readonly_fields = ["created_at"]
     extra = 0
@@ -46,6 +74,7 @@ class ApiSecretInline(admin.TabularInline):
 
 @admin.register(ApiClient)
 class ApiClientAdmin(OperatorAdmin):
+    form = ApiClientForm
     list_display = ["name", "key_id", "revoked", "created_at"]
     list_filter = ["revoked"]
     search_fields = ["name", "key_id"]
@@ -79,7 +108,15 @@ class ApiClientAdmin(OperatorAdmin):
         )
 
     @admin.action(description="Rotate: add a new secret (the old ones keep working until revoked)")
-    def rotate_secret(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        revoked = [client.name for client in queryset if client.revoked]
+        if revoked:
+            self.message_user(
+                request,
+                f"Not rotated: {', '.join(revoked)} revoked; a revoked client gets no new secret.",
+                messages.ERROR,
+            )
+            return None
         groups = [
             {
                 "heading": client.name,
@@ -98,9 +135,14 @@ class ApiClientAdmin(OperatorAdmin):
 
     @admin.action(description="Revoke the selected clients (their requests get 401)")
     def revoke_clients(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for client in queryset:
+        names = []
+        for client in queryset.filter(revoked=False):
             api_client_revoke(client=client)
-        self.message_user(request, f"Revoked {queryset.count()} client(s).", messages.SUCCESS)
+            names.append(client.name)
+        if names:
+            self.message_user(request, f"Revoked {len(names)}: {', '.join(names)}.", messages.SUCCESS)
+        else:
+            self.message_user(request, "The selected clients were already revoked.", messages.WARNING)
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -194,4 +236,9 @@ class WebhookDeliveryAdmin(OperatorAdmin):
     @admin.action(description="Replay the selected failed deliveries")
     def replay(self, request: HttpRequest, queryset: QuerySet) -> None:
         replayed = webhook_delivery_replay(deliveries=list(queryset.filter(status=DeliveryStatus.FAILED)))
-        self.message_user(request, f"Queued {replayed} failed delivery(ies) to be sent again.", messages.SUCCESS)
+        if replayed:
+            self.message_user(request, f"Queued {replayed} failed delivery(ies) to be sent again.", messages.SUCCESS)
+        else:
+            self.message_user(
+                request, "None of the selected deliveries had failed: nothing to replay.", messages.WARNING
+            )

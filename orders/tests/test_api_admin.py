@@ -83,6 +83,89 @@ def test_webhook_endpoint_url_typed_without_scheme_is_https(client, operator):
     assert WebhookEndpoint.objects.get().url == "https://hooks.example/mallrun"
 
 
+def _messages(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def _change_client(client, issued, *, revoked: bool, secret_revoked: bool):
+    secret = issued.client.secrets.get()
+    data = {
+        "name": issued.client.name,
+        "secrets-TOTAL_FORMS": "1",
+        "secrets-INITIAL_FORMS": "1",
+        "secrets-MIN_NUM_FORMS": "0",
+        "secrets-MAX_NUM_FORMS": "1000",
+        "secrets-0-id": str(secret.pk),
+        "secrets-0-client": str(issued.client.pk),
+    }
+    if revoked:
+        data["revoked"] = "on"
+    if secret_revoked:
+        data["secrets-0-revoked"] = "on"
+    return client.post(reverse("admin:orders_apiclient_change", args=[issued.client.pk]), data)
+
+
+def test_api_client_revoked_in_the_admin_cannot_be_unrevoked(client, operator):
+    issued = make_api_client()
+    ApiClient.objects.filter(pk=issued.client.pk).update(revoked=True)
+
+    response = _change_client(client, issued, revoked=False, secret_revoked=False)
+
+    assert response.status_code == 200
+    assert "A revoked client stays revoked: create a new client for the marketplace." in response.content.decode()
+    assert ApiClient.objects.get(pk=issued.client.pk).revoked is True
+
+
+def test_api_secret_revoked_in_the_admin_cannot_be_unrevoked(client, operator):
+    issued = make_api_client()
+    issued.client.secrets.update(revoked=True)
+
+    response = _change_client(client, issued, revoked=False, secret_revoked=False)
+
+    assert response.status_code == 200
+    assert "A revoked secret stays revoked: rotate to issue a new one." in response.content.decode()
+    assert list(issued.client.secrets.values_list("revoked", flat=True)) == [True]
+    assert signed(issued, "GET", "/api/v1/events").status_code == 401
+
+
+def test_api_client_change_can_still_revoke_a_secret(client, operator):
+    issued = make_api_client()
+
+    response = _change_client(client, issued, revoked=False, secret_revoked=True)
+
+    assert response.status_code == 302
+    assert list(issued.client.secrets.values_list("revoked", flat=True)) == [True]
+
+
+def test_api_client_actions_on_revoked_clients_say_so_and_issue_nothing(client, operator):
+    issued = make_api_client()
+    ApiClient.objects.filter(pk=issued.client.pk).update(revoked=True)
+    url = reverse("admin:orders_apiclient_changelist")
+
+    rotated = client.post(url, {"action": "rotate_secret", "_selected_action": [issued.client.pk]}, follow=True)
+    revoked = client.post(url, {"action": "revoke_clients", "_selected_action": [issued.client.pk]}, follow=True)
+
+    assert _messages(rotated) == [f"Not rotated: {issued.client.name} revoked; a revoked client gets no new secret."]
+    assert issued.client.secrets.count() == 1
+    assert _messages(revoked) == ["The selected clients were already revoked."]
+
+
+def test_webhook_delivery_replay_of_deliveries_that_had_not_failed_says_so(client, operator):
+    make_world()
+    issued = make_api_client(webhook_url="http://127.0.0.1:9/hooks")
+    signed(issued, "POST", "/api/v1/orders", order_document())
+    delivery = WebhookDelivery.objects.get()
+
+    response = client.post(
+        reverse("admin:orders_webhookdelivery_changelist"),
+        {"action": "replay", "_selected_action": [delivery.pk]},
+        follow=True,
+    )
+
+    assert _messages(response) == ["None of the selected deliveries had failed: nothing to replay."]
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.PENDING
+
+
 def test_webhook_delivery_replay_action_requeues_failed_deliveries(client, operator):
     make_world()
     issued = make_api_client(webhook_url="http://127.0.0.1:9/hooks")
