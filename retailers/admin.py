@@ -26,12 +26,20 @@ from retailers.models import (
     StoreStatus,
     normalize_category,
 )
-from retailers.services import STORE_TRANSITIONS, store_pause, store_resume, store_review, store_update_settings
+from retailers.services import (
+    STORE_TRANSITIONS,
+    store_pause,
+    store_record_added,
+    store_resume,
+    store_review,
+    store_update_settings,
+)
 from retailers.stock_services import stock_set_on_hand, units
 
 SETTINGS_FIELDS = ("same_day_cutoff", "prep_sla_minutes", "hourly_capacity", "pickup_instructions")
 PAUSE_RESUME = {(StoreStatus.LIVE, StoreStatus.PAUSED), (StoreStatus.PAUSED, StoreStatus.LIVE)}
 PRE_ONBOARDING = frozenset({StoreStatus.APPLIED, StoreStatus.APPROVED, StoreStatus.REJECTED})
+NEW_STORE_STATUSES = frozenset({StoreStatus.APPLIED, StoreStatus.APPROVED, StoreStatus.ONBOARDING})
 
 
 class MallInline(admin.TabularInline):
@@ -146,6 +154,13 @@ class StoreAdminForm(forms.ModelForm):
             and (old, new) not in PAUSE_RESUME
         ):
             self.add_error("status", "Only an operator can change the onboarding status; you can pause or resume.")
+        elif self.instance.pk is None and new is not None and new not in NEW_STORE_STATUSES:
+            # A store added here goes live as every store does: from its onboarding checklist.
+            self.add_error(
+                "status",
+                "A new store starts as applied, approved or onboarding: it goes live with Go live once its "
+                "onboarding checklist is complete.",
+            )
         elif (
             self.instance.pk
             and new is not None
@@ -236,6 +251,7 @@ class StoreAdmin(StoreLifecycleAdminMixin, SellerScopedAdmin):
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         if not change:
             super().save_related(request, form, formsets, change)
+            store_record_added(store=form.instance, acting_user=request.user)
             return
         form.save_m2m()
         hours: dict[int, tuple | None] = {}

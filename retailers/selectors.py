@@ -8,6 +8,7 @@ from retailers.models import Store, StoreEvent, StoreHours, Weekday
 
 _EVENT_TITLES = {
     "store.applied": "Applied to join Mallrun",
+    "store.added": "Added by Mallrun",
     "store.approved": "Application approved",
     "store.onboarding_started": "Onboarding started",
     "store.paused": "Paused same-day",

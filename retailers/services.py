@@ -111,6 +111,14 @@ def _transition(
 
 
 @transaction.atomic
+def store_record_added(*, store: Store, acting_user: AbstractBaseUser | None) -> StoreEvent:
+    """A store added by hand in the admin (not from an application) starts its history: who
+    added it, and in which status (applied, approved or onboarding: it goes live from there)."""
+    return _record_store_event(
+        store=store, type="store.added", acting_user=acting_user, at=timezone.now(), to_status=store.status
+    )
+
+
 def store_pause(*, store: Store, acting_user: AbstractBaseUser | None, reason: str) -> Store:
     """live → paused: the store takes no same-day orders until resumed.
 

@@ -468,3 +468,43 @@ def test_operator_making_someone_a_seller_manager_gives_them_the_admin(client, w
     stores = client.get(reverse("admin:retailers_store_changelist"))
     assert stores.status_code == 200
     assert sorted(store.name for store in stores.context["cl"].result_list) == ["Own A", "Own B"]
+
+
+def _store_add_data(client, **fields) -> dict:
+    """The add page's inline management forms (no rows), plus the store's fields."""
+    page = client.get(reverse("admin:retailers_store_add"))
+    data = {}
+    for inline in page.context["inline_admin_formsets"]:
+        prefix = inline.formset.prefix
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+        data |= {f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"}
+    defaults = {"name": "Added Store", "unit": "L9-900", "prep_sla_minutes": 20, "hourly_capacity": 10}
+    defaults |= {"same_day_cutoff": "17:00", "pickup_instructions": ""}
+    return data | defaults | fields
+
+
+def test_store_added_by_an_operator_cannot_start_live_and_nothing_is_saved(client, world):
+    client.force_login(world["operator"])
+    data = _store_add_data(client, seller=world["own"].pk, mall=world["malls"][2].pk, status="live")
+
+    response = client.post(reverse("admin:retailers_store_add"), data)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["status"] == [
+        "A new store starts as applied, approved or onboarding: it goes live with Go live once its onboarding "
+        "checklist is complete."
+    ]
+    assert not Store.objects.filter(name="Added Store").exists()
+
+
+def test_store_added_by_an_operator_starts_its_history_with_who_added_it(client, world):
+    client.force_login(world["operator"])
+    data = _store_add_data(client, seller=world["own"].pk, mall=world["malls"][2].pk, status="onboarding")
+
+    response = client.post(reverse("admin:retailers_store_add"), data)
+
+    assert response.status_code == 302
+    store = Store.objects.get(name="Added Store")
+    assert list(store.events.values_list("type", "to_status", "actor")) == [
+        ("store.added", "onboarding", world["operator"].pk)
+    ]
