@@ -118,7 +118,9 @@ class StatusForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("action") in {"pause", "deactivate"} and not cleaned.get("reason", "").strip():
+        # A reason refused by the field itself (too long) already has its message.
+        given = "reason" in self.errors or cleaned.get("reason", "").strip()
+        if cleaned.get("action") in {"pause", "deactivate"} and not given:
             self.add_error("reason", "Give a reason: the driver sees it.")
         return cleaned
 
@@ -151,8 +153,9 @@ class DocumentsFilter(admin.SimpleListFilter):
 
 @admin.register(Driver)
 class DriverAdmin(OperatorOnly, MallrunModelAdmin):
+    time_zone_path = "home_market"
     list_display = [
-        "__str__",
+        "name_and_login",
         "status",
         "home_market",
         "documents",
@@ -164,6 +167,12 @@ class DriverAdmin(OperatorOnly, MallrunModelAdmin):
     search_fields = ["user__username", "user__first_name", "user__last_name", "phone"]
     list_select_related = ["user", "home_market", "online_market"]
     inlines = [VehicleInline, DocumentInline, DriverShiftInline, DriverEventInline]
+
+    @admin.display(description="Driver", ordering="user__first_name")
+    def name_and_login(self, driver: Driver) -> str:
+        # Two drivers may share a name: the login tells them apart.
+        return f"{driver} ({driver.user.get_username()})"
+
     readonly_fields = [
         "status",
         "status_reason",
@@ -301,6 +310,7 @@ class RecipientInline(HistoryOnly, admin.TabularInline):
 
 @admin.register(Offer)
 class OfferAdmin(HistoryOnly, MallrunModelAdmin):
+    time_zone_path = "route__mall"
     list_display = ["__str__", "route", "status", "attempt", "pay", "wave", "opened_local", "due_local", "driver"]
     list_filter = ["status", "route__mall"]
     list_select_related = ["route__mall", "driver__user"]
@@ -377,6 +387,7 @@ class AssignForm(forms.Form):
 
 @admin.register(Route)
 class RouteAdmin(HistoryOnly, MallrunModelAdmin):
+    time_zone_path = "mall"
     list_display = [
         "__str__",
         "mall",
@@ -456,6 +467,7 @@ class RouteAdmin(HistoryOnly, MallrunModelAdmin):
 
 @admin.register(OfferRecipient)
 class OfferRecipientAdmin(HistoryOnly, MallrunModelAdmin):
+    time_zone_path = "offer__route__mall"
     list_display = ["offer", "driver", "wave", "offered_at", "answer", "answered_at", "not_offered_reason"]
     list_filter = ["answer", "driver"]
     list_select_related = ["offer", "driver__user"]
@@ -463,6 +475,7 @@ class OfferRecipientAdmin(HistoryOnly, MallrunModelAdmin):
 
 @admin.register(Handoff)
 class HandoffAdmin(HistoryOnly, MallrunModelAdmin):
+    time_zone_path = "route__mall"
     list_display = ["route", "store", "driver", "staff_label", "at", "checked_in_at", "wait_pay_cents"]
     list_filter = ["driver", "store"]
     list_select_related = ["route", "store", "driver__user"]
@@ -470,6 +483,7 @@ class HandoffAdmin(HistoryOnly, MallrunModelAdmin):
 
 @admin.register(RouteStop)
 class RouteStopAdmin(HistoryOnly, MallrunModelAdmin):
+    time_zone_path = "route__mall"
     list_display = ["route", "sequence", "order", "store", "status", "finished_at", "problem_reason"]
     list_filter = ["status", "route__driver"]
     list_select_related = ["route", "order", "store"]
@@ -500,6 +514,7 @@ class ShiftTimeFilter(admin.SimpleListFilter):
 
 @admin.register(DriverShift)
 class DriverShiftAdmin(HistoryOnly, MallrunModelAdmin):
+    time_zone_path = "market"
     list_display = ["driver", "market", "local_time", "starts_at", "ends_at", "created_at"]
     list_filter = [ShiftTimeFilter, "market"]
     list_select_related = ["driver__user", "market"]

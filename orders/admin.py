@@ -1,12 +1,25 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from orders.models import Order, OrderEvent, OrderLine, Package
 from orders.services import order_cancel
 from portal.admin import ReadOnlyInline, SellerScopedAdmin, is_operator
 from portal.errors import ActionRefused
 from portal.localtime import in_zone
+
+
+class CancelOrdersForm(forms.Form):
+    reason = forms.CharField(
+        label="Why (the marketplace and the store see it)",
+        max_length=300,
+        required=False,
+        help_text="Leave empty for “Cancelled by an operator in the admin.”",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
 
 
 class OrderLineInline(ReadOnlyInline):
@@ -32,6 +45,8 @@ class OrderEventInline(ReadOnlyInline):
 class OrderAdmin(SellerScopedAdmin):
     """Orders change only through orders.services: the admin shows them and offers the
     operator actions (cancel), never a raw edit."""
+
+    time_zone_path = "store__mall"
 
     seller_path = "store__seller"
     manager_permissions = frozenset({"view", "cancel"})
@@ -66,15 +81,32 @@ class OrderAdmin(SellerScopedAdmin):
     def deliver_by_local(self, order: Order) -> str:
         return in_zone(order.deliver_by, order.store.mall.tz, "D H:i T")
 
-    @admin.action(description="Cancel selected orders", permissions=["cancel"])
-    def cancel_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        # `queryset` comes from get_queryset: a manager's selection of another seller's order
-        # is not in it.
+    @admin.action(description="Cancel selected orders…", permissions=["cancel"])
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        """A page that lists the orders and asks why first (the marketplace and the stores are
+        told); its confirmation cancels them. `queryset` comes from get_queryset: a manager's
+        selection of another seller's order is not in it."""
+        form = CancelOrdersForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/orders/order/cancel_selected.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Cancel orders",
+                    "opts": self.opts,
+                    "orders": queryset.select_related("store__mall").order_by("pk"),
+                    "form": form,
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                },
+                status=422 if form.is_bound else 200,
+            )
         who = "an operator" if is_operator(request.user) else "the seller"
+        reason = form.cleaned_data["reason"] or f"Cancelled by {who} in the admin."
         cancelled, refused = [], []
         for order in queryset.select_related("store"):
             try:
-                order_cancel(order=order, acting_user=request.user, reason=f"Cancelled by {who} in the admin.")
+                order_cancel(order=order, acting_user=request.user, reason=reason)
             except ActionRefused as refusal:
                 refused.append(refusal.message)
             else:

@@ -9,10 +9,12 @@ from collections.abc import Iterable
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
+from django.utils import timezone
 
 from portal.auth import AnyCaseAdminLoginForm
 
@@ -78,7 +80,30 @@ class _GuardedChangeList(ChangeList):
 
 class MallrunModelAdmin(admin.ModelAdmin):
     """Every Mallrun model admin derives from this: bad query strings and action selections
-    get Django's messages, never a 500."""
+    get Django's messages, never a 500; a row's change page shows its times in its mall's (or
+    market's) zone."""
+
+    # From a row to the mall or market whose local time its page shows ("store__mall"); None
+    # keeps UTC. Either way every time carries its zone (portal/formats).
+    time_zone_path: str | None = None
+
+    def _local_zone(self, request: HttpRequest, object_id: str):
+        if self.time_zone_path is None:
+            return None
+        target = self.get_object(request, unquote(object_id))
+        for hop in self.time_zone_path.split("__"):
+            target = getattr(target, hop, None)
+        return getattr(target, "tz", None)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        zone = self._local_zone(request, object_id)
+        if zone is None:
+            return super().change_view(request, object_id, form_url, extra_context)
+        with timezone.override(zone):
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()  # a TemplateResponse renders later, outside the zone
+        return response
 
     def get_changelist(self, request: HttpRequest, **kwargs):
         return _GuardedChangeList

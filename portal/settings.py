@@ -162,6 +162,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en-us"
 # Stored times are UTC; every page shows them in the mall's own time zone.
 TIME_ZONE = "UTC"
+# Dates and times Django writes out itself carry their zone ("Nov. 24, 2026, 3:43 a.m. PST").
+FORMAT_MODULE_PATH = ["portal.formats"]
 USE_I18N = True
 USE_TZ = True
 

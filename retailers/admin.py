@@ -183,6 +183,7 @@ class StoreAdminForm(forms.ModelForm):
 
 @admin.register(Store)
 class StoreAdmin(StoreLifecycleAdminMixin, SellerScopedAdmin):
+    time_zone_path = "mall"
     form = StoreAdminForm
     manager_open_models = frozenset({"retailers.mall"})
     list_display = ["name", "seller", "mall", "unit", "status", "prep_sla_minutes", "hourly_capacity"]
@@ -358,6 +359,7 @@ class StockChangeListForm(StockAdminForm):
 
 @admin.register(Stock)
 class StockAdmin(SellerScopedAdmin):
+    time_zone_path = "store__mall"
     seller_path = "store__seller"
     form = StockAdminForm
     list_display = ["listing", "store", "mall", "on_hand", "reserved", "available"]

@@ -94,6 +94,7 @@ class MarketFilter(admin.SimpleListFilter):
 
 @admin.register(StoreApplication)
 class StoreApplicationAdmin(OperatorAdmin):
+    time_zone_path = "mall"
     list_display = [
         "reference_display",
         "store_name",

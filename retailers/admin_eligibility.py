@@ -87,6 +87,7 @@ class _EligibilityDisplay:
 
 @admin.register(EligibilityResult)
 class EligibilityResultAdmin(_EligibilityDisplay, SellerScopedAdmin):
+    time_zone_path = "mall"
     seller_path = "listing__seller"
     manager_permissions = frozenset({"view"})
     list_display = ["sku", "title", "mall", "badge", "reason_list", "hint", "until_local", "computed_local"]

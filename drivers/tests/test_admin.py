@@ -41,6 +41,20 @@ def test_driver_status_view_pause_needs_reason(operator_client):
     assert Driver.objects.get(pk=driver.pk).status == DriverStatus.ACTIVE
 
 
+def test_driver_status_view_pause_with_a_reason_too_long_gets_that_one_message(operator_client):
+    driver = make_driver()
+
+    response = operator_client.post(
+        reverse("admin:drivers_driver_status", args=[driver.pk]), {"action": "pause", "reason": "x" * 2000}
+    )
+
+    assert response.status_code == 422
+    assert response.context["form"].errors == {
+        "reason": ["Ensure this value has at most 300 characters (it has 2000)."]
+    }
+    assert Driver.objects.get(pk=driver.pk).status == DriverStatus.ACTIVE
+
+
 def test_driver_status_view_deactivates_with_reason(operator_client):
     driver = make_driver(online=True)
 
@@ -293,3 +307,12 @@ def test_route_admin_assign_page_is_for_operators_only():
     response = manager.get(reverse("admin:drivers_route_assign", args=[route.pk]))
 
     assert (response.status_code, response["Location"]) == (302, reverse("admin:index"))
+
+
+def test_driver_list_tells_drivers_of_the_same_name_apart_by_login(operator_client):
+    make_driver(user=make_user("driver-a", first_name="Ana"))
+    make_driver(user=make_user("driver-b", first_name="Ana"))
+
+    html = operator_client.get(reverse("admin:drivers_driver_changelist")).content.decode()
+
+    assert "Ana (driver-a)" in html and "Ana (driver-b)" in html

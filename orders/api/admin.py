@@ -198,6 +198,7 @@ class WebhookEndpointAdmin(OperatorAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(OperatorAdmin):
+    time_zone_path = "order__store__mall"
     list_display = ["event_id", "event_type", "order", "endpoint", "status", "attempts", "due_at", "last_error"]
     list_filter = ["status", "endpoint"]
     list_select_related = ["event", "order", "endpoint"]

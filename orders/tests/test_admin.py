@@ -109,8 +109,17 @@ def test_cancel_action_by_manager_cancels_only_own_orders(client, world):
     client.force_login(world["manager"])
     own, other = world["own_orders"][0], world["other_order"]
 
-    response = client.post(reverse(CHANGELIST), {"action": "cancel_selected", "_selected_action": [own.pk, other.pk]})
+    confirm_page = client.post(
+        reverse(CHANGELIST), {"action": "cancel_selected", "_selected_action": [own.pk, other.pk]}
+    )
+    response = client.post(
+        reverse(CHANGELIST),
+        {"action": "cancel_selected", "_selected_action": [own.pk, other.pk], "confirm": "yes", "reason": ""},
+    )
 
+    # The first post only asks, for the manager's own order alone.
+    assert confirm_page.status_code == 200
+    assert [order.pk for order in confirm_page.context["orders"]] == [own.pk]
     assert response.status_code == 302
     own.refresh_from_db()
     other.refresh_from_db()
@@ -128,7 +137,8 @@ def test_cancel_action_reports_each_refused_order(client, world):
     order_cancel(order=second, acting_user=world["operator"], reason="Customer changed their mind.")
 
     response = client.post(
-        reverse(CHANGELIST), {"action": "cancel_selected", "_selected_action": [first.pk, second.pk]}
+        reverse(CHANGELIST),
+        {"action": "cancel_selected", "_selected_action": [first.pk, second.pk], "confirm": "yes"},
     )
 
     first.refresh_from_db()
@@ -174,3 +184,37 @@ def test_order_changelist_query_count_does_not_grow_with_rows(client, world):
     many = _query_count(client, url)
 
     assert many == few
+
+
+def test_order_admin_page_shows_its_times_in_the_malls_zone_and_the_list_says_utc(client):
+    import datetime as dt
+
+    store = make_store(mall=make_mall(name="Chandler", time_zone="America/Phoenix"))
+    placed = dt.datetime(2026, 11, 24, 3, 43, tzinfo=dt.UTC)
+    order = make_order(store=store, placed_at=placed, marketplace_order_id="ZONE-1")
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    listing = client.get(reverse(CHANGELIST)).content.decode()
+
+    assert "Nov. 23, 2026, 8:43 p.m. MST" in page  # 03:43 UTC in Phoenix
+    assert "Nov. 24, 2026, 3:43 a.m. UTC" not in page
+    assert "Nov. 24, 2026, 3:43 a.m. UTC" in listing
+
+
+def test_cancel_action_asks_why_and_gives_the_reason_typed(client, world):
+    client.force_login(world["operator"])
+    order = world["own_orders"][0]
+    selection = {"action": "cancel_selected", "_selected_action": [order.pk]}
+
+    page = client.post(reverse(CHANGELIST), selection)
+    too_long = client.post(reverse(CHANGELIST), {**selection, "confirm": "yes", "reason": "x" * 301})
+    done = client.post(reverse(CHANGELIST), {**selection, "confirm": "yes", "reason": "Shopper called support"})
+
+    assert "Cancel 1 order? Reserved stock goes back on the shelf" in page.content.decode()
+    assert "OWN-1: received at Own A (Mall A)" in page.content.decode()
+    assert too_long.status_code == 422
+    assert done.status_code == 302
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
+    assert OrderEvent.objects.get(order=order, type="order.cancelled").reason == "Shopper called support"

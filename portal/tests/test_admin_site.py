@@ -80,7 +80,7 @@ def test_admin_action_keeps_the_selected_ids_that_are_in_the_list():
 
     response = client.post(
         "/admin/orders/order/",
-        {"action": "cancel_selected", "_selected_action": ["abc", str(order.pk)], "index": "0", "select_across": "0"},
+        {"action": "cancel_selected", "_selected_action": ["abc", str(order.pk)], "index": "0", "confirm": "yes"},
         follow=True,
     )
 

@@ -65,6 +65,8 @@ def test_join_person_applies_sees_errors_then_thanks(page: Page) -> None:  # noq
     alert = page.locator("#join-form").get_by_role("alert").first
     expect(alert).to_contain_text("Nothing was sent: correct the fields marked below.")
     expect(page.get_by_label("Marketplace seller id")).to_have_attribute("aria-invalid", "true")
+    # Focus (and the view) goes to the first field to correct, not the button at the bottom.
+    expect(page.get_by_label("Marketplace seller id")).to_be_focused()
     expect(page.locator("#id_email-error")).to_have_text("Enter your email address.")
     assert_accessible(page)
 
@@ -72,6 +74,7 @@ def test_join_person_applies_sees_errors_then_thanks(page: Page) -> None:  # noq
     page.get_by_label("Email").fill("pat@")
     page.get_by_role("button", name="Send application").click()
     expect(page.locator("#id_email-error")).to_have_text("Enter a valid email address, like name@example.com.")
+    expect(page.get_by_label("Email")).to_be_focused()
     expect(page.get_by_label("Store name")).to_have_value("Sunset Shoes")
     page.get_by_label("Email").fill("pat@example.com")
     page.get_by_role("button", name="Send application").click()

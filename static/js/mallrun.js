@@ -65,6 +65,8 @@
     team: ".messages",
     onboarding: ".messages",
     "order-panel": "#order-heading",
+    // The application: the first field to correct, else the refusal (rate limit) at the top.
+    "join-form": ".message",
   };
 
   function focusAfterSwap(element) {
