@@ -1173,6 +1173,26 @@ def _offer_close(*, offer: Offer, to: str, now: dt.datetime, reason: str = "", *
     return changed == 1
 
 
+def _route_retime(*, route: Route, now: dt.datetime) -> None:
+    """A route taken later than it was planned for (a re-offer, an answer near the window's end,
+    an operator's hand-over) leaves the mall when its new driver can be there: the departure and
+    every current stop's ETA move by the same amount, so the driver's page never says to leave
+    at a time already past. Orders whose deadline that puts at risk are flagged delayed."""
+    earliest = now + dt.timedelta(minutes=_mall_settings(route.mall).pickup_minutes)
+    if route.depart_at >= earliest:
+        return
+    shift = earliest - route.depart_at
+    Route.objects.filter(pk=route.pk).update(depart_at=earliest, updated_at=now)
+    current = RouteStop.objects.filter(route=route, is_current=True)
+    current.update(eta=F("eta") + shift)
+    late = list(current.filter(eta__gt=F("order__deliver_by")).values_list("order_id", flat=True))
+    if late:
+        order_delivery.orders_flag_delayed(
+            order_ids=late, reason="The route was taken late: the driver will arrive after the deadline.", now=now
+        )
+    route.refresh_from_db()
+
+
 def _reoffer_or_alert(*, route: Route, now: dt.datetime, why: str) -> Offer | None:
     """After an expiry or a forfeit: re-offer with the bump while the deadlines can still be
     kept, else flag the route for an operator and email the operators."""
@@ -1340,7 +1360,8 @@ def _offer_accept(*, offer: Offer, driver: Driver, now: dt.datetime) -> bool:
         _record_driver_event(
             driver=driver, type="driver.offer_accepted", acting_user=driver.user, data={"offer": offer.pk}, at=now
         )
-        route = Route.objects.get(pk=offer.route_id)
+        route = Route.objects.select_related("mall").get(pk=offer.route_id)
+        _route_retime(route=route, now=now)
         _notify_store_staff(
             route=route, store_ids=route.stops.values_list("store_id", flat=True), kind="driver.arriving", driver=driver
         )
@@ -1582,6 +1603,7 @@ def route_assign(
     OfferRecipient.objects.create(offer=offer, driver=driver, offered_at=now, answer=Answer.ACCEPTED, answered_at=now)
     Route.objects.filter(pk=route.pk).update(status=RouteStatus.ASSIGNED, driver=driver, alert="", updated_at=now)
     route.refresh_from_db()
+    _route_retime(route=route, now=now)
     _record_driver_event(
         driver=driver,
         type="driver.route_assigned",

@@ -350,6 +350,43 @@ def test_offers_sweep_alerts_operator_when_deadline_at_risk(mall):
     assert list(route.offers.values_list("status", "close_reason")) == [("expired", "deadline at risk")]
 
 
+def test_route_taken_after_its_planned_departure_leaves_when_the_driver_can_be_there(mall):
+    _store, order, (first, _second, _third), route, offer = _routed(mall)
+    planned_depart, planned_eta = route.depart_at, route.stops.get().eta
+    accepted_at = planned_depart + dt.timedelta(minutes=5)
+
+    services.offer_accept(offer=offer, driver=first, now=accepted_at)
+
+    route.refresh_from_db()
+    moved = accepted_at + dt.timedelta(minutes=8) - planned_depart  # the mall's pickup minutes
+    assert route.depart_at == accepted_at + dt.timedelta(minutes=8)
+    assert route.stops.get().eta == planned_eta + moved
+    assert not OrderEvent.objects.filter(order=order, type="order.delayed").exists()
+
+
+def test_route_taken_in_time_keeps_its_plan(mall):
+    _store, _order, (first, _second, _third), route, offer = _routed(mall)
+    planned_depart, planned_eta = route.depart_at, route.stops.get().eta
+
+    services.offer_accept(offer=offer, driver=first, now=planned_depart - dt.timedelta(minutes=8))
+
+    route.refresh_from_db()
+    assert (route.depart_at, route.stops.get().eta) == (planned_depart, planned_eta)
+
+
+def test_route_given_so_late_that_a_deadline_slips_flags_the_order_delayed(mall):
+    _store, order, (first, _second, _third), route, _offer = _routed(mall)
+    late = order.deliver_by
+
+    services.route_assign(route=route, driver=first, acting_user=None, now=late)
+
+    route.refresh_from_db()
+    assert route.depart_at == late + dt.timedelta(minutes=8)
+    assert OrderEvent.objects.get(order=order, type="order.delayed").reason == (
+        "The route was taken late: the driver will arrive after the deadline."
+    )
+
+
 def test_offer_forfeit_reoffers_at_once_without_the_driver(mall):
     _store, _order, (first, _second, _third), route, offer = _routed(mall)
     services.offer_accept(offer=offer, driver=first)
