@@ -39,13 +39,19 @@ class SessionStore(CachedDBStore):
         return session
 
     @classmethod
-    def end_all_of(cls, user_id: int) -> int:
+    def end_all_of(cls, user_id: int, *, keep=None) -> int:
         """Ends every session of one person: their rows in one indexed query and one DELETE, their
         cache entries in one call, and the cache entries once more after the transaction commits
         (until then a request of theirs can still read a row and put it back in the cache, where
-        it would stay logged in without a row). Returns how many sessions it ended."""
+        it would stay logged in without a row). `keep(data)`, given, is asked about each
+        session's decoded data: those it accepts stay. Returns how many sessions it ended."""
         model = cls.get_model_class()
-        keys = list(model.objects.filter(user_id=user_id).values_list("session_key", flat=True))
+        rows = model.objects.filter(user_id=user_id)
+        if keep is None:
+            keys = list(rows.values_list("session_key", flat=True))
+        else:
+            decode = cls().decode
+            keys = [key for key, data in rows.values_list("session_key", "session_data") if not keep(decode(data))]
         if not keys:
             return 0
         cache = caches[settings.SESSION_CACHE_ALIAS]

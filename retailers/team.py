@@ -8,20 +8,27 @@ from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from portal.errors import ActionRefused
 from portal.sessions import SessionStore as UserSessionStore
+from retailers.access import SESSION_STORE_KEY
 from retailers.invitations import invite_to_store
 from retailers.models import StaffRole, Store, StoreMembership
 from retailers.services import _record_store_event
 
 
 def team_member_list(*, store: Store) -> list[StoreMembership]:
-    """Everyone who is or was on the store's team: active first, managers first, then by name."""
+    """Everyone who is or was on the store's team: active first, managers first, then by name.
+    Each says whether the person also works at another seller's store (`other_seller`): their
+    last log-in is not this store's business then."""
+    other_seller = StoreMembership.objects.filter(user=OuterRef("user"), is_active=True).exclude(
+        store__seller_id=store.seller_id
+    )
     return list(
         StoreMembership.objects.filter(store=store)
+        .annotate(other_seller=Exists(other_seller))
         .select_related("user")
         .order_by("-is_active", "-role", "user__first_name", "user__last_name", "user__username")
     )
@@ -65,14 +72,13 @@ def team_invite(
     a password (their link ran out or got lost: the expired-link page sends them back to whoever
     invited them, and a password reset skips accounts without a password). Someone already active
     on the team with a password is refused. A role change goes through `team_change_role`, which
-    keeps the last manager."""
+    keeps the last manager. Sets `membership.before`: their (role, active) here before, or None."""
     address = (email or "").strip()
-    current = (
-        StoreMembership.objects.filter(store=store, is_active=True)
-        .filter(Q(user__email__iexact=address) | Q(user__username__iexact=address))
-        .select_related("user")
-        .first()
+    theirs = StoreMembership.objects.filter(store=store).filter(
+        Q(user__email__iexact=address) | Q(user__username__iexact=address)
     )
+    before = theirs.values_list("role", "is_active").first() if address else None
+    current = theirs.filter(is_active=True).select_related("user").first()
     if address and current is not None:
         if current.user.has_usable_password():
             raise ActionRefused(
@@ -80,7 +86,9 @@ def team_invite(
                 code="already-member",
             )
         team_change_role(store=store, membership_id=current.pk, role=role, acting_user=acting_user)
-    return invite_to_store(store=store, email=email, role=role, invited_by=acting_user, full_name=full_name)
+    membership = invite_to_store(store=store, email=email, role=role, invited_by=acting_user, full_name=full_name)
+    membership.before = before  # (role, active) before this invitation, None for someone new here
+    return membership
 
 
 @transaction.atomic
@@ -112,17 +120,33 @@ def team_change_role(*, store: Store, membership_id: int, role: str, acting_user
     return membership
 
 
-def end_sessions_of(user: AbstractBaseUser) -> int:
-    """Logs `user` out everywhere (table and cache, see portal.sessions.SessionStore.end_all_of).
-    Returns how many sessions it ended. An engine whose rows do not carry the user id (a
-    cache-only one cannot even list its sessions) is refused rather than leave sessions alive."""
+def end_sessions_of(user: AbstractBaseUser, *, at_store: Store | None = None) -> int:
+    """Logs `user` out everywhere (table and cache, see portal.sessions.SessionStore.end_all_of),
+    or, given `at_store`, out of the sessions working at that store (or at no store yet): their
+    sessions at their other stores stay. Returns how many sessions it ended. An engine whose
+    rows do not carry the user id (a cache-only one cannot even list its sessions) is refused
+    rather than leave sessions alive."""
     store_class = import_module(settings.SESSION_ENGINE).SessionStore
     if not issubclass(store_class, UserSessionStore):
         raise ImproperlyConfigured(
             f"Ending a person's sessions needs SESSION_ENGINE = 'portal.sessions' (sessions that carry"
             f" the user id), not '{settings.SESSION_ENGINE}'."
         )
-    return store_class.end_all_of(user.pk)
+    if at_store is None:
+        return store_class.end_all_of(user.pk)
+    return store_class.end_all_of(user.pk, keep=lambda data: data.get(SESSION_STORE_KEY) not in {None, at_store.pk})
+
+
+def works_elsewhere(user: AbstractBaseUser, *, store: Store) -> bool:
+    """Whether the person has work in Mallrun beyond this store: another active store
+    membership, a driver account, or the admin."""
+    from drivers.models import Driver  # the drivers app builds on this one
+
+    return (
+        user.is_staff
+        or StoreMembership.objects.filter(user=user, is_active=True).exclude(store=store).exists()
+        or Driver.objects.filter(user=user).exists()
+    )
 
 
 @transaction.atomic
@@ -132,7 +156,10 @@ def team_deactivate(*, store: Store, membership_id: int, acting_user: AbstractBa
     including a manager deactivating themself.
 
     Side effects: StoreMembership.is_active; one `store.staff_deactivated` event; every session
-    of the person deleted (last, so a refusal above leaves them logged in).
+    of the person deleted (last, so a refusal above leaves them logged in), or, for a person who
+    also works elsewhere (another store, perhaps another seller's; driving; the admin), only
+    their sessions at this store: this store's manager does not log them out of other work.
+    Sets `membership.logged_out_everywhere`.
     """
     membership = _lock(store, membership_id)
     if not membership.is_active:
@@ -151,5 +178,6 @@ def team_deactivate(*, store: Store, membership_id: int, acting_user: AbstractBa
         at=timezone.now(),
         data={"user_id": membership.user_id, "name": _label(membership), "role": membership.role},
     )
-    end_sessions_of(membership.user)
+    membership.logged_out_everywhere = not works_elsewhere(membership.user, store=store)
+    end_sessions_of(membership.user, at_store=None if membership.logged_out_everywhere else store)
     return membership

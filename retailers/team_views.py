@@ -122,7 +122,16 @@ def team_invite(request: HttpRequest) -> HttpResponse:
     except ActionRefused as refused:
         form.add_error("email", refused.message)
         return _render(request, membership, invite_form=form, status=422 if request.htmx else 200)
-    messages.success(request, f"Invitation sent to {member.user.email or member.user.get_username()}.")
+    address = member.user.email or member.user.get_username()
+    role = member.get_role_display().lower()
+    if member.before is None:
+        messages.success(request, f"Invitation sent to {address}.")
+    elif not member.before[1]:
+        messages.success(request, f"{address} is back on the team as {role}; an email tells them.")
+    elif member.before[0] != member.role:
+        messages.success(request, f"New invitation sent to {address}, now as {role}.")
+    else:
+        messages.success(request, f"New invitation sent to {address}.")
     return _after_change(request, membership)
 
 
@@ -159,7 +168,7 @@ def team_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     membership = _manager(request)
     member = _member(request, membership, pk)
     try:
-        team.team_deactivate(store=membership.store, membership_id=member.pk, acting_user=request.user)
+        member = team.team_deactivate(store=membership.store, membership_id=member.pk, acting_user=request.user)
     except ActionRefused as refused:
         messages.error(request, refused.message)
     else:
@@ -168,5 +177,6 @@ def team_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
             logout(request)
             return _leave(request, "login")
         name = member.user.get_full_name() or member.user.get_username()
-        messages.success(request, f"{name} is deactivated and logged out everywhere.")
+        where = "everywhere" if member.logged_out_everywhere else f"at {membership.store.name}"
+        messages.success(request, f"{name} is deactivated and logged out {where}.")
     return _after_change(request, membership)

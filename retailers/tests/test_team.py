@@ -296,8 +296,8 @@ def test_person_works_at_two_stores_and_deactivation_is_per_store(store, manager
     here.refresh_from_db()
     there.refresh_from_db()
     assert (here.is_active, there.is_active) == (False, True)
-    assert sam.get(PAGE).status_code == 302  # every session ended, even at the other store
-    sam = _logged_in("sam")
+    # Their session at the other store goes on: this store's manager ends only this store's.
+    assert sam.get(PAGE).status_code == 200
     board = sam.get(reverse("store:board"))
     assert board.status_code == 200
     assert board.context["current_store"] == second
@@ -445,3 +445,62 @@ def test_manager_who_makes_themself_associate_leaves_the_team_page(client, store
     manager_membership.refresh_from_db()
     assert manager_membership.role == StaffRole.ASSOCIATE
     assert client.get(PAGE).status_code == 403
+
+
+def test_deactivating_someone_who_also_works_for_another_seller_logs_them_out_here_only(
+    store, manager, associate_membership
+) -> None:
+    ari = associate_membership.user
+    elsewhere = make_store(name="Other Seller Store", mall=store.mall)
+    make_staff(store=elsewhere, user=ari)
+    here, there = _logged_in("ari"), _logged_in("ari")
+    for device, working_at in ((here, store), (there, elsewhere)):
+        session = device.session
+        session[SESSION_STORE_KEY] = working_at.pk
+        session.save()
+    client = Client()
+    client.force_login(manager)
+
+    response = client.post(deactivate_url(associate_membership), {"store": store.pk}, follow=True)
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "Ari Diaz is deactivated and logged out at Sole Mates."
+    ]
+    assert here.get(reverse("store:board")).status_code == 302  # to the log-in page
+    board = there.get(reverse("store:board"))
+    assert (board.status_code, board.context["current_store"]) == (200, elsewhere)
+
+
+def test_team_page_does_not_show_when_someone_of_another_seller_last_logged_in(store, manager, associate_membership):
+    make_staff(store=make_store(name="Other Seller Store", mall=store.mall), user=associate_membership.user)
+    associate_membership.user.last_login = dt.datetime(2026, 11, 20, 18, 0, tzinfo=dt.UTC)
+    associate_membership.user.save(update_fields=["last_login"])
+    manager.last_login = dt.datetime(2026, 11, 21, 18, 0, tzinfo=dt.UTC)
+    manager.save(update_fields=["last_login"])
+    client = Client()
+    client.force_login(manager)
+
+    html = client.get(PAGE).content.decode()
+
+    assert html.count("<dt>Last log-in</dt>") == 1  # Mia's own, not Ari's
+    assert "Thu Nov 20" not in html
+
+
+def test_inviting_again_says_what_changed(store, manager, associate_membership) -> None:
+    client = Client()
+    client.force_login(manager)
+
+    def invite(email: str, role: str) -> list[str]:
+        response = client.post(INVITE, {"store": store.pk, "email": email, "role": role, "full_name": ""}, follow=True)
+        return [str(message) for message in response.context["messages"]]
+
+    first = invite("kim@example.com", StaffRole.ASSOCIATE)
+    again_as_manager = invite("kim@example.com", StaffRole.MANAGER)
+    StoreMembership.objects.filter(pk=associate_membership.pk).update(is_active=False)
+    associate_membership.user.email = "ari@example.com"
+    associate_membership.user.save(update_fields=["email"])
+    back = invite("ari@example.com", StaffRole.ASSOCIATE)
+
+    assert first == ["Invitation sent to kim@example.com."]
+    assert again_as_manager == ["New invitation sent to kim@example.com, now as store manager."]
+    assert back == ["ari@example.com is back on the team as associate; an email tells them."]
