@@ -30,6 +30,12 @@ class OnlineForm(forms.Form):
         return cleaned
 
 
+# A phone's photo is a few MB and at most about 50 megapixels; anything beyond is not a photo
+# of a door (a 144-megapixel PNG decompressed to over 500 MB of memory).
+PHOTO_MAX_BYTES = 15 * 1024 * 1024
+PHOTO_MAX_PIXELS = 50_000_000
+
+
 class DeliverForm(forms.Form):
     photo = forms.ImageField(label="Photo of the package at the door")
     pin = forms.CharField(label="Shopper's PIN", max_length=4, required=False)
@@ -41,6 +47,13 @@ class DeliverForm(forms.Form):
         self.fields["pin"].widget.attrs |= {"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]{4}"}
         if requires_pin:
             self.fields["pin"].required = True
+
+    def clean_photo(self):
+        photo = self.cleaned_data["photo"]
+        width, height = photo.image.size  # read by ImageField from the header, not decoded
+        if photo.size > PHOTO_MAX_BYTES or width * height > PHOTO_MAX_PIXELS:
+            raise forms.ValidationError("This photo is too large: take it again with the phone's camera.")
+        return photo
 
     def clean_pin(self) -> str:
         pin = self.cleaned_data["pin"].strip()

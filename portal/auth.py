@@ -34,9 +34,22 @@ class AnyCaseUsername:
 class AnyCaseLoginForm(AnyCaseUsername, AuthenticationForm):
     """The portal's log-in page."""
 
+    # Django's says "both fields may be case-sensitive": here the username is not.
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Please enter a correct username and password. The password is case-sensitive; the "
+        "username is not.",
+    }
+
 
 class AnyCaseAdminLoginForm(AnyCaseUsername, AdminAuthenticationForm):
     """The admin's log-in page (staff only, as Django's)."""
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "invalid_login": "Please enter the correct username and password for a staff account. The password is "
+        "case-sensitive; the username is not.",
+    }
 
 
 def lockout_username(username: str | None) -> str | None:

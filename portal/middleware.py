@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, resolve_url
+from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from portal.security import client_ip
@@ -56,4 +57,21 @@ class HtmxLoginRedirectMiddleware:
             # login_required's redirect (it names the page to come back to), not a log-out's.
             if target.path == resolve_url(settings.LOGIN_URL) and "next" in parse_qs(target.query):
                 return HttpResponseClientRedirect(response["Location"])
+        return response
+
+
+class PrivatePagesNotStoredMiddleware:
+    """Pages for a logged-in person carry customers' names and addresses, gate and pickup codes:
+    the browser keeps none of them (Cache-Control: no-store), so Back after logging out, being
+    deactivated or giving a route back asks the server again instead of showing the old page.
+    A response that set its own caching keeps it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
         return response

@@ -259,6 +259,37 @@ def test_offers_refresh_keeps_the_keyboard_on_the_focused_offer_button(page: Pag
     expect(decline).to_be_focused()
 
 
+def test_offers_come_first_and_a_new_one_is_named_in_the_new_offers_log(page: Page) -> None:
+    mall = make_mall(name="Fashion Show", time_zone="America/Phoenix")
+    store = make_store(mall=mall, name="Zara")
+    make_driver(
+        market=mall.market,
+        online=True,
+        user=make_user("driver-lv-1", first_name="Ana"),
+        latitude=mall.latitude,
+        longitude=mall.longitude,
+    )
+    log_in(page, "driver-lv-1", PASSWORD)
+    page.set_viewport_size({"width": 360, "height": 640})
+    page.goto("/driver/")
+    headings = page.get_by_role("heading", level=2).all_inner_texts()
+    news = page.get_by_role("log", name="New offers")
+    expect(news).to_be_empty()
+
+    make_ready_order(store=store, packages=1, latitude=Decimal("36.150000"), longitude=mall.longitude)
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    page.evaluate(
+        """() => new Promise((resolve) => {
+            document.body.addEventListener("htmx:afterSettle", () => resolve(), { once: true });
+            htmx.ajax("GET", "/driver/", { source: "#offers", target: "#offers", swap: "outerHTML" });
+        })"""
+    )
+
+    assert headings[0] == "Offers"
+    pay = f"${route.offers.get().pay_cents / 100:.2f}"
+    expect(news).to_have_text(f"New offer: {pay} · Fashion Show")
+
+
 def test_route_check_in_by_keyboard_keeps_focus_on_the_stores_button(page: Page) -> None:
     _store, _order, driver, route = _world()
     services.offer_accept(offer=route.offers.get(), driver=driver)

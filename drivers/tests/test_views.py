@@ -390,6 +390,25 @@ def test_stop_deliver_not_an_image_is_form_error(world):
     assert list(response.context["deliver_forms"][stop.pk].errors) == ["photo"]
 
 
+def test_stop_deliver_with_a_photo_of_too_many_pixels_is_form_error(world):
+    from PIL import Image
+
+    stop = _hand_over(world)
+    huge = io.BytesIO()
+    Image.new("1", (8000, 7000)).save(huge, "PNG")  # 56 megapixels in a few kilobytes
+    huge.seek(0)
+    huge.name = "door.png"
+
+    response = _client(world["me"]).post(reverse("driver:stop-deliver", args=[stop.pk]), {"photo": huge})
+
+    assert response.status_code == 422
+    assert response.context["deliver_forms"][stop.pk].errors == {
+        "photo": ["This photo is too large: take it again with the phone's camera."]
+    }
+    stop.refresh_from_db()
+    assert stop.status != StopStatus.DELIVERED
+
+
 def test_stop_deliver_requires_pin_when_order_does(world):
     world["order"].__class__.objects.filter(pk=world["order"].pk).update(requires_pin=True)
     stop = _hand_over(world)

@@ -77,3 +77,19 @@ def test_store_settings_page_shows_the_store_nav(client):
     body = response.content.decode()
     assert 'aria-current="page">Store settings</a>' in body
     assert '<span class="topbar-store">Sunset Apparel — Chandler</span>' in body
+
+
+def test_pages_for_a_logged_in_person_are_not_kept_by_the_browser(client):
+    driver = make_driver(user=make_user("ana"))
+    staff = make_staff(store=make_store(), user=make_user("sam")).user
+
+    anonymous_login = client.get("/accounts/login/")
+    client.force_login(driver.user)
+    driver_home = client.get("/driver/")
+    client.force_login(staff)
+    board = client.get("/store/")
+
+    for response in (driver_home, board):
+        assert response.status_code == 200
+        assert "no-store" in response["Cache-Control"]
+    assert "no-store" in anonymous_login["Cache-Control"]  # Django's own never_cache there

@@ -61,7 +61,10 @@ def test_login_failure_shows_form_error_and_logs_line(client: Client, caplog: py
     response = _fail_login(client, "dana")
 
     assert response.status_code == 200
-    assert "Please enter a correct username and password." in response.content.decode()
+    assert (
+        "Please enter a correct username and password. The password is case-sensitive; the username is not."
+        in response.content.decode()
+    )
     assert _security_lines(caplog) == ["login-failed username=dana ip=127.0.0.1"]
 
 

@@ -78,8 +78,42 @@
     }
   });
 
+  // Offers the 10 s refresh brings are named in #offers-news, a log a screen reader speaks the
+  // additions of ("New offer: $18.40 · Fashion Show"); those on the page when it loads are not.
+  var offersSeen = null;
+  var NEWS_KEPT = 5;
+
+  function noteNewOffers() {
+    var news = document.getElementById("offers-news");
+    if (!news) {
+      return;
+    }
+    var current = {};
+    var fresh = [];
+    document.querySelectorAll("#offers article.offer").forEach(function (card) {
+      var id = card.getAttribute("aria-labelledby");
+      current[id] = true;
+      if (offersSeen !== null && !offersSeen[id]) {
+        var heading = document.getElementById(id);
+        fresh.push(heading ? heading.textContent.replace(/\s+/g, " ").trim() : "a route");
+      }
+    });
+    offersSeen = current;
+    if (fresh.length) {
+      var line = document.createElement("p");
+      line.textContent = (fresh.length === 1 ? "New offer: " : fresh.length + " new offers: ") + fresh.join("; ");
+      news.appendChild(line);
+      while (news.children.length > NEWS_KEPT) {
+        news.removeChild(news.firstElementChild);
+      }
+    }
+  }
+
+  document.addEventListener("htmx:afterSettle", noteNewOffers);
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-geolocate]").forEach(setUpLocate);
+    noteNewOffers();
     tick();
     window.setInterval(tick, 1000);
   });
