@@ -2,6 +2,8 @@
 of delivery. Every view starts with an access helper (403 for non-drivers, 404 for another
 driver's offer, route or stop)."""
 
+import functools
+
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,11 +26,44 @@ from drivers.access import (
     require_active,
 )
 from drivers.forms import DeliverForm, ForfeitForm, OnlineForm, ReasonForm, ShiftForm
-from drivers.models import Answer, Driver, Route, RouteStatus, StopStatus
+from drivers.models import Answer, Driver, Route, RouteStatus, RouteStop, StopStatus
 from drivers.pay import hourly_equivalent_cents
 from orders.lifecycle import OrderStatus
 from portal.counters import count_in_window
 from portal.errors import ActionRefused
+
+
+def _home_page(request: HttpRequest, **kwargs: object) -> str:
+    return reverse("driver:home")
+
+
+def _route_page(request: HttpRequest, pk: int, **kwargs: object) -> str:
+    return reverse("driver:route", args=[pk])
+
+
+def _route_page_of_stop(request: HttpRequest, pk: int) -> str:
+    # Only the driver's own stop names its route; anything else goes home (as a 404 would).
+    route_id = RouteStop.objects.filter(pk=pk, route__driver__user_id=request.user.pk).values_list("route_id").first()
+    return _route_page(request, route_id[0]) if route_id else _home_page(request)
+
+
+def _post_only(page):
+    """An action's address answers POST. A GET there (the page a form answered with errors at
+    that address, reloaded; a shared link) goes to `page(request, **kwargs)`, the page the
+    action belongs to, instead of a bare 405."""
+
+    def decorate(view):
+        posted = require_POST(view)
+
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+            if request.method in {"GET", "HEAD"}:
+                return redirect(page(request, **kwargs))
+            return posted(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
 
 
 def _go(request: HttpRequest, url: str) -> HttpResponse:
@@ -126,7 +161,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return _home_response(request, driver)
 
 
-@require_POST
+@_post_only(_home_page)
 @login_required
 def go_online(request: HttpRequest) -> HttpResponse:
     driver = get_driver(request)
@@ -152,7 +187,7 @@ def go_online(request: HttpRequest) -> HttpResponse:
     return redirect("driver:home")
 
 
-@require_POST
+@_post_only(_home_page)
 @login_required
 def go_offline(request: HttpRequest) -> HttpResponse:
     driver = get_driver(request)
@@ -176,7 +211,7 @@ def _shifts_response(
     return redirect("driver:home")
 
 
-@require_POST
+@_post_only(_home_page)
 @login_required
 def shift_schedule(request: HttpRequest) -> HttpResponse:
     driver = get_driver(request)
@@ -196,7 +231,7 @@ def shift_schedule(request: HttpRequest) -> HttpResponse:
     return _shifts_response(request, driver, notice=f"Shift scheduled: {shift.local_label()}.")
 
 
-@require_POST
+@_post_only(_home_page)
 @login_required
 def shift_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     driver = get_driver(request)
@@ -210,7 +245,7 @@ def shift_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return _shifts_response(request, driver, notice=notice)
 
 
-@require_POST
+@_post_only(_home_page)
 @login_required
 def offer_accept(request: HttpRequest, offer_id: int) -> HttpResponse:
     driver = get_driver(request)
@@ -225,7 +260,7 @@ def offer_accept(request: HttpRequest, offer_id: int) -> HttpResponse:
     return _go(request, url)
 
 
-@require_POST
+@_post_only(_home_page)
 @login_required
 def offer_decline(request: HttpRequest, offer_id: int) -> HttpResponse:
     driver = get_driver(request)
@@ -303,7 +338,7 @@ def route_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _route_response(request, route)
 
 
-@require_POST
+@_post_only(_route_page)
 @login_required
 def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
     driver = get_driver(request)
@@ -340,7 +375,7 @@ def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
     return _go(request, url)
 
 
-@require_POST
+@_post_only(_route_page)
 @login_required
 def route_check_in(request: HttpRequest, pk: int, store_id: int) -> HttpResponse:
     driver = get_driver(request)
@@ -373,7 +408,7 @@ def _pin_key(stop) -> str:
     return f"driver-pin-wrong:{stop.pk}:{stop.order_id}"
 
 
-@require_POST
+@_post_only(_route_page_of_stop)
 @login_required
 def stop_deliver(request: HttpRequest, pk: int) -> HttpResponse:
     driver = get_driver(request)
@@ -408,7 +443,7 @@ def stop_deliver(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("driver:route", pk=stop.route_id)
 
 
-@require_POST
+@_post_only(_route_page_of_stop)
 @login_required
 def stop_undeliverable(request: HttpRequest, pk: int) -> HttpResponse:
     driver = get_driver(request)

@@ -52,12 +52,29 @@ class HtmxLoginRedirectMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if request.headers.get("HX-Request") and response.status_code == 302:
-            target = urlsplit(response["Location"])
-            # login_required's redirect (it names the page to come back to), not a log-out's.
-            if target.path == resolve_url(settings.LOGIN_URL) and "next" in parse_qs(target.query):
-                return HttpResponseClientRedirect(response["Location"])
+        if response.status_code != 302:
+            return response
+        target = urlsplit(response["Location"])
+        # login_required's redirect (it names the page to come back to), not a log-out's.
+        if target.path != resolve_url(settings.LOGIN_URL) or "next" not in parse_qs(target.query):
+            return response
+        page = _page_of(request)
+        if request.method != "GET" and page is not None:
+            # An action (Accept order, Deliver) whose session had ended: after logging in, come
+            # back to the page the button was on, not to the action's address, which often
+            # answers only POST (a GET there is a 405).
+            response["Location"] = f"{target.path}?{urlencode({'next': page})}"
+        if request.headers.get("HX-Request"):
+            return HttpResponseClientRedirect(response["Location"])
         return response
+
+
+def _page_of(request: HttpRequest) -> str | None:
+    """The path of the page a form was sent from: its Referer, when it is this site's."""
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.netloc == request.get_host() and referer.path.startswith("/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return None
 
 
 class PrivatePagesNotStoredMiddleware:

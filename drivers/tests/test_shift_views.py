@@ -167,14 +167,15 @@ def test_schedule_by_a_driver_who_is_not_active_is_403_and_the_page_says_why():
     assert "Your account is paused: you cannot schedule shifts." in client.get("/driver/").content.decode()
 
 
-def test_schedule_and_cancel_answer_405_to_get_and_403_to_a_non_driver():
+def test_schedule_and_cancel_send_a_get_home_and_answer_403_to_a_non_driver():
     driver = _driver()
     shift = _shift(driver, NOW + HOUR, NOW + 2 * HOUR)
     stranger = Client()
     stranger.force_login(make_user())
 
-    assert _client(driver).get("/driver/shifts/").status_code == 405
-    assert _client(driver).get(f"/driver/shifts/{shift.pk}/cancel/").status_code == 405
+    assert _client(driver).get("/driver/shifts/")["Location"] == "/driver/"
+    assert _client(driver).get(f"/driver/shifts/{shift.pk}/cancel/")["Location"] == "/driver/"
+    assert _client(driver).delete("/driver/shifts/").status_code == 405
     assert stranger.post(f"/driver/shifts/{shift.pk}/cancel/").status_code == 403
     assert DriverShift.objects.count() == 1
 

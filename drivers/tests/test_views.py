@@ -215,8 +215,14 @@ def test_driver_actions_on_an_id_beyond_64_bits_answer_404(world, name, huge):
     assert Offer.objects.get(pk=world["offer"].pk).status == OfferStatus.OPEN
 
 
-def test_offer_accept_wrong_method_405(world):
-    assert _client(world["me"]).get(reverse("driver:offer-accept", args=[world["offer"].pk])).status_code == 405
+def test_offer_accept_by_get_goes_to_the_offers_and_other_methods_are_405(world):
+    url = reverse("driver:offer-accept", args=[world["offer"].pk])
+
+    got = _client(world["me"]).get(url)
+
+    assert (got.status_code, got["Location"]) == (302, reverse("driver:home"))
+    assert _client(world["me"]).put(url).status_code == 405
+    assert Offer.objects.get(pk=world["offer"].pk).status == OfferStatus.OPEN
 
 
 def test_offer_accept_by_paused_driver_403(world):
@@ -440,10 +446,17 @@ def test_stop_deliver_by_paused_driver_403(world):
     assert response.status_code == 403
 
 
-def test_stop_deliver_wrong_method_405(world):
+def test_stop_deliver_reloaded_by_get_goes_to_its_route_page_for_its_driver_only(world):
     stop = _hand_over(world)
+    url = reverse("driver:stop-deliver", args=[stop.pk])
 
-    assert _client(world["me"]).get(reverse("driver:stop-deliver", args=[stop.pk])).status_code == 405
+    own = _client(world["me"]).get(url)
+    other = _client(world["other"]).get(url)
+
+    assert (own.status_code, own["Location"]) == (302, reverse("driver:route", args=[world["route"].pk]))
+    assert (other.status_code, other["Location"]) == (302, reverse("driver:home"))
+    stop.refresh_from_db()
+    assert stop.status != StopStatus.DELIVERED
 
 
 def test_stop_undeliverable_starts_return_htmx_fragment(world):

@@ -437,3 +437,17 @@ def test_500_page_renders_without_a_request_context() -> None:
     page = response.content.decode()
     assert "<title>Something went wrong · Mallrun</title>" in page
     assert "The server could not finish this request." in page
+
+
+@pytest.mark.django_db
+def test_action_sent_after_the_session_ended_comes_back_to_its_page_after_log_in(client: Client) -> None:
+    page = "http://testserver/store/orders/7/"
+
+    plain = client.post("/store/orders/7/accept/", {}, headers={"Referer": page})
+    htmx = client.post("/store/orders/7/accept/", {}, headers={"Referer": page, "HX-Request": "true"})
+    foreign = client.post("/store/orders/7/accept/", {}, headers={"Referer": "https://elsewhere.example/x"})
+
+    assert (plain.status_code, plain["Location"]) == (302, "/accounts/login/?next=%2Fstore%2Forders%2F7%2F")
+    assert htmx["HX-Redirect"] == "/accounts/login/?next=%2Fstore%2Forders%2F7%2F"
+    # Another site's page is not one to come back to: the action's own address stays.
+    assert foreign["Location"] == "/accounts/login/?next=/store/orders/7/accept/"
