@@ -21,6 +21,36 @@ class OrderStatus(models.TextChoices):
 
 S = OrderStatus
 
+# What an order is, said to a person ("Order 113-… has been picked up"), for refusals.
+STANDING = {
+    S.RECEIVED: "is new and not accepted yet",
+    S.ACCEPTED: "is accepted",
+    S.PICKING: "is being picked",
+    S.READY: "is ready for pickup",
+    S.PICKED_UP: "has been picked up",
+    S.DELIVERED: "has been delivered",
+    S.REJECTED: "was rejected",
+    S.CANCELLED: "was cancelled",
+    S.SHORT: "is waiting for a decision on a missing item",
+    S.UNDELIVERABLE: "could not be delivered",
+    S.RETURNING: "is on its way back to the store",
+    S.RETURNED: "is back at the store",
+}
+# What moving an order to a status is called, for the same messages ("… cannot be rejected").
+MOVE = {
+    S.ACCEPTED: "accepted",
+    S.PICKING: "started",
+    S.READY: "marked ready",
+    S.SHORT: "reported short",
+    S.REJECTED: "rejected",
+    S.CANCELLED: "cancelled",
+    S.PICKED_UP: "handed to a driver",
+    S.DELIVERED: "delivered",
+    S.UNDELIVERABLE: "marked undeliverable",
+    S.RETURNING: "sent back",
+    S.RETURNED: "confirmed as returned",
+}
+
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.RECEIVED: frozenset({S.ACCEPTED, S.REJECTED, S.CANCELLED}),
     S.ACCEPTED: frozenset({S.PICKING, S.REJECTED, S.CANCELLED}),

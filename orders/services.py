@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from orders.lifecycle import OrderStatus, sources_of
+from orders.lifecycle import MOVE, STANDING, OrderStatus, sources_of
 from orders.models import (
     ApiClient,
     DeliveryStatus,
@@ -79,20 +79,20 @@ def _transition(
     the instance and returns the event row."""
     expected = order.status
     if expected not in sources_of(to):
-        raise ActionRefused(
-            f"Order {order.number} is {OrderStatus(expected).label.lower()}: it cannot be moved to "
-            f"{OrderStatus(to).label.lower()}.",
-            code="illegal-transition",
-        )
+        if expected == to:  # a second tap, or a colleague got there first
+            message = f"Order {order.number} {STANDING[expected]} already."
+        else:
+            message = f"Order {order.number} {STANDING[expected]}, so it cannot be {MOVE[to]}."
+        raise ActionRefused(message, code="illegal-transition")
     now = timezone.now()
     changed = Order.objects.filter(pk=order.pk, status=expected).update(
         status=to, status_changed_at=now, updated_at=now, **fields
     )
     if changed != 1:
         current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
-        label = OrderStatus(current).label.lower() if current else "gone"
+        standing = STANDING[current] if current else "is gone"
         raise ActionRefused(
-            f"Order {order.number} was changed by someone else a moment ago: it is now {label}.",
+            f"Order {order.number} was changed by someone else a moment ago: it {standing}.",
             code="conflict",
         )
     event = _record_event(
@@ -453,9 +453,9 @@ def order_record_picked(*, order: Order, acting_user: AbstractBaseUser | None, p
     if Order.objects.filter(pk=order.pk, status=S.PICKING).update(updated_at=now) != 1:
         # Say what it is now (cancelled by the marketplace meanwhile, not accepted yet, …).
         current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
-        label = OrderStatus(current).label.lower() if current else "gone"
+        standing = STANDING[current] if current else "is gone"
         raise ActionRefused(
-            f"Order {order.number} is {label}: picked quantities can only be recorded while it is being picked.",
+            f"Order {order.number} {standing}: picked quantities are recorded only while it is being picked.",
             code="illegal-transition",
         )
     lines = {line.pk: line for line in order.lines.select_related("listing")}

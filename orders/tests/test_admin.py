@@ -145,7 +145,7 @@ def test_cancel_action_reports_each_refused_order(client, world):
     assert first.status == OrderStatus.CANCELLED
     assert [str(m) for m in get_messages(response.wsgi_request)] == [
         "Cancelled 1: OWN-1.",
-        "Not cancelled: Order OWN-2 is cancelled: it cannot be moved to cancelled.",
+        "Not cancelled: Order OWN-2 was cancelled already.",
     ]
 
 

@@ -43,7 +43,7 @@ def test_order_pick_up_twice_refused(ready):
     order, _listing = ready
     order_pick_up(order=order, acting_user=None)
 
-    with pytest.raises(ActionRefused, match="picked up: it cannot be moved to picked up"):
+    with pytest.raises(ActionRefused, match="has been picked up already"):
         order_pick_up(order=order, acting_user=None)
 
 

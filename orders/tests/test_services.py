@@ -94,7 +94,7 @@ def test_order_illegal_transition_is_refused_with_message_and_changes_nothing():
     with pytest.raises(ActionRefused) as refused:
         order_start_picking(order=order, acting_user=None)
 
-    assert str(refused.value) == f"Order {order.number} is received: it cannot be moved to picking."
+    assert str(refused.value) == f"Order {order.number} is new and not accepted yet, so it cannot be started."
     order.refresh_from_db()
     assert order.status == S.RECEIVED
     assert order.events.count() == 1

@@ -411,7 +411,7 @@ def test_accept_twice_is_refused_with_message(client, shop):
     response = client.post(_url("order-accept", order), **HTMX)
 
     assert response.status_code == 409
-    assert f"Order {order.number} is accepted: it cannot be moved to accepted." in response.content.decode()
+    assert f"Order {order.number} is accepted already." in response.content.decode()
     assert "HX-Trigger" not in response
 
 
@@ -423,7 +423,7 @@ def test_accept_refusal_without_js_renders_page_with_message(client, shop):
     response = client.post(_url("order-accept", order))
 
     assert response.status_code == 409
-    assert "it cannot be moved to accepted." in response.content.decode()
+    assert "is accepted already." in response.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -497,7 +497,7 @@ def test_start_picking_from_received_is_refused(client, shop):
     response = client.post(_url("order-start-picking", order), **HTMX)
 
     assert response.status_code == 409
-    assert f"Order {order.number} is received: it cannot be moved to picking." in response.content.decode()
+    assert f"Order {order.number} is new and not accepted yet, so it cannot be started." in response.content.decode()
 
 
 def test_record_picked_saves_quantities(client):
@@ -542,8 +542,9 @@ def test_record_picked_after_picking_is_refused(client, shop):
     response = client.post(_url("order-record-picked", order), {f"line_{line.pk}": "1"}, **HTMX)
 
     assert response.status_code == 409
-    assert f"Order {order.number} is received: picked quantities can only be recorded while it is being picked." in (
-        response.content.decode()
+    assert (
+        f"Order {order.number} is new and not accepted yet: picked quantities are recorded only while it is being "
+        "picked." in response.content.decode()
     )
 
 
@@ -560,8 +561,8 @@ def test_record_picked_after_a_marketplace_cancel_says_the_order_is_cancelled(cl
 
     assert response.status_code == 409
     assert (
-        f'<div class="message message-error" role="alert">Order {order.number} is cancelled: picked quantities '
-        "can only be recorded while it is being picked.</div>"
+        f'<div class="message message-error" role="alert">Order {order.number} was cancelled: picked quantities '
+        "are recorded only while it is being picked.</div>"
     ) in response.content.decode()
     assert order.lines.get().picked == 0
 
@@ -795,7 +796,7 @@ def test_reject_ready_order_is_refused(client, shop):
     response = client.post(_url("order-reject", order), {"reason": "Changed mind"}, **HTMX)
 
     assert response.status_code == 409
-    assert f"Order {order.number} is ready for pickup: it cannot be moved to rejected." in response.content.decode()
+    assert f"Order {order.number} is ready for pickup, so it cannot be rejected." in response.content.decode()
 
 
 # Search ------------------------------------------------------------------------------------
@@ -962,7 +963,10 @@ def test_order_confirm_returned_refused_unless_returning(client, shop):
     order.refresh_from_db()
     assert response.status_code == 409
     assert order.status == OrderStatus.RECEIVED
-    assert f"Order {order.number} is received: it cannot be moved to returned." in response.content.decode()
+    assert (
+        f"Order {order.number} is new and not accepted yet, so it cannot be confirmed as returned."
+        in response.content.decode()
+    )
     assert "Packages are back" not in response.content.decode()
 
 
