@@ -117,6 +117,8 @@ def _card_context(order: Order, store: Store) -> dict:
         "status_label": S(order.status).label,
         "is_open": is_open,
         "show_prep": order.status in {S.RECEIVED, S.ACCEPTED, S.PICKING, S.SHORT},
+        # A delivery that failed has no deadline left to count down to: it is coming back.
+        "show_deliver_by": order.status not in {S.UNDELIVERABLE, S.RETURNING},
         "prep_due_iso": iso(order.prep_due_at),
         "deliver_by_iso": iso(order.deliver_by),
         "prep_due_local": local_time(order.prep_due_at, store),

@@ -760,6 +760,25 @@ def test_send_rest_makes_short_order_ready(client, shop):
     assert response.url == reverse("store:order-labels", args=[order.pk])
 
 
+def test_short_order_with_nothing_picked_offers_only_reject(client, shop):
+    store, staff, _, _, _ = shop
+    some = _short_order(store, staff)
+    listing = make_listing(seller=store.seller)
+    make_stock(store=store, listing=listing, on_hand=5)
+    none = _picking(make_order(store=store, lines=[(listing, 1)]), staff)
+    from orders.services import order_report_short
+
+    none = order_report_short(order=none, acting_user=staff, reason="Nothing on the shelf")
+    client.force_login(staff)
+
+    with_some = client.get(_url("order-detail", some), **HTMX).content.decode()
+    with_none = client.get(_url("order-detail", none), **HTMX).content.decode()
+
+    assert _url("order-send-rest", some) in with_some
+    assert _url("order-send-rest", none) not in with_none
+    assert _url("order-reject", none) in with_none
+
+
 def test_send_rest_refused_when_partial_not_allowed(client, shop):
     store, staff, _, _, _ = shop
     order = _short_order(store, staff, allows_partial=False)
@@ -914,10 +933,14 @@ def test_order_returning_staff_confirms_packages_are_back(client, shop):
     client.force_login(staff)
 
     panel = client.get(_url("order-detail", order)).content.decode()
+    board = client.get(reverse("store:board")).content.decode()
     response = client.post(_url("order-confirm-returned", order), headers={"HX-Request": "true"})
 
     order.refresh_from_db()
     assert "Packages are back" in panel
+    # Its card counts down to no deadline: the delivery failed and the package is coming back.
+    card = board.split(f'id="card-{order.pk}"')[1].split("</article>")[0]
+    assert "Deliver by" not in card
     assert response.status_code == 200
     assert f"Return of order {order.number} confirmed." in response.content.decode()
     assert order.status == OrderStatus.RETURNED
@@ -944,13 +967,13 @@ def test_order_timeline_names_the_handoff_return_and_delay_in_words(client, shop
         return [part.split("</span>")[0] for part in html.split('<span class="timeline-what">')[1:]]
 
     assert said(returned_html)[-5:] == [
-        "Picked up by the driver",
+        "Handed to the driver",
         "Could not be delivered",
         "Returning to the store",
         "Delivery delayed",
         "Returned to the store",
     ]
-    assert said(delivered_html)[-2:] == ["Picked up by the driver", "Delivered"]
+    assert said(delivered_html)[-2:] == ["Handed to the driver", "Delivered"]
     assert {f"order.{status}" for status in S.values} - set(_EVENT_LABELS) == set()
 
 
