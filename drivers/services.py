@@ -262,6 +262,27 @@ def invalid_documents(driver: Driver, *, now: dt.datetime) -> list[str]:
     return problems
 
 
+# How far from a market's nearest mall a driver online there may be: a driver farther away
+# cannot reach its malls in an offer's time, and counting them as its supply would show
+# shoppers same-day that nobody can deliver (a phone that reported 0, 0; the wrong market).
+MARKET_REACH_MILES = 60
+
+
+def _refuse_a_position_outside(market: Market, *, latitude: Decimal, longitude: Decimal) -> None:
+    here = routing.Point(float(latitude), float(longitude))
+    distances = [
+        (routing.haversine_miles(here, routing.Point(float(mall.latitude), float(mall.longitude))), mall.name)
+        for mall in market.malls.all()
+    ]
+    if distances and min(distances)[0] > MARKET_REACH_MILES:
+        miles, mall = min(distances)
+        raise ActionRefused(
+            f"Your location is {miles:,.0f} miles from {mall}, the nearest mall in {market.name}: choose the market "
+            "you are in, or check your location.",
+            code="out-of-market",
+        )
+
+
 @transaction.atomic
 def driver_go_online(*, driver: Driver, market: Market, latitude: Decimal | None, longitude: Decimal | None) -> Driver:
     """The driver starts taking offers in `market`, at a position.
@@ -277,6 +298,8 @@ def driver_go_online(*, driver: Driver, market: Market, latitude: Decimal | None
         raise ActionRefused(
             f"You cannot go online: {'; '.join(problems)}. Send a valid one to Mallrun operations.", code="documents"
         )
+    if latitude is not None and longitude is not None:
+        _refuse_a_position_outside(market, latitude=latitude, longitude=longitude)
     now = timezone.now()
     changed = Driver.objects.filter(pk=driver.pk, status=DS.ACTIVE).update(
         is_online=True,

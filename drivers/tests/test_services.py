@@ -128,6 +128,25 @@ def test_driver_go_online_refuses_expired_licence():
     assert driver.is_online is False
 
 
+def test_driver_go_online_refuses_a_position_far_from_every_mall_of_the_market(mall):
+    driver = make_driver(market=mall.market)
+
+    with pytest.raises(ActionRefused) as refused:
+        services.driver_go_online(driver=driver, market=mall.market, latitude=Decimal("0"), longitude=Decimal("0"))
+    services.driver_go_online(
+        driver=driver, market=mall.market, latitude=mall.latitude + Decimal("0.2"), longitude=mall.longitude
+    )
+
+    assert refused.value.code == "out-of-market"
+    assert refused.value.message.startswith("Your location is 7,")
+    assert refused.value.message.endswith(
+        f"miles from {mall.name}, the nearest mall in {mall.market.name}: choose the market you are in, or check "
+        "your location."
+    )
+    driver.refresh_from_db()
+    assert (driver.is_online, driver.latitude) == (True, mall.latitude + Decimal("0.2"))
+
+
 def test_driver_go_online_then_offline():
     driver = make_driver()
 
