@@ -21,6 +21,7 @@ from drivers.models import (
     RouteStop,
     StopStatus,
 )
+from orders.lifecycle import OrderStatus
 
 
 def _valid_documents(*, now: dt.datetime, via: str = "") -> Count:
@@ -110,6 +111,23 @@ def active_route_for_driver(*, driver: Driver) -> Route | None:
         Route.objects.filter(driver=driver, status__in=[RouteStatus.ASSIGNED, RouteStatus.UNDER_WAY])
         .order_by("-updated_at")
         .first()
+    )
+
+
+def returns_for_driver(*, driver: Driver) -> list[RouteStop]:
+    """Packages the driver could not deliver and still has to bring back: their orders are
+    returning until the store confirms the return. Each with its order (and packages), store
+    and mall."""
+    return list(
+        RouteStop.objects.filter(
+            route__driver=driver,
+            status=StopStatus.UNDELIVERABLE,
+            is_current=True,
+            order__status=OrderStatus.RETURNING,
+        )
+        .select_related("order", "store__mall")
+        .prefetch_related("order__packages")
+        .order_by("finished_at", "pk")
     )
 
 

@@ -142,6 +142,7 @@ def _home_context(
         # took this one are not shown as if they could.
         "offers": [] if active_route else _offer_cards(driver),
         "active_route": active_route,
+        "returns": selectors.returns_for_driver(driver=driver),
         "documents": _Documents(driver),
         "shifts": _Shifts(driver, shift_form),
         "online_form": online_form or OnlineForm(initial=initial),

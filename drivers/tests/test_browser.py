@@ -108,7 +108,11 @@ def test_driver_pages_pass_nu_html_checker() -> None:
     )
     no_reason = client.post(f"/driver/stops/{stop.pk}/undeliverable/", {"reason": " "})
     documents.append(("could-not-deliver form errors", no_reason.content.decode()))
+    client.post(f"/driver/stops/{stop.pk}/undeliverable/", {"reason": "Gate locked"})
+    home = client.get("/driver/").content.decode()
+    documents.append(("home with a package to bring back", home))
 
+    assert "Bring back to the store" in home
     assert_valid_html(*documents)
 
 

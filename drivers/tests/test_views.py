@@ -472,6 +472,24 @@ def test_stop_undeliverable_starts_return_htmx_fragment(world):
     assert world["order"].status == OrderStatus.RETURNING
 
 
+def test_package_to_bring_back_stays_on_the_drivers_home_until_the_store_confirms_it(world):
+    from orders.delivery import order_confirm_returned
+
+    stop = _hand_over(world)
+    client = _client(world["me"])
+    client.post(reverse("driver:stop-undeliverable", args=[stop.pk]), {"reason": "Gate locked"})
+    labels = ", ".join(world["order"].packages.values_list("label_code", flat=True))
+
+    before = client.get(reverse("driver:home")).content.decode()
+    order_confirm_returned(order=world["order"].__class__.objects.get(pk=world["order"].pk), acting_user=None)
+    after = client.get(reverse("driver:home")).content.decode()
+
+    assert "Bring back to the store" in before
+    assert f"Order {world['order'].number}" in before
+    assert f": {labels} · why: Gate locked" in before
+    assert "Bring back to the store" not in after
+
+
 def test_stop_undeliverable_needs_reason(world):
     stop = _hand_over(world)
 
