@@ -17,7 +17,15 @@ class SearchForm(forms.Form):
 
 class PackageCountForm(forms.Form):
     package_count = forms.IntegerField(
-        label="Packages", min_value=1, max_value=MAX_PACKAGES, initial=1, help_text=f"1 to {MAX_PACKAGES}"
+        label="Packages",
+        min_value=1,
+        max_value=MAX_PACKAGES,
+        initial=1,
+        help_text=f"1 to {MAX_PACKAGES}",
+        error_messages=dict.fromkeys(
+            ("required", "invalid", "min_value", "max_value"),
+            f"Enter how many packages the order is in: a whole number from 1 to {MAX_PACKAGES}.",
+        ),
     )
 
 
@@ -33,7 +41,14 @@ class PickedForm(forms.Form):
         self.lines = list(order.lines.select_related("listing").order_by("pk"))
         for line in self.lines:
             self.fields[self.field_name(line.pk)] = forms.IntegerField(
-                label=f"Picked of {line.listing.title}", min_value=0, max_value=line.quantity, initial=line.picked
+                label=f"Picked of {line.listing.title}",
+                min_value=0,
+                max_value=line.quantity,
+                initial=line.picked,
+                error_messages=dict.fromkeys(
+                    ("required", "invalid", "min_value", "max_value"),
+                    f"Enter how many of {line.listing.title} are in hand: 0 to {line.quantity}.",
+                ),
             )
 
     @staticmethod

@@ -533,7 +533,8 @@ def order_mark_ready(
         if unpicked:
             line = unpicked[0]
             raise ActionRefused(
-                f"{line.listing.seller_sku} has {line.picked} of {line.quantity} picked: record the picked "
+                f"{line.listing.title} ({line.listing.seller_sku}) has {line.picked} of {line.quantity} picked: "
+                "record the picked "
                 "quantities, or report the missing item as a problem.",
                 code="validation",
             )

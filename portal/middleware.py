@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, resolve_url
 from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
@@ -63,7 +63,9 @@ class HtmxLoginRedirectMiddleware:
             # An action (Accept order, Deliver) whose session had ended: after logging in, come
             # back to the page the button was on, not to the action's address, which often
             # answers only POST (a GET there is a 405).
-            response["Location"] = f"{target.path}?{urlencode({'next': page})}"
+            query = QueryDict(mutable=True)
+            query["next"] = page
+            response["Location"] = f"{target.path}?{query.urlencode(safe='/')}"  # as redirect_to_login writes it
         if request.headers.get("HX-Request"):
             return HttpResponseClientRedirect(response["Location"])
         return response

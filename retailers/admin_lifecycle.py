@@ -18,6 +18,7 @@ from portal.errors import ActionRefused
 from portal.localtime import in_zone
 from retailers import services
 from retailers.models import ProgramAgreement, Store, StoreEvent, StoreStatus
+from retailers.selectors import event_title
 
 REASON_MAX = services.REASON_MAX
 
@@ -81,7 +82,7 @@ class StoreLifecycleAdminMixin:
         rows = [
             (
                 in_zone(event.at, tz),
-                event.type,
+                event_title(event.type),
                 f"{event.from_status or '—'} → {event.to_status}" if event.to_status else "",
                 event.actor_label,
                 event.reason or "—",
@@ -90,9 +91,11 @@ class StoreLifecycleAdminMixin:
         ]
         if not rows:
             return "No events yet."
+        # Scrolls sideways on a phone instead of being cut off by the admin's form row.
         return format_html(
+            '<div class="store-history" role="region" aria-label="Store history" tabindex="0">'
             "<table><thead><tr><th>When</th><th>What</th><th>Status</th><th>Who</th><th>Why</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
+            "<tbody>{}</tbody></table></div>",
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
         )
 

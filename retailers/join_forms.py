@@ -15,7 +15,10 @@ from retailers.models import Mall, StoreCategory, Weekday
 TIME_MESSAGE = "Enter a time as HH:MM, for example 09:30."
 ORDERS_MIN, ORDERS_MAX = 1, 5000
 ORDERS_MESSAGE = f"Enter a whole number of orders per day between {ORDERS_MIN} and {ORDERS_MAX}."
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters, plus the invisible ones that hide or reorder text: zero-width spaces and
+# joiners' kin, the byte-order mark, and the bidirectional embeddings, overrides and isolates
+# ("Sunset\u202eLLC" shows reversed; a name of zero-width spaces looks blank to the reviewer).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
 SELLER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,39}$")
 UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./#-]{0,29}$")
 PHONE = re.compile(r"^\+?[0-9 ().-]{7,24}$")

@@ -24,7 +24,16 @@ _EVENT_TITLES = {
     "store.staff_invited": "Invited a team member",
     "store.staff_role_changed": "Changed a team member's role",
     "store.staff_deactivated": "Deactivated a team member",
+    "stock.changed": "Changed stock",
+    "stock.imported": "Imported stock",
 }
+
+
+def event_title(type: str) -> str:
+    """What a store event is called on the store's pages and in the admin."""
+    return _EVENT_TITLES.get(type, type)
+
+
 _SETTING_NAMES = {
     "same_day_cutoff": "same-day cutoff",
     "prep_sla_minutes": "prep time (minutes)",
@@ -63,8 +72,7 @@ def store_event_list_for_staff(*, store: Store, limit: int = 20) -> list[StoreEv
     """The store's latest events, newest first, with a line per change for the history table."""
     events = StoreEvent.objects.filter(store=store).select_related("actor").order_by("-at", "-pk")[:limit]
     return [
-        StoreEventRow(event=event, title=_EVENT_TITLES.get(event.type, event.type), details=_event_details(event))
-        for event in events
+        StoreEventRow(event=event, title=event_title(event.type), details=_event_details(event)) for event in events
     ]
 
 

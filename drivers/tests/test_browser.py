@@ -163,8 +163,15 @@ def test_packing_stops_and_partial_forfeit_pass_axe_and_nu_checker(page: Page) -
     assert_accessible(page)
     _fits(page)
     documents.append(("route under way, part to give back", client.get(f"/driver/routes/{route.pk}/").content.decode()))
+    # It asks first; cancelling gives nothing back, accepting does.
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    give_back.click()
+    expect(give_back).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
     give_back.click()
     expect(page.get_by_role("status").first).to_contain_text("You gave back the stores you had not visited.")
+    assert questions == ["Give back the stores you have not visited yet? They go to other drivers at once."]
     expect(page.get_by_role("heading", name="Nike")).to_have_count(0)
     assert_accessible(page)
     documents.append(("route after giving part back", client.get(f"/driver/routes/{route.pk}/").content.decode()))

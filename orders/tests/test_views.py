@@ -529,7 +529,7 @@ def test_record_picked_over_quantity_is_form_error(client):
     response = client.post(_url("order-record-picked", order), {f"line_{line.pk}": "4"}, **HTMX)
 
     assert response.status_code == 422
-    assert "Ensure this value is less than or equal to 3." in response.content.decode()
+    assert f"Enter how many of {listing.title} are in hand: 0 to 3." in response.content.decode()
     line.refresh_from_db()
     assert line.picked == 0
 
@@ -619,8 +619,10 @@ def test_mark_ready_with_unpicked_items_is_refused(client, shop):
     response = client.post(_url("order-mark-ready", order), {"package_count": "1"}, **HTMX)
 
     assert response.status_code == 422
-    sku = order.lines.get().listing.seller_sku
-    assert f"{sku} has 0 of 1 picked: record the picked quantities" in response.content.decode()
+    listing = order.lines.get().listing
+    assert f"{listing.title} ({listing.seller_sku}) has 0 of 1 picked: record the picked quantities" in (
+        response.content.decode()
+    )
     order.refresh_from_db()
     assert order.status == S.PICKING
 
@@ -688,8 +690,8 @@ def test_mark_ready_with_a_picked_quantity_over_the_ordered_is_a_form_error_and_
     line.refresh_from_db()
     assert response.status_code == 422
     assert (
-        f'<span class="errorlist" id="id_line_{line.pk}-error">Ensure this value is less than or equal to 3.</span>'
-        in html
+        f'<span class="errorlist" id="id_line_{line.pk}-error">Enter how many of {line.listing.title} are in hand: '
+        "0 to 3.</span>" in html
     )
     assert 'value="5"' in html
     assert (order.status, line.picked, order.packages.count()) == (S.PICKING, 0, 0)
@@ -710,7 +712,7 @@ def test_picking_panel_sends_the_picked_quantities_with_mark_ready_and_report_pr
             f'data-hx-swap="outerHTML" data-hx-include="#picked-{order.pk}" novalidate'
         ) in html
     reject = _url("order-reject", order)
-    assert f'data-hx-post="{reject}" data-hx-target="#order-panel" data-hx-swap="outerHTML" class=' in html
+    assert f'data-hx-post="{reject}" data-hx-target="#order-panel" data-hx-swap="outerHTML" data-hx-confirm=' in html
 
 
 def test_report_problem_blank_reason_is_form_error(client, shop):

@@ -447,7 +447,7 @@ def test_action_sent_after_the_session_ended_comes_back_to_its_page_after_log_in
     htmx = client.post("/store/orders/7/accept/", {}, headers={"Referer": page, "HX-Request": "true"})
     foreign = client.post("/store/orders/7/accept/", {}, headers={"Referer": "https://elsewhere.example/x"})
 
-    assert (plain.status_code, plain["Location"]) == (302, "/accounts/login/?next=%2Fstore%2Forders%2F7%2F")
-    assert htmx["HX-Redirect"] == "/accounts/login/?next=%2Fstore%2Forders%2F7%2F"
+    assert (plain.status_code, plain["Location"]) == (302, "/accounts/login/?next=/store/orders/7/")
+    assert htmx["HX-Redirect"] == "/accounts/login/?next=/store/orders/7/"
     # Another site's page is not one to come back to: the action's own address stays.
     assert foreign["Location"] == "/accounts/login/?next=/store/orders/7/accept/"

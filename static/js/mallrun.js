@@ -126,6 +126,14 @@
     announceNewOrders(element);
   }
 
+  // A plain form that cannot be undone (giving a route back) asks first, as htmx forms do with
+  // data-hx-confirm. Without JavaScript it posts as it is.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form && form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
   function start() {
     onLoad(document.body);
     if (window.htmx) window.htmx.onLoad(onLoad);
