@@ -12,7 +12,7 @@ class StoreSwitchForm(forms.Form):
 
 
 class SearchForm(forms.Form):
-    q = forms.CharField(label="Order number or label code", max_length=64, strip=True)
+    q = forms.CharField(label="Order number, label code, customer or item", max_length=64, strip=True)
 
 
 class PackageCountForm(forms.Form):

@@ -118,12 +118,21 @@ def order_detail(order: Order) -> Order:
 
 def order_search_for_staff(user, query: str, *, limit: int = 50) -> QuerySet[Order]:
     """Orders of the person's stores whose number starts with `query`, or that have a package
-    with exactly that label code (any case)."""
+    with exactly that label code (any case); from three characters on, also those whose number,
+    customer's name or an item's title contains it (any case): staff type the last digits of a
+    number, a shopper's name or "linen"."""
     query = query.strip()
     store_ids = store_memberships_for(user).values("store_id")
+    matches = Q(marketplace_order_id__startswith=query) | Q(packages__label_code__iexact=query)
+    if len(query) >= 3:
+        matches |= (
+            Q(marketplace_order_id__icontains=query)
+            | Q(customer_name__icontains=query)
+            | Q(lines__listing__title__icontains=query)
+        )
     return (
         Order.objects.filter(store_id__in=store_ids)
-        .filter(Q(marketplace_order_id__startswith=query) | Q(packages__label_code__iexact=query))
+        .filter(matches)
         .select_related("store__mall")
         .distinct()
         .order_by("-placed_at", "pk")[:limit]

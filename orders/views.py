@@ -390,6 +390,8 @@ def search(request: HttpRequest) -> HttpResponse:
         if len(results) == 1:
             url = reverse("store:order-detail", args=[results[0].pk])
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    for order in results:  # when each was placed, in its mall's time
+        order.placed_local = local_datetime(order.placed_at, order.store)
     context = {"form": form, "results": results, "searched": form.is_bound}
     if request.htmx:
         return render(request, "store/search.html#search-results", context)

@@ -6,6 +6,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from orders.board import local_datetime
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent, Package
 from orders.services import order_accept, order_cancel, order_mark_ready, order_record_picked, order_start_picking
@@ -859,6 +860,25 @@ def test_search_lists_several_hits(client, shop):
     assert "2 orders found." in html
     assert second.number in html and third.number in html
     assert order.number not in html
+
+
+def test_search_finds_the_last_digits_a_customers_name_or_an_item_with_when_it_was_placed(client, shop):
+    store, staff, order, _, other_order = shop
+    listing = order.lines.get().listing
+    client.force_login(staff)
+
+    ending = client.get(reverse("store:search"), {"q": order.number[-5:]})
+    name = client.get(reverse("store:search"), {"q": "jamie"})
+    item = client.get(reverse("store:search"), {"q": listing.title[2:8].upper()})
+    two_letters = client.get(reverse("store:search"), {"q": "ja"})
+    make_order(store=store, customer_name="Jamie Roe", marketplace_order_id="113-1111111-0000009")
+    listed = client.get(reverse("store:search"), {"q": "Jamie"}).content.decode()
+
+    assert ending.url == name.url == item.url == _url("order-detail", order)
+    assert "No order of your stores matches" in two_letters.content.decode()
+    assert "2 orders found." in listed
+    assert f"{order.number}</a> · Jamie Doe · Received · placed {local_datetime(order.placed_at, store)}" in listed
+    assert other_order.number not in listed
 
 
 def test_search_does_not_find_other_stores_orders(client, shop):
