@@ -37,13 +37,15 @@
       if (element.dueAt === undefined) {
         var secondsLeft = parseInt(element.getAttribute("data-seconds-left"), 10);
         element.dueAt = isNaN(secondsLeft) ? null : now + secondsLeft * 1000;
+        // The server's clock time ("10:51:51 PM") stays; the seconds after it count down.
+        element.clockText = element.textContent.split(" (")[0];
       }
       var due = element.dueAt;
       if (due === null) {
         return;
       }
       var left = Math.max(0, Math.round((due - now) / 1000));
-      element.textContent = left > 0 ? left + " s left" : "Expired";
+      element.textContent = element.clockText + (left > 0 ? " (" + left + " s left)" : " (expired)");
       var card = element.closest(".offer");
       if (card && left === 0) {
         card.classList.add("offer-expired");
