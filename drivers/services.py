@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from drivers import pay as pay_rules
@@ -1111,7 +1113,12 @@ def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
     within_ids = {candidate.driver.pk for candidate in within}
     offered = 0
     stops = route.stops.filter(is_current=True).count()
-    summary = _route_summary(route, pay_cents=offer.pay_cents, stops=stops)
+    window = dt.timedelta(seconds=market_settings.offer_window_seconds)
+    # The message says until when it can be answered (in the mall's time) and where.
+    summary = _route_summary(route, pay_cents=offer.pay_cents, stops=stops) | {
+        "answer_by": (now + window).astimezone(route.mall.tz).strftime("%I:%M %p").lstrip("0"),
+        "link": f"{settings.PORTAL_BASE_URL}{reverse('driver:home')}",
+    }
     # One INSERT for the new rows and one UPDATE for the changed ones: a wave considers every
     # online driver in the market, and a 200-order build opens a wave per route.
     new_rows: list[OfferRecipient] = []
@@ -1157,7 +1164,6 @@ def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
     OfferRecipient.objects.bulk_update(
         changed_rows, fields=["rank", "distance_miles", "wave", "offered_at", "answer", "not_offered_reason"]
     )
-    window = dt.timedelta(seconds=market_settings.offer_window_seconds)
     Offer.objects.filter(pk=offer.pk).update(wave=wave, due_at=now + window)
     offer.wave, offer.due_at = wave, now + window
     return offered

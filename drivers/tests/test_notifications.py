@@ -36,9 +36,12 @@ def test_offer_goes_to_driver_by_email_and_sms(routed):
         (Channel.SMS, driver.phone, driver.user.pk),
     ]
     assert rows[0].subject == f"New route: ${pay}"
+    answer_by = offer.due_at.astimezone(route.mall.tz).strftime("%I:%M %p").lstrip("0")
     assert rows[1].body == (
-        f"Mallrun: new route ${pay}, 1 stop, {route.estimated_miles} mi from {route.mall.name}. Answer in the app."
+        f"Mallrun: new route ${pay}, 1 stop, {route.estimated_miles} mi from {route.mall.name}. "
+        f"Answer by {answer_by}: http://127.0.0.1:8000/driver/"
     )
+    assert rows[0].body.endswith(f"Answer by {answer_by}: http://127.0.0.1:8000/driver/")
 
 
 def test_offer_accept_tells_active_staff_with_email_driver_is_arriving(routed):

@@ -51,11 +51,11 @@ KINDS: dict[str, Kind] = {
         subject="New route: ${{ pay }}",
         body=(
             "{{ stops }} stop{{ stops|pluralize }}, {{ miles }} mi, about {{ minutes }} min from {{ mall }}. "
-            "Answer in the Mallrun driver app."
+            "Answer by {{ answer_by }}: {{ link }}"
         ),
         sms=(
             "Mallrun: new route ${{ pay }}, {{ stops }} stop{{ stops|pluralize }}, {{ miles }} mi from {{ mall }}. "
-            "Answer in the app."
+            "Answer by {{ answer_by }}: {{ link }}"
         ),
     ),
     "route.cancelled": Kind(
