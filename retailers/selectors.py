@@ -4,7 +4,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from retailers.models import Store, StoreEvent, StoreHours, Weekday
+from retailers.models import StaffRole, Store, StoreEvent, StoreHours, Weekday
 
 _EVENT_TITLES = {
     "store.applied": "Applied to join Mallrun",
@@ -39,6 +39,7 @@ _SETTING_NAMES = {
     "prep_sla_minutes": "prep time (minutes)",
     "hourly_capacity": "hourly capacity (orders an hour)",
     "pickup_instructions": "pickup instructions",
+    "sku": "SKU",
 }
 
 
@@ -53,18 +54,38 @@ class StoreEventRow:
     details: list[str]
 
 
+def _said(key: str, value) -> str:
+    """A recorded value as the store's pages say it: roles by their names."""
+    if key in {"role", "from", "to"} and value in StaffRole.values:
+        return StaffRole(value).label.lower()
+    return str(value)
+
+
+def _hours_said(value: str) -> str:
+    if value == "closed":
+        return "closed"
+    opens, _, closes = str(value).partition("-")
+    if opens and opens == closes:
+        return "open around the clock"  # as the hours table says it
+    return str(value).replace("-", "–")
+
+
 def _event_details(event: StoreEvent) -> list[str]:
     details = []
-    for key, value in (event.data or {}).items():
+    data = dict(event.data or {})
+    if "from" in data and "to" in data:  # a change of one value: a role, a stock level
+        what = "on hand" if event.type == "stock.changed" else "role"
+        details.append(f"{what}: {_said('from', data.pop('from'))} → {_said('to', data.pop('to'))}")
+    for key, value in data.items():
         if key in _HIDDEN_DATA:
             continue
         if key.startswith("hours."):
             day = Weekday(int(key.removeprefix("hours."))).label
-            details.append(f"{day}: {'closed' if value == 'closed' else str(value).replace('-', '–')}")
+            details.append(f"{day}: {_hours_said(value)}")
         elif key == "pickup_instructions":
             details.append("pickup instructions rewritten")
         else:
-            details.append(f"{_SETTING_NAMES.get(key, key)}: {value}")
+            details.append(f"{_SETTING_NAMES.get(key, key)}: {_said(key, value)}")
     return details
 
 
