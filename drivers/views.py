@@ -3,6 +3,7 @@ of delivery. Every view starts with an access helper (403 for non-drivers, 404 f
 driver's offer, route or stop)."""
 
 import functools
+import hashlib
 
 import segno
 from django.contrib import messages
@@ -299,8 +300,18 @@ def _route_context(route: Route, *, bound_deliver_forms: dict | None = None, **e
             promised = stop.ready_expected_at or stop.order.prep_due_at
             entry["packing_until"] = max(filter(None, [entry["packing_until"], promised]))
     code = offer.pickup_code if offer else ""
+    # What the page shows that others change (a store packing, a handoff, an operator): the
+    # page's poll (while the route is assigned) gets 204 until it changes.
+    seen = (
+        route.status,
+        route.driver_id,
+        offer.pk if offer else None,
+        [(stop.pk, stop.status, stop.order.status) for stop in stops],
+        [(pk, entry["labels"], entry["pending"], str(entry["packing_until"])) for pk, entry in stores.items()],
+    )
     return {
         "route": route,
+        "version": hashlib.sha256(repr(seen).encode()).hexdigest()[:16],
         "offer": offer,
         "stops": stops,
         "stores": list(stores.values()),
@@ -336,7 +347,15 @@ def _route_response(request: HttpRequest, route: Route, *, status: int = 200, **
 def route_detail(request: HttpRequest, pk: int) -> HttpResponse:
     driver = get_driver(request)
     route = get_route_for_driver(request, driver, pk)
-    return _route_response(request, route)
+    since = request.GET.get("since")
+    if since is None or not request.htmx:
+        return _route_response(request, route)
+    # The page's poll: nothing to swap while nothing changed (htmx swaps nothing on a 204).
+    context = _route_context(route)
+    if context["version"] == since:
+        return HttpResponse(status=204)
+    context["notice"] = f"This route was updated: {route.get_status_display().lower()}."
+    return render(request, "driver/route.html#route", context)
 
 
 @_post_only(_route_page)

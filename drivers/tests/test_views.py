@@ -3,6 +3,7 @@ another driver gets 404 while the data exists, the wrong method gets 405, htmx g
 fragment."""
 
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -310,6 +311,28 @@ def test_route_forfeit_reoffers(world):
 
     assert response.status_code == 302
     assert list(world["route"].offers.values_list("status", flat=True).order_by("pk")) == ["forfeited", "open"]
+
+
+def test_route_page_poll_answers_204_until_the_store_hands_over_then_the_updated_route(world):
+    _take(world)
+    client = _client(world["me"])
+    url = reverse("driver:route", args=[world["route"].pk])
+    page = client.get(url).content.decode()
+    poll = re.search(r'data-hx-get="([^"]+\?since=[0-9a-f]+)"', page).group(1).replace("&amp;", "&")
+
+    unchanged = client.get(poll, **HTMX)
+    labels = [package.label_code for package in world["order"].packages.all()]
+    services.handoff_confirm_packages(
+        store=world["store"], code=world["offer"].pickup_code, labels=labels, acting_user=None
+    )
+    changed = client.get(poll, **HTMX)
+
+    assert unchanged.status_code == 204
+    html = changed.content.decode()
+    assert changed.status_code == 200
+    assert html.lstrip().startswith('<div id="route"')
+    assert "This route was updated: under way." in html
+    assert "?since=" not in html  # no more polling once the packages are on board
 
 
 def test_route_forfeit_by_another_driver_404(world):
