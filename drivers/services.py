@@ -46,6 +46,7 @@ from orders.lifecycle import OrderStatus
 from orders.models import Order
 from portal.actors import actor_label_for
 from portal.errors import ActionRefused
+from portal.localtime import in_zone
 from portal.notifications.models import Channel
 from portal.notifications.services import Recipient, notify
 from retailers.eligibility_hooks import eligibility_after_driver_supply_change
@@ -1116,7 +1117,7 @@ def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
     window = dt.timedelta(seconds=market_settings.offer_window_seconds)
     # The message says until when it can be answered (in the mall's time) and where.
     summary = _route_summary(route, pay_cents=offer.pay_cents, stops=stops) | {
-        "answer_by": (now + window).astimezone(route.mall.tz).strftime("%I:%M %p").lstrip("0"),
+        "answer_by": in_zone(now + window, route.mall.tz, "g:i A"),
         "link": f"{settings.PORTAL_BASE_URL}{reverse('driver:home')}",
     }
     # One INSERT for the new rows and one UPDATE for the changed ones: a wave considers every

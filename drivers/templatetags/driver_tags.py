@@ -1,6 +1,8 @@
 from django import template
 from django.utils import timezone
 
+from portal.localtime import in_zone
+
 register = template.Library()
 
 
@@ -21,11 +23,10 @@ def clock(value) -> str:
     today: "9:40 PM", "1:39 AM tomorrow", "Thu 10:00 AM"."""
     if value is None:
         return ""
-    local = timezone.localtime(value)
-    today = timezone.localdate()
-    text = local.strftime("%I:%M %p").lstrip("0")
-    if local.date() == today:
-        return text
-    if (local.date() - today).days == 1:
-        return f"{text} tomorrow"
-    return f"{local:%a} {text}"
+    zone = timezone.get_current_timezone()
+    days = (timezone.localtime(value, zone).date() - timezone.localdate(timezone=zone)).days
+    if days == 0:
+        return in_zone(value, zone, "g:i A")
+    if days == 1:
+        return f"{in_zone(value, zone, 'g:i A')} tomorrow"
+    return in_zone(value, zone, "D g:i A")

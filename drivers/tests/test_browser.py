@@ -32,15 +32,20 @@ def _world():
     order = make_ready_order(
         store=store, packages=2, latitude=Decimal("36.150000"), longitude=mall.longitude, requires_pin=False
     )
-    driver = make_driver(
+    driver = _driver_online_at(mall)
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    return store, order, driver, route
+
+
+def _driver_online_at(mall):
+    """driver-lv-1 (Ana), online at the mall."""
+    return make_driver(
         market=mall.market,
         online=True,
         user=make_user("driver-lv-1", first_name="Ana"),
         latitude=mall.latitude,
         longitude=mall.longitude,
     )
-    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
-    return store, order, driver, route
 
 
 def _hand_over(store, order, route):
@@ -274,13 +279,7 @@ def test_offers_refresh_keeps_the_keyboard_on_the_focused_offer_button(page: Pag
 def test_offers_come_first_and_a_new_one_is_named_in_the_new_offers_log(page: Page) -> None:
     mall = make_mall(name="Fashion Show", time_zone="America/Phoenix")
     store = make_store(mall=mall, name="Zara")
-    make_driver(
-        market=mall.market,
-        online=True,
-        user=make_user("driver-lv-1", first_name="Ana"),
-        latitude=mall.latitude,
-        longitude=mall.longitude,
-    )
+    _driver_online_at(mall)
     log_in(page, "driver-lv-1", PASSWORD)
     page.set_viewport_size({"width": 360, "height": 640})
     page.goto("/driver/")
