@@ -3,7 +3,8 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from drivers.lifecycle import DriverStatus, OfferStatus
 from drivers.models import (
@@ -253,3 +254,93 @@ def document_statuses(*, driver: Driver, now: dt.datetime) -> list[DocumentStatu
             state = "valid"
         statuses.append(DocumentStatus(kind.label, document.expires_on, state, (document.expires_on - today).days))
     return statuses
+
+
+# --- trips and pay ---------------------------------------------------------------------------------
+
+EARNINGS_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Earnings:
+    """What the driver earned in one period: finished trips and their pay, wait pay included."""
+
+    label: str
+    since: dt.datetime
+    trips: int
+    cents: int
+
+
+def earnings_for_driver(*, driver: Driver, now: dt.datetime) -> list[Earnings]:
+    """Today, this week (since Monday) and the last 30 days, with days as the driver's home
+    market counts them. A trip counts when it finished, with every pay it earned (the route's
+    pay, its re-offer bump and wait pay at stores that were not ready)."""
+    tz = driver.home_market.tz
+    midnight = dt.datetime.combine(now.astimezone(tz).date(), dt.time(), tzinfo=tz)
+    periods = [
+        ("Today", midnight),
+        ("This week", midnight - dt.timedelta(days=midnight.weekday())),
+        (f"Last {EARNINGS_DAYS} days", now - dt.timedelta(days=EARNINGS_DAYS)),
+    ]
+    figures = _completed_offers(driver).aggregate(
+        **{
+            f"trips_{n}": Count("pk", filter=Q(closed_at__gte=since, closed_at__lte=now))
+            for n, (_label, since) in enumerate(periods)
+        },
+        **{
+            f"cents_{n}": Sum("pay_cents", filter=Q(closed_at__gte=since, closed_at__lte=now), default=0)
+            for n, (_label, since) in enumerate(periods)
+        },
+    )
+    return [
+        Earnings(label=label, since=since, trips=figures[f"trips_{n}"], cents=figures[f"cents_{n}"])
+        for n, (label, since) in enumerate(periods)
+    ]
+
+
+def _completed_offers(driver: Driver) -> QuerySet[Offer]:
+    return Offer.objects.filter(driver=driver, status=OfferStatus.COMPLETED)
+
+
+def earnings_by_day(*, driver: Driver, tz: dt.tzinfo, first: dt.date, last: dt.date) -> dict[dt.date, Earnings]:
+    """Each local day (in `tz`) from `first` to `last` with finished trips: its trips and pay."""
+    since = dt.datetime.combine(first, dt.time(), tzinfo=tz)
+    until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    rows = (
+        _completed_offers(driver)
+        .filter(closed_at__gte=since, closed_at__lt=until)
+        .annotate(day=TruncDate("closed_at", tzinfo=tz))
+        .order_by()
+        .values("day")
+        .annotate(trips=Count("pk"), cents=Sum("pay_cents"))
+    )
+    return {
+        row["day"]: Earnings(
+            label=f"{row['day']:%A}",
+            since=dt.datetime.combine(row["day"], dt.time(), tzinfo=tz),
+            trips=row["trips"],
+            cents=row["cents"],
+        )
+        for row in rows
+    }
+
+
+def trips_for_driver(*, driver: Driver) -> QuerySet[Offer]:
+    """The driver's finished trips, newest first: each completed offer with its route and mall,
+    how many of the route's stops were delivered and how many came back."""
+    stops = "route__stops"
+    return (
+        _completed_offers(driver)
+        .select_related("route__mall")
+        .annotate(
+            delivered=Count(stops, filter=Q(route__stops__is_current=True, route__stops__status=StopStatus.DELIVERED)),
+            not_delivered=Count(
+                stops,
+                filter=Q(
+                    route__stops__is_current=True,
+                    route__stops__status__in=[StopStatus.UNDELIVERABLE, StopStatus.RETURNED],
+                ),
+            ),
+        )
+        .order_by("-closed_at", "-pk")
+    )

@@ -5,6 +5,7 @@ from drivers import views
 app_name = "driver"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("trips/", views.trips, name="trips"),
     path("online/", views.go_online, name="go-online"),
     path("offline/", views.go_offline, name="go-offline"),
     path("shifts/", views.shift_schedule, name="shift-schedule"),

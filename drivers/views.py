@@ -2,6 +2,7 @@
 of delivery. Every view starts with an access helper (403 for non-drivers, 404 for another
 driver's offer, route or stop)."""
 
+import datetime as dt
 import functools
 import hashlib
 
@@ -9,6 +10,7 @@ import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -161,6 +163,59 @@ def _home_response(request: HttpRequest, driver: Driver, *, status: int = 200, *
 def home(request: HttpRequest) -> HttpResponse:
     driver = get_driver(request)
     return _home_response(request, driver)
+
+
+TRIPS_PER_PAGE = 20
+
+
+def _day_label(day: dt.date, today: dt.date) -> str:
+    if day == today:
+        return "Today"
+    if day == today - dt.timedelta(days=1):
+        return "Yesterday"
+    return f"{day:%A} {day.day} {day:%B}" + ("" if day.year == today.year else f" {day.year}")
+
+
+@require_GET
+@login_required
+def trips(request: HttpRequest) -> HttpResponse:
+    """The driver's finished trips and what they earned, by day in their home market's time,
+    newest first, with their totals and their standing (what offers are ranked by)."""
+    driver = get_driver(request)
+    now = timezone.now()
+    tz = driver.home_market.tz
+    trips = selectors.trips_for_driver(driver=driver)
+    page = Paginator(trips, TRIPS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page)
+    totals = {}
+    if rows:
+        # A day's total counts all its trips, also those on the pages before and after this one.
+        oldest, newest = rows[-1].closed_at.astimezone(tz).date(), rows[0].closed_at.astimezone(tz).date()
+        totals = selectors.earnings_by_day(driver=driver, tz=tz, first=oldest, last=newest)
+    today = now.astimezone(tz).date()
+    days: list[dict] = []
+    for offer in rows:
+        day = offer.closed_at.astimezone(tz).date()
+        if not days or days[-1]["day"] != day:
+            days.append({"label": _day_label(day, today), "day": day, "total": totals.get(day), "trips": []})
+        days[-1]["trips"].append(
+            {
+                "offer": offer,
+                "route": offer.route,
+                "wait_cents": offer.route.wait_pay_cents,
+                "route_cents": max(0, offer.pay_cents - offer.route.wait_pay_cents),
+                "linked": offer.route.driver_id == driver.pk,
+            }
+        )
+    context = {
+        "driver": driver,
+        "earnings": selectors.earnings_for_driver(driver=driver, now=now),
+        "standing": selectors.driver_standing(driver=driver, now=now),
+        "standing_days": selectors.STANDING_DAYS,
+        "days": days,
+        "page": page,
+    }
+    return render(request, "driver/trips.html", context)
 
 
 @_post_only(_home_page)

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from drivers.lifecycle import DriverStatus
-from drivers.models import DocumentKind, Driver, DriverDocument, Vehicle
+from drivers.lifecycle import DriverStatus, OfferStatus
+from drivers.models import DocumentKind, Driver, DriverDocument, Offer, Route, RouteStatus, Vehicle
 from portal.tests.factories import make_market, make_user
 from retailers.models import Market
 
@@ -80,3 +80,30 @@ def make_ready_order(
     order_record_picked(order=order, acting_user=None, picked={line.pk: line.quantity for line in order.lines.all()})
     order_mark_ready(order=order, acting_user=None, package_count=packages)
     return order
+
+
+def make_finished_trip(
+    driver, mall, *, closed_at, pay_cents, wait_cents=0, bump_cents=0, status: str = OfferStatus.COMPLETED
+) -> Offer:
+    """A route of `mall` that `driver` finished at `closed_at`, paid `pay_cents` (wait pay included)."""
+    route = Route.objects.create(
+        mall=mall,
+        driver=driver,
+        status=RouteStatus.DONE,
+        packages=1,
+        estimated_miles=Decimal("6.40"),
+        estimated_minutes=38,
+        depart_at=closed_at - dt.timedelta(minutes=40),
+        wait_pay_cents=wait_cents,
+    )
+    return Offer.objects.create(
+        route=route,
+        status=status,
+        pay_cents=pay_cents,
+        bump_cents=bump_cents,
+        opened_at=closed_at - dt.timedelta(minutes=50),
+        due_at=closed_at - dt.timedelta(minutes=49),
+        driver=driver,
+        accepted_at=closed_at - dt.timedelta(minutes=49),
+        closed_at=closed_at,
+    )

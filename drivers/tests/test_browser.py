@@ -13,7 +13,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from drivers import services
-from drivers.tests.factories import make_driver, make_ready_order
+from drivers.tests.factories import make_driver, make_finished_trip, make_ready_order
 from orders.services import order_accept, order_start_picking
 from portal.tests.browser.conftest import assert_accessible, assert_valid_html, log_in
 from portal.tests.factories import PASSWORD, make_mall, make_order, make_store, make_user
@@ -389,3 +389,35 @@ def test_offer_decline_notice_goes_to_a_live_region_already_on_the_page(page: Pa
     expect(page.locator("#offers .message-success")).to_have_text("Offer declined.")
     spoken = page.evaluate("window.liveBefore.filter((el) => el.isConnected).map((el) => el.textContent.trim())")
     assert "Offer declined." in spoken
+
+
+def test_trips_and_pay_page_passes_axe_and_nu_checker_and_pages_by_keyboard(page: Page) -> None:
+    mall = make_mall(name="Fashion Show", time_zone="America/Los_Angeles")
+    driver = make_driver(market=mall.market, user=make_user("driver-lv-1", first_name="Ana"))
+    client = Client()
+    client.force_login(driver.user)
+    empty = client.get("/driver/trips/").content.decode()
+    now = timezone.now()
+    make_finished_trip(driver, mall, closed_at=now, pay_cents=2450, wait_cents=150, bump_cents=200)
+    for minutes in range(1, 21):
+        make_finished_trip(driver, mall, closed_at=now - dt.timedelta(minutes=minutes), pay_cents=1000)
+
+    log_in(page, "driver-lv-1", PASSWORD)
+    page.goto("/driver/")
+    page.get_by_role("navigation", name="Driver").get_by_role("link", name="Trips and pay").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Trips and pay")
+    expect(page.get_by_role("link", name="Trips and pay")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_role("heading", name=re.compile(r"^Today · \$224\.50, 21 trips$"))).to_be_visible()
+    expect(page.locator(".trip")).to_have_count(20)
+    assert_accessible(page)
+    _fits(page)
+
+    older = page.get_by_role("link", name="Older trips")
+    older.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Page 2 of 2")).to_be_visible()
+    expect(page.locator(".trip")).to_have_count(1)
+    assert_accessible(page)
+    _fits(page)
+
+    assert_valid_html(("trips, none yet", empty), ("trips, first page", client.get("/driver/trips/").content.decode()))
