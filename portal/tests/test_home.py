@@ -75,7 +75,7 @@ def test_store_settings_page_shows_the_store_nav(client):
     response = client.get("/store/settings/")
 
     body = response.content.decode()
-    assert 'aria-current="page">Store settings</a>' in body
+    assert 'aria-current="page">Settings</a>' in body
     assert '<span class="topbar-store">Sunset Apparel — Chandler</span>' in body
 
 

@@ -12,6 +12,7 @@ from portal.tests.browser.conftest import (  # noqa: F401
     assert_valid_html,
     browser,
     log_in,
+    open_account_menu,
     page,
     width,
 )
@@ -84,6 +85,7 @@ def test_password_change_by_keyboard_announces_errors_and_passes_axe(page: Page)
     make_staff(store=make_store(name="Zara Fashion Show"), user=make_user("dana"))
     log_in(page, "dana", PASSWORD)
 
+    open_account_menu(page)
     page.get_by_role("link", name="Change password").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Change your password")
     assert_accessible(page)

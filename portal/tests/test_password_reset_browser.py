@@ -16,6 +16,7 @@ from portal.tests.browser.conftest import (  # noqa: F401
     assert_valid_html,
     browser,
     log_in,
+    open_account_menu,
     page,
     width,
 )
@@ -82,6 +83,7 @@ def test_password_reset_associate_resets_and_logs_in_every_page_passes_axe(page:
     page.get_by_role("link", name="Log in").click()
     log_in(page, "dana", NEW_PASSWORD)
     assert page.url.endswith("/store/")
+    open_account_menu(page)
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 

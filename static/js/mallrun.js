@@ -134,6 +134,22 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
+  // The account menu closes on Escape (focus back on its name) and on a click elsewhere.
+  function closeAccountMenu(focus) {
+    document.querySelectorAll("details.topbar-account[open]").forEach(function (menu) {
+      menu.open = false;
+      if (focus) menu.querySelector("summary").focus();
+    });
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && document.activeElement && document.activeElement.closest("details.topbar-account[open]")) {
+      closeAccountMenu(true);
+    }
+  });
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest || !event.target.closest("details.topbar-account")) closeAccountMenu(false);
+  });
+
   function start() {
     onLoad(document.body);
     if (window.htmx) window.htmx.onLoad(onLoad);

@@ -83,6 +83,11 @@ def log_in(page: Page, username: str, password: str) -> None:
     page.wait_for_load_state()
 
 
+def open_account_menu(page: Page) -> None:
+    """Opens the top bar's account menu (Change password, Log out) under the person's name."""
+    page.locator(".topbar-account > summary").click()
+
+
 def _describe_violation(violation: dict) -> str:
     lines = [f"[{violation['impact']}] {violation['id']}: {violation['help']} ({violation['helpUrl']})"]
     for node in violation["nodes"][:5]:
