@@ -118,7 +118,8 @@ def test_store_top_bar_on_a_phone_keeps_search_and_handoff_in_four_rows_or_fewer
             .sort((a, b) => a.top - b.top);
           let rows = 0, bottom = -Infinity;
           for (const box of boxes) {
-            if (box.top >= bottom - 1) { rows += 1; bottom = box.bottom; } else { bottom = Math.max(bottom, box.bottom); }
+            if (box.top >= bottom - 1) { rows += 1; bottom = box.bottom; }
+            else { bottom = Math.max(bottom, box.bottom); }
           }
           return rows;
         }"""
