@@ -5,8 +5,8 @@ from retailers.access import SESSION_STORE_KEY, choose_membership, store_members
 
 
 def store_nav(request: HttpRequest) -> dict:
-    """The top bar's store switcher and links on every page. Lazy: a fragment that does not show
-    the top bar (the board poll) costs no query."""
+    """The top bar's store switcher and links on every page, and which pages the account menu
+    links to. Lazy: a fragment that does not show the top bar (the board poll) costs no query."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
@@ -18,5 +18,15 @@ def store_nav(request: HttpRequest) -> dict:
         chosen = choose_membership(nav_memberships, request.session.get(SESSION_STORE_KEY))
         return chosen.store if chosen else None
 
+    def is_driver() -> bool:
+        from drivers.models import Driver
+
+        return Driver.objects.filter(user=user).exists()
+
     nav_memberships = SimpleLazyObject(memberships)
-    return {"store_memberships": nav_memberships, "current_store": SimpleLazyObject(current_store)}
+    return {
+        "store_memberships": nav_memberships,
+        "current_store": SimpleLazyObject(current_store),
+        # The account menu's links to a person's other pages (someone who works in a store and drives).
+        "is_driver": SimpleLazyObject(is_driver),
+    }

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from drivers.tests.factories import make_driver
@@ -93,3 +95,32 @@ def test_pages_for_a_logged_in_person_are_not_kept_by_the_browser(client):
         assert response.status_code == 200
         assert "no-store" in response["Cache-Control"]
     assert "no-store" in anonymous_login["Cache-Control"]  # Django's own never_cache there
+
+
+def _account_menu(response) -> list[str]:
+    html = response.content.decode()
+    menu = html[html.index('<div class="topbar-account-menu">') : html.index("</details>")]
+    return re.findall(r"<a [^>]*>([^<]+)</a>|<button [^>]*>([^<]+)</button>", menu)
+
+
+def test_account_menu_links_a_person_to_their_other_pages(client):
+    membership = make_staff(store=make_store())
+    make_driver(user=membership.user)
+    client.force_login(membership.user)
+
+    on_board = _account_menu(client.get("/store/"))
+    on_driver = _account_menu(client.get("/driver/"))
+
+    assert on_board == [("Driver pages", ""), ("Change password", ""), ("", "Log out")]
+    assert on_driver == [("Store board", ""), ("Change password", ""), ("", "Log out")]
+
+
+def test_account_menu_of_a_driver_alone_has_no_other_pages_and_an_operators_has_the_admin(client):
+    driver = make_driver()
+    client.force_login(driver.user)
+    assert _account_menu(client.get("/driver/")) == [("Change password", ""), ("", "Log out")]
+
+    operator = make_user(is_staff=True)
+    make_staff(store=make_store(), user=operator)
+    client.force_login(operator)
+    assert _account_menu(client.get("/store/")) == [("Admin", ""), ("Change password", ""), ("", "Log out")]
