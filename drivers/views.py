@@ -173,7 +173,7 @@ def _day_label(day: dt.date, today: dt.date) -> str:
         return "Today"
     if day == today - dt.timedelta(days=1):
         return "Yesterday"
-    return f"{day:%A} {day.day} {day:%B}" + ("" if day.year == today.year else f" {day.year}")
+    return f"{day:%A}, {day:%B} {day.day}" + ("" if day.year == today.year else f", {day.year}")
 
 
 @require_GET

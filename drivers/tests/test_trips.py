@@ -86,7 +86,7 @@ def test_trips_page_lists_finished_trips_by_day_with_route_and_wait_pay_and_each
     assert [re.sub(r"<[^>]+>|\s+", " ", day).split() for day in days] == [
         ["Today", "·", "$42.50,", "2", "trips"],
         ["Yesterday", "·", "$21.00,", "1", "trip"],
-        ["Friday", "20", "November", "·", "$10.00,", "1", "trip"],
+        ["Friday,", "November", "20", "·", "$10.00,", "1", "trip"],
     ]
     assert "$24.50 · finished 9:05 AM Chandler Fashion Center : 0 delivered · 6.40 mi · about 38 min" in text
     assert "Route $23.00 (with a $2.00 bump) + wait $1.50" in text
