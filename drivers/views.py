@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -67,6 +67,27 @@ def _post_only(page):
         return wrapped
 
     return decorate
+
+
+NOT_YOURS_ANY_MORE = "That route is no longer yours: it was given back, or an operator passed it to another driver."
+
+
+def _home_when_out_of_reach(view):
+    """A route the driver can no longer reach (given back in another tab, passed to another driver
+    by an operator) still answers 404; a request from the page (its poll, a tap) also takes the
+    driver to their home page with a message, since htmx swaps nothing for a 404."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            if not request.htmx:
+                raise
+            messages.warning(request, NOT_YOURS_ANY_MORE)
+            return HttpResponse(status=404, headers={"HX-Redirect": reverse("driver:home")})
+
+    return wrapped
 
 
 def _go(request: HttpRequest, url: str) -> HttpResponse:
@@ -399,6 +420,7 @@ def _route_response(request: HttpRequest, route: Route, *, status: int = 200, **
 
 @require_GET
 @login_required
+@_home_when_out_of_reach
 def route_detail(request: HttpRequest, pk: int) -> HttpResponse:
     driver = get_driver(request)
     route = get_route_for_driver(request, driver, pk)
@@ -415,6 +437,7 @@ def route_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @_post_only(_route_page)
 @login_required
+@_home_when_out_of_reach
 def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
     driver = get_driver(request)
     require_active(request, driver)
@@ -452,6 +475,7 @@ def route_forfeit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @_post_only(_route_page)
 @login_required
+@_home_when_out_of_reach
 def route_check_in(request: HttpRequest, pk: int, store_id: int) -> HttpResponse:
     driver = get_driver(request)
     require_active(request, driver)
@@ -485,6 +509,7 @@ def _pin_key(stop) -> str:
 
 @_post_only(_route_page_of_stop)
 @login_required
+@_home_when_out_of_reach
 def stop_deliver(request: HttpRequest, pk: int) -> HttpResponse:
     driver = get_driver(request)
     require_active(request, driver)
@@ -520,6 +545,7 @@ def stop_deliver(request: HttpRequest, pk: int) -> HttpResponse:
 
 @_post_only(_route_page_of_stop)
 @login_required
+@_home_when_out_of_reach
 def stop_undeliverable(request: HttpRequest, pk: int) -> HttpResponse:
     driver = get_driver(request)
     require_active(request, driver)

@@ -421,3 +421,21 @@ def test_trips_and_pay_page_passes_axe_and_nu_checker_and_pages_by_keyboard(page
     _fits(page)
 
     assert_valid_html(("trips, none yet", empty), ("trips, first page", client.get("/driver/trips/").content.decode()))
+
+
+def test_offer_answer_being_sent_leaves_neither_button_to_tap(page: Page) -> None:
+    _store, _order, _driver, route = _world()
+    held = []
+    log_in(page, "driver-lv-1", PASSWORD)
+    page.goto("/driver/")
+    offer = page.get_by_role("region", name="Offers").locator("article")
+    page.route(re.compile(r"/driver/offers/\d+/accept/$"), lambda request: held.append(request))
+
+    offer.get_by_role("button", name="Accept").click()
+    expect(offer.get_by_role("button", name="Accept")).to_be_disabled()
+    expect(offer.get_by_role("button", name="Decline")).to_be_disabled()
+    assert route.offers.get().status == "open"
+
+    held[0].continue_()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Route at Fashion Show")
+    assert route.offers.get().status == "accepted"

@@ -335,6 +335,31 @@ def test_route_page_poll_answers_204_until_the_store_hands_over_then_the_updated
     assert "?since=" not in html  # no more polling once the packages are on board
 
 
+def test_route_given_back_in_another_tab_takes_the_pages_poll_and_taps_home_with_a_message(world):
+    _take(world)
+    client = _client(world["me"])
+    route_url = reverse("driver:route", args=[world["route"].pk])
+    page = client.get(route_url).content.decode()
+    poll = re.search(r'data-hx-get="([^"]+\?since=[0-9a-f]+)"', page).group(1).replace("&amp;", "&")
+    client.post(reverse("driver:route-forfeit", args=[world["route"].pk]), {"reason": "Flat tyre"})
+    client.get(reverse("driver:home"))  # the give-back's own page read its message
+
+    polled = client.get(poll, **HTMX)
+    tapped = client.post(reverse("driver:route-check-in", args=[world["route"].pk, world["store"].pk]), **HTMX)
+    home = client.get(reverse("driver:home")).content.decode()
+    back_button = client.get(route_url)
+
+    for response in (polled, tapped):
+        assert response.status_code == 404
+        assert response["HX-Redirect"] == "/driver/"
+    assert (
+        home.count("That route is no longer yours: it was given back, or an operator passed it to another driver.") == 2
+    )
+    assert back_button.status_code == 404
+    assert "This is not on your driver pages any more" in back_button.content.decode()
+    assert "HX-Redirect" not in back_button
+
+
 def test_route_forfeit_by_another_driver_404(world):
     _take(world)
 

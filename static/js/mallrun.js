@@ -134,6 +134,69 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
+  // A request that fails says so in words (htmx swaps nothing for an error or a lost
+  // connection, so the page would otherwise look as if the tap did nothing), in one alert at the
+  // bottom of the screen. A poll that fails says the page may be out of date, until one succeeds.
+  var PROBLEMS = {
+    0: "No connection: this was not saved. Check the connection and try again.",
+    403: "This page has expired: you were logged out, or logged in again in another tab. Reload the page, then try again.",
+    404: "This is no longer here: it was changed or taken off your list. Reload the page to see where things are.",
+    429: "Too many tries in a row: wait a minute, then try again.",
+    500: "Something went wrong on our side: this was not saved. Try again in a moment.",
+  };
+  var POLL_PROBLEM = "Mallrun cannot be reached: this page may be out of date. It updates again once the connection is back.";
+
+  function problemBar() {
+    var bar = document.getElementById("request-problem");
+    if (bar) return bar;
+    bar = document.createElement("div");
+    bar.id = "request-problem";
+    bar.className = "request-problem";
+    bar.setAttribute("role", "alert");
+    bar.hidden = true;
+    var text = document.createElement("p");
+    var reload = document.createElement("button");
+    reload.type = "button";
+    reload.className = "button";
+    reload.textContent = "Reload the page";
+    reload.addEventListener("click", function () {
+      window.location.reload();
+    });
+    var dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.className = "button button-quiet";
+    dismiss.textContent = "Dismiss";
+    dismiss.addEventListener("click", function () {
+      bar.hidden = true;
+    });
+    bar.append(text, reload, dismiss);
+    document.body.appendChild(bar);
+    return bar;
+  }
+
+  function isPoll(element) {
+    var trigger = element && element.getAttribute && (element.getAttribute("data-hx-trigger") || "");
+    return /(^|,)\s*every\s/.test(trigger);
+  }
+
+  function showProblem(event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    var poll = isPoll(event.detail.elt) && status !== 403 && status !== 404;
+    var message = poll ? POLL_PROBLEM : PROBLEMS[status] || PROBLEMS[status >= 500 ? 500 : 0];
+    var bar = problemBar();
+    bar.dataset.poll = poll ? "true" : "";
+    bar.querySelector("p").textContent = message;
+    bar.hidden = false;
+  }
+  document.addEventListener("htmx:responseError", showProblem);
+  document.addEventListener("htmx:sendError", showProblem);
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var bar = document.getElementById("request-problem");
+    if (bar && !bar.hidden && event.detail.successful && (bar.dataset.poll || !isPoll(event.detail.elt))) {
+      bar.hidden = true;
+    }
+  });
+
   // The account menu closes on Escape (focus back on its name) and on a click elsewhere.
   function closeAccountMenu(focus) {
     document.querySelectorAll("details.topbar-account[open]").forEach(function (menu) {
