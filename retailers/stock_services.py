@@ -17,9 +17,13 @@ def units(count: int) -> str:
 
 
 @transaction.atomic
-def stock_set_on_hand(*, store: Store, listing: Listing, on_hand: int, acting_user: AbstractBaseUser | None) -> Stock:
+def stock_set_on_hand(
+    *, store: Store, listing: Listing, on_hand: int, acting_user: AbstractBaseUser | None, was: int | None = None
+) -> Stock:
     """Sets the units on the shelf of one listing at one store (never below what open orders
-    have reserved).
+    have reserved). `was`: the count the person saw when they typed theirs; when someone else
+    has saved another count since, nothing is written (code `conflict`) rather than their count
+    being silently replaced. None (the importers): no such check.
 
     Side effects: Stock row created or updated; one `stock.changed` store event; the listing's
     eligibility recompute queued after commit.
@@ -29,6 +33,12 @@ def stock_set_on_hand(*, store: Store, listing: Listing, on_hand: int, acting_us
     if not 0 <= on_hand <= MAX_ON_HAND:
         raise ActionRefused(f"On hand must be between 0 and {MAX_ON_HAND:,}.", code="validation")
     stock, _ = Stock.objects.select_for_update().get_or_create(store=store, listing=listing)
+    if was is not None and stock.on_hand not in (was, on_hand):
+        raise ActionRefused(
+            f"Someone else set {listing.seller_sku} to {stock.on_hand} on hand while you were typing: nothing was "
+            "saved. Count again, then save.",
+            code="conflict",
+        )
     if on_hand < stock.reserved:
         raise ActionRefused(
             f"{units(stock.reserved)} of {listing.seller_sku} {'is' if stock.reserved == 1 else 'are'} "

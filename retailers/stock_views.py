@@ -30,6 +30,8 @@ class OnHandForm(forms.Form):
         max_value=MAX_ON_HAND,
         error_messages={"required": "Enter how many are on the shelf.", "invalid": "Enter a whole number."},
     )
+    # The on-hand count the page showed when the person started typing (see stock_set_on_hand).
+    was = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
 
 class StockRow:
@@ -78,7 +80,11 @@ def stock_update(request: HttpRequest, listing_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             stock_set_on_hand(
-                store=store, listing=listing, on_hand=form.cleaned_data["on_hand"], acting_user=request.user
+                store=store,
+                listing=listing,
+                on_hand=form.cleaned_data["on_hand"],
+                acting_user=request.user,
+                was=form.cleaned_data["was"],
             )
         except ActionRefused as refused:
             form.add_error("on_hand", refused.message)

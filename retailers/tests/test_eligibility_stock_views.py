@@ -236,3 +236,37 @@ def test_stock_search_by_htmx_tells_the_pages_live_region_how_many_listings_matc
     status = r'<p id="stock-status" data-hx-swap-oob="innerHTML">(.*?)</p>'
     assert re.search(status, one).group(1) == f"1 listing matches “{world['tee'].seller_sku}”."
     assert re.search(status, none).group(1) == "0 listings match “NO-SUCH-SKU”."
+
+
+def test_stock_save_over_a_count_someone_else_saved_since_is_refused_and_shows_theirs(client, world):
+    url = reverse("store:stock-update", args=[world["tee"].pk])
+    client.force_login(world["associate"])
+    colleague = type(client)()
+    colleague.force_login(world["manager"])
+
+    first = colleague.post(url, {"store": world["store"].pk, "on_hand": "4", "was": "3"}, **HTMX)
+    stale = client.post(url, {"store": world["store"].pk, "on_hand": "6", "was": "3"}, **HTMX)
+    again = client.post(url, {"store": world["store"].pk, "on_hand": "6", "was": "4"}, **HTMX)
+
+    assert first.status_code == 200
+    assert stale.status_code == 422
+    html = stale.content.decode()
+    message = (
+        "Someone else set SA-TEE-001 to 4 on hand while you were typing: nothing was saved. Count again, then save."
+    )
+    assert f"SA-TEE-001 not saved: {message}" in html
+    assert '<input type="hidden" name="was" value="4">' in html  # saving again replaces the count now shown
+    assert 'value="6"' in html  # what the person typed stays in the field
+    assert again.status_code == 200
+    assert Stock.objects.get(store=world["store"], listing=world["tee"]).on_hand == 6
+
+
+def test_stock_save_of_the_same_count_someone_else_just_saved_is_not_a_conflict(client, world):
+    url = reverse("store:stock-update", args=[world["tee"].pk])
+    client.force_login(world["associate"])
+    Stock.objects.filter(store=world["store"], listing=world["tee"]).update(on_hand=5)
+
+    response = client.post(url, {"store": world["store"].pk, "on_hand": "5", "was": "3"}, **HTMX)
+
+    assert response.status_code == 200
+    assert Stock.objects.get(store=world["store"], listing=world["tee"]).on_hand == 5
