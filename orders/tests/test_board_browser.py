@@ -210,3 +210,25 @@ def test_board_names_the_orders_that_arrive_in_new_in_its_live_region(page: Page
     )
     expect(page.locator(f"#card-{waiting.pk} .card-status")).to_have_text("Accepted")
     assert_accessible(page)
+
+
+def test_reason_being_typed_survives_the_panels_refresh_when_a_colleague_accepts_the_order(page: Page) -> None:
+    _, staff, picking, waiting = _shop()
+    log_in(page, staff.username, PASSWORD)
+    page.goto(f"/store/orders/{waiting.pk}/")
+    panel = page.locator("#order-panel")
+    reason = panel.get_by_role("group", name="Reject the order").get_by_label("Reason")
+    reason.fill("Jacket size S has a torn seam")
+
+    order_accept(order=Order.objects.get(pk=waiting.pk), acting_user=None)
+    page.evaluate("htmx.trigger(document.body, 'orderChanged')")
+
+    expect(page.get_by_role("status")).to_have_text(
+        f"Order {waiting.number} was changed elsewhere: it is now accepted."
+    )
+    expect(panel.locator(".order-status")).to_have_text("Accepted")
+    expect(reason).to_have_value("Jacket size S has a torn seam")
+
+    page.locator(f"#card-{picking.pk} a").click()  # another order's panel starts empty
+    expect(panel.get_by_role("heading", name=f"Order {picking.number}")).to_be_visible()
+    expect(panel.get_by_role("group", name="Report a missing item").get_by_label("Reason")).to_have_value("")

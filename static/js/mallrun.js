@@ -119,7 +119,34 @@
     newOrdersSeen = current;
   }
 
+  // Text typed into the order panel (a reason for rejecting, a problem report) survives the
+  // panel's refresh when the order changed elsewhere: the refreshed panel of the same order gets
+  // it back in the field of the same id, if it still has one. Answers to the person's own posts
+  // (which keep what was typed themselves) and another order's panel are left alone.
+  var typedInPanel = null;
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "order-panel" || (event.detail.requestConfig || {}).verb !== "get") return;
+    typedInPanel = { order: target.dataset.order, fields: {} };
+    target.querySelectorAll("textarea[id], input[type=text][id]").forEach(function (field) {
+      if (field.value !== field.defaultValue) typedInPanel.fields[field.id] = field.value;
+    });
+  });
+
+  function restoreTypedText(element) {
+    if (element.id !== "order-panel" || !typedInPanel) return;
+    var typed = typedInPanel;
+    typedInPanel = null;
+    if (element.dataset.order !== typed.order) return; // another order was opened
+    Object.keys(typed.fields).forEach(function (id) {
+      var field = document.getElementById(id);
+      if (field && element.contains(field) && !field.value) field.value = typed.fields[id];
+    });
+  }
+
   function onLoad(element) {
+    restoreTypedText(element);
     updateCountdowns(element);
     markOpenCard();
     focusAfterSwap(element);
