@@ -300,6 +300,8 @@ class Route(models.Model):
     # How many times the route was re-planned (an order left it, a package count changed, the
     # driver gave part of it back): each re-plan is one notification to the driver.
     replans = models.PositiveSmallIntegerField(default=0)
+    # Why it was last re-planned, in the words its driver was told ("order … was cancelled").
+    replan_reason = models.CharField(max_length=300, blank=True)
     # The route a driver gave back part of: the unstarted part rides on this new route.
     split_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="split_routes")
     created_at = models.DateTimeField(default=timezone.now)

@@ -877,6 +877,7 @@ def _route_replan(
         estimated_minutes=max(1, round(planned.minutes)),
         depart_at=depart,
         replans=F("replans") + 1,
+        replan_reason=why[:300],
         updated_at=now,
     )
     route.refresh_from_db()
@@ -1693,11 +1694,12 @@ def handoff_verify_code(*, store: Store, code: str) -> HandoffCheck:
         .order_by("sequence")
     )
     if not stops:
-        # Until the sweep takes a cancelled order off its route, its stop is still here: say so,
-        # rather than send staff looking for a wrong store.
+        # A cancelled order of this store was on the route (its stop still here until the sweep
+        # takes it off, or already taken off): say so, rather than send staff looking for a
+        # wrong store.
         cancelled = sorted(
             RouteStop.objects.filter(
-                route_id=offer.route_id, is_current=True, store=store, order__status=OrderStatus.CANCELLED
+                route_id=offer.route_id, store=store, order__status=OrderStatus.CANCELLED
             ).values_list("order__marketplace_order_id", flat=True)
         )
         if cancelled:

@@ -431,7 +431,12 @@ def route_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = _route_context(route)
     if context["version"] == since:
         return HttpResponse(status=204)
-    context["notice"] = f"This route was updated: {route.get_status_display().lower()}."
+    seen_replans = request.GET.get("replans", "")
+    if route.replan_reason and seen_replans.isdecimal() and route.replans > int(seen_replans):
+        # Re-planned since the page was loaded: say why (an order cancelled, a package count).
+        context["notice"] = f"This route changed: {route.replan_reason}."
+    else:
+        context["notice"] = f"This route was updated: {route.get_status_display().lower()}."
     return render(request, "driver/route.html#route", context)
 
 

@@ -113,7 +113,11 @@ def _order_context(order: Order, *, bound: dict[str, forms.Form] | None = None, 
         "can_send_rest": status == S.SHORT and order.allows_partial and any(line.picked for line in order.lines.all()),
         "can_reject": can_transition(status, S.REJECTED),
         "can_confirm_returned": status == S.RETURNING,
-        "labels_url": labels_url(order) if order.packages.all() else None,
+        # Labels are for packages waiting for a driver, not for an order cancelled after packing.
+        "labels_url": labels_url(order) if status == S.READY and order.packages.all() else None,
+        # Cancelled or rejected after the store had picked or packed it: what to do with the goods.
+        "put_back": status in {S.CANCELLED, S.REJECTED}
+        and (bool(order.packages.all()) or any(line.picked for line in order.lines.all())),
         "picked_form": PickedForm(order=order),
         "ready_form": PackageCountForm(auto_id="ready-%s"),
         "problem_form": ReasonForm(auto_id="problem-%s"),

@@ -19,7 +19,7 @@ from drivers.models import Answer, Offer, OfferRecipient, RouteStop, StopStatus
 from drivers.tests.factories import make_driver, make_ready_order
 from orders.delivery import delivery_pin_for
 from orders.lifecycle import OrderStatus
-from orders.services import order_accept
+from orders.services import order_accept, order_cancel
 from portal.tests.factories import make_mall, make_order, make_store, make_user
 
 pytestmark = pytest.mark.django_db
@@ -318,7 +318,7 @@ def test_route_page_poll_answers_204_until_the_store_hands_over_then_the_updated
     client = _client(world["me"])
     url = reverse("driver:route", args=[world["route"].pk])
     page = client.get(url).content.decode()
-    poll = re.search(r'data-hx-get="([^"]+\?since=[0-9a-f]+)"', page).group(1).replace("&amp;", "&")
+    poll = re.search(r'data-hx-get="([^"]+\?since=[^"]+)"', page).group(1).replace("&amp;", "&")
 
     unchanged = client.get(poll, **HTMX)
     labels = [package.label_code for package in world["order"].packages.all()]
@@ -340,7 +340,7 @@ def test_route_given_back_in_another_tab_takes_the_pages_poll_and_taps_home_with
     client = _client(world["me"])
     route_url = reverse("driver:route", args=[world["route"].pk])
     page = client.get(route_url).content.decode()
-    poll = re.search(r'data-hx-get="([^"]+\?since=[0-9a-f]+)"', page).group(1).replace("&amp;", "&")
+    poll = re.search(r'data-hx-get="([^"]+\?since=[^"]+)"', page).group(1).replace("&amp;", "&")
     client.post(reverse("driver:route-forfeit", args=[world["route"].pk]), {"reason": "Flat tyre"})
     client.get(reverse("driver:home"))  # the give-back's own page read its message
 
@@ -744,3 +744,24 @@ def test_stop_undeliverable_without_a_reason_shows_the_form_open_with_the_error_
     assert '<details class="route-problem" open>' in html
     assert f'<p class="field-error" id="reason-{stop.pk}-error">This field is required.</p>' in html
     assert f'aria-invalid="true" aria-describedby="reason-{stop.pk}-error"' in html
+
+
+def test_route_page_poll_after_an_order_is_cancelled_says_the_route_changed_and_why():
+    mall = make_mall(name="Fashion Show", time_zone="America/Phoenix")
+    store = make_store(mall=mall, name="Zara")
+    kept = make_ready_order(store=store, latitude=Decimal("36.150000"), longitude=mall.longitude)
+    cancelled = make_ready_order(store=store, latitude=Decimal("36.151000"), longitude=mall.longitude)
+    me = make_driver(market=mall.market, online=True, latitude=mall.latitude, longitude=mall.longitude)
+    [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
+    services.offer_accept(offer=route.offers.get(), driver=me)
+    client = _client(me)
+    page = client.get(reverse("driver:route", args=[route.pk])).content.decode()
+    poll = re.search(r'data-hx-get="([^"]+\?since=[^"]+)"', page).group(1).replace("&amp;", "&")
+
+    order_cancel(order=cancelled, acting_user=None, reason="Shopper cancelled", actor_label="marketplace")
+    services.routes_drop_cancelled_orders(now=timezone.now())
+    html = client.get(poll, **HTMX).content.decode()
+
+    assert f"This route changed: order {cancelled.number} was cancelled." in html
+    assert kept.number in html
+    assert cancelled.number not in html.replace(f"order {cancelled.number} was cancelled", "")

@@ -1049,3 +1049,38 @@ def test_order_action_acts_on_the_order_the_page_showed_after_a_switch_in_anothe
     order.refresh_from_db()
     second_order.refresh_from_db()
     assert (order.status, second_order.status) == (status, S.RECEIVED)
+
+
+def test_order_cancelled_after_packing_tells_staff_to_keep_and_unpack_it_and_offers_no_labels(client, shop):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    order_record_picked(order=order, acting_user=staff, picked={order.lines.get().pk: 1})
+    order_mark_ready(order=order, acting_user=staff, package_count=2)
+    codes = ", ".join(Package.objects.filter(order=order).order_by("pk").values_list("label_code", flat=True))
+    order_cancel(
+        order=Order.objects.get(pk=order.pk), acting_user=None, reason="Shopper cancelled", actor_label="marketplace"
+    )
+    client.force_login(staff)
+
+    html = client.get(reverse("store:order-detail", args=[order.pk]), **HTMX).content.decode()
+
+    assert (
+        '<p class="message message-warning">This order is cancelled: hand nothing over to a driver for it. Take its '
+        f"packages ({codes}) off the pickup shelf and put the items back on the shelf. The stock it held is free "
+        "again.</p>"
+    ) in html
+    assert "Print labels" not in html
+
+
+def test_order_cancelled_while_picking_tells_staff_to_put_the_picked_items_back(client, shop):
+    _, staff, order, _, _ = shop
+    _picking(order, staff)
+    order_record_picked(order=order, acting_user=staff, picked={order.lines.get().pk: 1})
+    order_cancel(
+        order=Order.objects.get(pk=order.pk), acting_user=None, reason="Shopper cancelled", actor_label="marketplace"
+    )
+    client.force_login(staff)
+
+    html = client.get(reverse("store:order-detail", args=[order.pk]), **HTMX).content.decode()
+
+    assert "This order is cancelled: hand nothing over to a driver for it. Put the items picked for it back" in html
