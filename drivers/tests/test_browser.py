@@ -439,3 +439,21 @@ def test_offer_answer_being_sent_leaves_neither_button_to_tap(page: Page) -> Non
     held[0].continue_()
     expect(page.get_by_role("heading", level=1)).to_have_text("Route at Fashion Show")
     assert route.offers.get().status == "accepted"
+
+
+def test_offer_running_out_while_its_button_has_focus_moves_focus_to_offers_and_says_so(page: Page) -> None:
+    _store, _order, _driver, route = _world()
+    offer = route.offers.get()
+    log_in(page, "driver-lv-1", PASSWORD)
+    offer.due_at = timezone.now() + dt.timedelta(seconds=5)
+    offer.save(update_fields=["due_at"])
+    page.goto("/driver/")
+    offers = page.get_by_role("region", name="Offers")
+    accept = offers.get_by_role("button", name="Accept")
+    accept.focus()
+
+    expect(accept).to_be_disabled(timeout=10_000)
+    expect(page.get_by_role("heading", name="Offers")).to_be_focused()
+    expect(page.locator("#offers-status")).to_have_text(
+        f"Time to answer is up: ${offer.pay_cents / 100:,.2f} · Fashion Show."
+    )

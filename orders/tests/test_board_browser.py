@@ -232,3 +232,39 @@ def test_reason_being_typed_survives_the_panels_refresh_when_a_colleague_accepts
     page.locator(f"#card-{picking.pk} a").click()  # another order's panel starts empty
     expect(panel.get_by_role("heading", name=f"Order {picking.number}")).to_be_visible()
     expect(panel.get_by_role("group", name="Report a missing item").get_by_label("Reason")).to_have_value("")
+
+
+def test_open_order_comes_before_the_board_in_reading_order_and_beside_it_on_a_wide_screen(page: Page) -> None:
+    _, staff, _picking, waiting = _shop()
+    log_in(page, staff.username, PASSWORD)
+    page.goto(f"/store/orders/{waiting.pk}/")
+    panel, board = page.locator("#order-panel"), page.locator("#board")
+    expect(panel.get_by_role("heading", name=f"Order {waiting.number}")).to_be_visible()
+
+    # Node.DOCUMENT_POSITION_FOLLOWING: the board comes after the panel in the page.
+    assert page.evaluate(
+        "document.getElementById('order-panel').compareDocumentPosition(document.getElementById('board')) & 4"
+    )
+    panel_box, board_box = panel.bounding_box(), board.bounding_box()
+    if page.viewport_size["width"] >= 1024:
+        assert panel_box["x"] > board_box["x"] + board_box["width"] - 1
+    else:
+        assert panel_box["y"] + panel_box["height"] <= board_box["y"] + 1
+
+
+def test_panel_refreshing_by_itself_leaves_the_focus_in_the_search_box(page: Page) -> None:
+    _, staff, _picking, waiting = _shop()
+    log_in(page, staff.username, PASSWORD)
+    page.goto(f"/store/orders/{waiting.pk}/")
+    search = page.get_by_role("searchbox")
+    search.fill("Jam")
+
+    order_accept(order=Order.objects.get(pk=waiting.pk), acting_user=None)
+    page.evaluate("htmx.trigger(document.body, 'orderChanged')")
+
+    expect(page.get_by_role("status")).to_have_text(
+        f"Order {waiting.number} was changed elsewhere: it is now accepted."
+    )
+    expect(search).to_be_focused()
+    page.keyboard.type("ie")
+    expect(search).to_have_value("Jamie")

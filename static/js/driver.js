@@ -47,11 +47,19 @@
       var left = Math.max(0, Math.round((due - now) / 1000));
       element.textContent = element.clockText + (left > 0 ? " (" + left + " s left)" : " (expired)");
       var card = element.closest(".offer");
-      if (card && left === 0) {
+      if (card && left === 0 && !card.classList.contains("offer-expired")) {
+        // The buttons go: a keyboard or screen-reader user on one of them is taken to the Offers
+        // heading, and everyone hears which offer ran out.
+        var hadFocus = card.contains(document.activeElement);
         card.classList.add("offer-expired");
         card.querySelectorAll("button").forEach(function (button) {
           button.disabled = true;
         });
+        var heading = document.getElementById("offers-heading");
+        if (hadFocus && heading) heading.focus();
+        var status = document.getElementById("offers-status");
+        var title = card.querySelector("h3");
+        if (status) status.textContent = "Time to answer is up: " + (title ? title.textContent.trim() : "an offer") + ".";
       }
     });
   }

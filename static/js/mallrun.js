@@ -70,6 +70,10 @@
   };
 
   function focusAfterSwap(element) {
+    if (element.id === "order-panel" && panelRefreshKeepsFocus) {
+      panelRefreshKeepsFocus = false;
+      return;
+    }
     var landmark = FOCUS_AFTER_SWAP[element.id];
     if (!landmark || element.contains(document.activeElement)) return;
     var target = element.querySelector('[aria-invalid="true"]') || element.querySelector(landmark);
@@ -125,9 +129,16 @@
   // (which keep what was typed themselves) and another order's panel are left alone.
   var typedInPanel = null;
 
+  // The panel's own refresh (orderStale: the order changed elsewhere) leaves the focus where the
+  // person has it, unless it was inside the old panel.
+  var panelRefreshKeepsFocus = false;
+
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
-    if (!target || target.id !== "order-panel" || (event.detail.requestConfig || {}).verb !== "get") return;
+    var config = event.detail.requestConfig || {};
+    if (!target || target.id !== "order-panel" || config.verb !== "get") return;
+    var trigger = config.triggeringEvent;
+    panelRefreshKeepsFocus = Boolean(trigger && trigger.type === "orderStale" && !target.contains(document.activeElement));
     typedInPanel = { order: target.dataset.order, fields: {} };
     target.querySelectorAll("textarea[id], input[type=text][id]").forEach(function (field) {
       if (field.value !== field.defaultValue) typedInPanel.fields[field.id] = field.value;
