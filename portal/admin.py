@@ -4,6 +4,7 @@ admin derives from SellerScopedAdmin, which scopes querysets, foreign-key and ma
 choices, autocomplete, related list filters, actions, inlines, object URLs and permissions from
 one class attribute, `seller_path`."""
 
+import contextlib
 from collections.abc import Iterable
 
 from django.contrib import admin, messages
@@ -11,10 +12,11 @@ from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Model, QuerySet
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db.models import DateTimeField, Model, QuerySet
 from django.http import Http404, HttpRequest
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.text import capfirst
 
 from portal.auth import AnyCaseAdminLoginForm
 
@@ -87,13 +89,67 @@ class MallrunModelAdmin(admin.ModelAdmin):
     # keeps UTC. Either way every time carries its zone (portal/formats).
     time_zone_path: str | None = None
 
-    def _local_zone(self, request: HttpRequest, object_id: str):
-        if self.time_zone_path is None:
+    def _zone_of(self, obj: Model | None):
+        """The zone of the mall or market at `time_zone_path` from `obj`; None for UTC."""
+        if obj is None or not self.time_zone_path:
             return None
-        target = self.get_object(request, unquote(object_id))
+        target = obj
         for hop in self.time_zone_path.split("__"):
             target = getattr(target, hop, None)
         return getattr(target, "tz", None)
+
+    def _local_zone(self, request: HttpRequest, object_id: str):
+        if self.time_zone_path is None:
+            return None
+        return self._zone_of(self.get_object(request, unquote(object_id)))
+
+    def get_list_select_related(self, request: HttpRequest):
+        """The list's joins, and the row's mall or market for its times: one join, not a query
+        per row. (Django's own rule for False: every foreign key the list shows.)"""
+        related = super().get_list_select_related(request)
+        if not self.time_zone_path or related is True:
+            return related
+        if related is False:
+            related = [
+                name
+                for name in self.get_list_display(request)
+                if isinstance(name, str)
+                and name in {field.name for field in self.model._meta.concrete_fields}
+                and self.model._meta.get_field(name).is_relation
+            ]
+        return [*related, self.time_zone_path]
+
+    def _local_time_column(self, name: str, field: DateTimeField):
+        """A list column of `name` written in its row's mall or market zone (with the zone's name)."""
+
+        def column(obj: Model) -> str:
+            value = getattr(obj, name)
+            if value is None:
+                return self.get_empty_value_display()
+            zone = self._zone_of(obj)
+            with timezone.override(zone) if zone is not None else contextlib.nullcontext():
+                return formats.localize(timezone.template_localtime(value))
+
+        column.short_description = capfirst(field.verbose_name)
+        column.admin_order_field = name
+        column.__name__ = name
+        return column
+
+    def get_list_display(self, request: HttpRequest):
+        """Times in a list are in each row's mall or market zone, as on the row's own page (a list
+        can hold rows of several zones, so each time names its zone)."""
+        names = super().get_list_display(request)
+        if not self.time_zone_path:
+            return names
+        links = set(self.get_list_display_links(request, names) or ())
+        columns = []
+        for index, name in enumerate(names):
+            field = None
+            if isinstance(name, str) and name not in links and index > 0:
+                with contextlib.suppress(FieldDoesNotExist):
+                    field = self.model._meta.get_field(name)
+            columns.append(self._local_time_column(name, field) if isinstance(field, DateTimeField) else name)
+        return columns
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         zone = self._local_zone(request, object_id)

@@ -2,15 +2,17 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from drivers import services
 from drivers.lifecycle import DriverStatus
-from drivers.models import Answer, Driver, OfferRecipient, Route, RouteStatus
+from drivers.models import Answer, Driver, DriverShift, OfferRecipient, Route, RouteStatus
 from drivers.tests.factories import make_driver, make_ready_order
-from portal.tests.factories import make_mall, make_seller, make_seller_manager, make_store, make_user
+from portal.tests.factories import make_mall, make_market, make_seller, make_seller_manager, make_store, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -316,3 +318,27 @@ def test_driver_list_tells_drivers_of_the_same_name_apart_by_login(operator_clie
     html = operator_client.get(reverse("admin:drivers_driver_changelist")).content.decode()
 
     assert "Ana (driver-a)" in html and "Ana (driver-b)" in html
+
+
+def test_shift_list_writes_its_times_in_each_markets_zone_with_one_query_for_all_rows(operator_client):
+    url = reverse("admin:drivers_drivershift_changelist")
+    starts = dt.datetime(2026, 12, 1, 16, 0, tzinfo=dt.UTC)
+    phoenix, eastern = make_market(time_zone="America/Phoenix"), make_market(time_zone="America/New_York")
+    for market in (phoenix, eastern):
+        DriverShift.objects.create(
+            driver=make_driver(market=market), market=market, starts_at=starts, ends_at=starts + dt.timedelta(hours=2)
+        )
+    operator_client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        page = operator_client.get(url).content.decode()
+    for _ in range(5):
+        DriverShift.objects.create(
+            driver=make_driver(market=phoenix), market=phoenix, starts_at=starts, ends_at=starts + dt.timedelta(hours=1)
+        )
+    with CaptureQueriesContext(connection) as many:
+        operator_client.get(url)
+
+    assert "Dec. 1, 2026, 9 a.m. MST" in page  # 16:00 UTC in Phoenix
+    assert "Dec. 1, 2026, 11 a.m. EST" in page  # and in Tysons' zone
+    assert "Dec. 1, 2026, 4 p.m. UTC" not in page
+    assert len(many) == len(few)
