@@ -45,6 +45,8 @@ collectstatic: install
 # Static files come straight from static/ through whitenoise's finders, so no collectstatic.
 # honcho hands PORT to the first process (web); Ctrl-C stops them all.
 run: export DEBUG = 1
+# Links in the demo's emails and SMS point at the port it serves on.
+run: export PORTAL_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: install
 	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
