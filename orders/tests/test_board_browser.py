@@ -268,3 +268,15 @@ def test_panel_refreshing_by_itself_leaves_the_focus_in_the_search_box(page: Pag
     expect(search).to_be_focused()
     page.keyboard.type("ie")
     expect(search).to_have_value("Jamie")
+
+
+def test_opening_an_order_from_the_board_names_it_in_the_tab_title(page: Page) -> None:
+    _, staff, _picking, waiting = _shop()
+    log_in(page, staff.username, PASSWORD)
+    expect(page).to_have_title("Orders · Mallrun")
+
+    page.locator(f"#card-{waiting.pk} a").click()
+
+    expect(page.locator("#order-panel").get_by_role("heading", name=f"Order {waiting.number}")).to_be_visible()
+    expect(page).to_have_title(f"Order {waiting.number} · Mallrun")
+    expect(page.locator("#order-panel title")).to_have_count(0)

@@ -98,7 +98,10 @@ def test_handoff_get_htmx_returns_panel_fragment(client, world):
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.startswith('<section id="order-panel" class="order-panel handoff-panel"')
+    # The tab's title comes along at the fragment's root (htmx moves it to the tab).
+    assert html.startswith(
+        '<title>Hand over to a driver · Mallrun</title>\n<section id="order-panel" class="order-panel handoff-panel"'
+    )
     assert "<html" not in html
     assert 'id="board"' not in html
 
@@ -256,7 +259,7 @@ def test_handoff_confirm_htmx_shows_confirmation_and_triggers_board_refresh(clie
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.startswith('<section id="order-panel"')
+    assert html.startswith('<title>Hand over to a driver · Mallrun</title>\n<section id="order-panel"')
     assert f"Handed 2 packages to Ana: {', '.join(world['labels'])}." in html
     assert 'id="handoff-code"' in html  # ready for the next driver
     assert '"orderChanged"' in response["HX-Trigger"]

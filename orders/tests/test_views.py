@@ -334,7 +334,8 @@ def test_order_detail_htmx_gets_panel_fragment(client, shop):
 
     html = client.get(_url("order-detail", order), **HTMX).content.decode()
 
-    assert html.lstrip().startswith('<section id="order-panel"')
+    # The tab's title comes along at the fragment's root (htmx moves it to the tab).
+    assert html.startswith(f'<title>Order {order.number} · Mallrun</title>\n<section id="order-panel"')
     assert "<html" not in html
 
 
@@ -382,7 +383,7 @@ def test_accept_htmx_returns_panel_and_trigger(client, shop):
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.lstrip().startswith('<section id="order-panel"')
+    assert html.startswith(f'<title>Order {order.number} · Mallrun</title>\n<section id="order-panel"')
     assert "<html" not in html
     assert json.loads(response["HX-Trigger"]) == {"orderChanged": {"order": order.pk}}
     assert f"Order {order.number} accepted." in html
