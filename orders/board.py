@@ -47,6 +47,17 @@ def local_time(value: dt.datetime, store: Store) -> str:
     return local.strftime("%I:%M %p").lstrip("0")
 
 
+def local_time_on(value: dt.datetime, store: Store, today: dt.date) -> str:
+    """As local_time, with the day when it is not `today` (the mall's): "12:29 AM tomorrow",
+    "Thu 9:00 AM"."""
+    days = (value.astimezone(store.mall.tz).date() - today).days
+    if days == 0:
+        return local_time(value, store)
+    if days == 1:
+        return f"{local_time(value, store)} tomorrow"
+    return f"{value.astimezone(store.mall.tz):%a} {local_time(value, store)}"
+
+
 def iso(value: dt.datetime) -> str:
     """A machine-readable time for <time datetime>: whole seconds, as the HTML spec allows."""
     return value.isoformat(timespec="seconds")
@@ -106,11 +117,14 @@ def poll_is_unchanged(*, user, store_id: int | None, since: str, now: dt.datetim
 
 
 def _card_key(pk: int, updated_at: dt.datetime, store: Store) -> str:
-    return f"board-card:{CARD_TEMPLATE_VERSION}:{store.mall.time_zone}:{pk}:{updated_at.timestamp():.6f}"
+    # The mall's date too: a card names the day of a time that is not today.
+    today = timezone.now().astimezone(store.mall.tz).date()
+    return f"board-card:{CARD_TEMPLATE_VERSION}:{store.mall.time_zone}:{today:%Y%m%d}:{pk}:{updated_at.timestamp():.6f}"
 
 
 def _card_context(order: Order, store: Store) -> dict:
     is_open = order.status in OPEN
+    today = timezone.now().astimezone(store.mall.tz).date()
     return {
         "order": order,
         "lines": list(order.lines.all()),
@@ -121,8 +135,8 @@ def _card_context(order: Order, store: Store) -> dict:
         "show_deliver_by": order.status not in {S.UNDELIVERABLE, S.RETURNING},
         "prep_due_iso": iso(order.prep_due_at),
         "deliver_by_iso": iso(order.deliver_by),
-        "prep_due_local": local_time(order.prep_due_at, store),
-        "deliver_by_local": local_time(order.deliver_by, store),
+        "prep_due_local": local_time_on(order.prep_due_at, store, today),
+        "deliver_by_local": local_time_on(order.deliver_by, store, today),
         "changed_local": local_time(order.status_changed_at, store),
     }
 

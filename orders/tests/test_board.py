@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -168,3 +169,21 @@ def test_board_poll_after_membership_ends_reloads_the_page(client):
     response = client.get(reverse("store:board"), {"since": version}, **HTMX)
 
     assert (response.status_code, response["HX-Refresh"]) == (404, "true")
+
+
+def test_board_card_names_the_day_of_a_deadline_that_is_not_today_in_the_malls_zone():
+    store = make_store(mall=make_mall(time_zone="America/Phoenix"))
+    # 22:30 in Phoenix on Tuesday; the deadline is 00:29 on Wednesday there, and prep is due tonight.
+    now = dt.datetime(2026, 11, 25, 5, 30, tzinfo=dt.UTC)
+    with time_machine.travel(now, tick=False):
+        order = make_order(store=store, deliver_in=dt.timedelta(hours=1, minutes=59))
+        Order.objects.filter(pk=order.pk).update(prep_due_at=now + dt.timedelta(minutes=20))
+        order.refresh_from_db()
+        html = board.render_cards([order], store)[order.pk]
+    with time_machine.travel(now + dt.timedelta(hours=2), tick=False):
+        next_day = board.render_cards([order], store)[order.pk]
+
+    assert ">12:29 AM tomorrow</time>" in html
+    assert ">10:50 PM</time>" in html
+    assert ">12:29 AM</time>" in next_day  # after midnight the same card is drawn again: today now
+    assert ">Tue 10:50 PM</time>" in next_day
