@@ -65,6 +65,25 @@ def _record_event(
     return event
 
 
+def _standing(order_id: int, status: str | None) -> str:
+    """What the order is now, for a refusal: "was cancelled by marketplace (Shopper cancelled)",
+    "is ready for pickup". A cancel or rejection says who and why, so staff know it is final."""
+    if status is None:
+        return "is gone"
+    standing = STANDING[status]
+    if status in {S.CANCELLED, S.REJECTED}:
+        event = (
+            OrderEvent.objects.filter(order_id=order_id, type=f"order.{status}")
+            .order_by("-at", "-pk")
+            .values_list("actor_label", "reason")
+            .first()
+        )
+        if event is not None:
+            who, why = event
+            standing += (f" by {who}" if who else "") + (f" ({why})" if why else "")
+    return standing
+
+
 def _transition(
     *,
     order: Order,
@@ -82,7 +101,7 @@ def _transition(
         if expected == to:  # a second tap, or a colleague got there first
             message = f"Order {order.number} {STANDING[expected]} already."
         else:
-            message = f"Order {order.number} {STANDING[expected]}, so it cannot be {MOVE[to]}."
+            message = f"Order {order.number} {_standing(order.pk, expected)}, so it cannot be {MOVE[to]}."
         raise ActionRefused(message, code="illegal-transition")
     now = timezone.now()
     changed = Order.objects.filter(pk=order.pk, status=expected).update(
@@ -90,9 +109,8 @@ def _transition(
     )
     if changed != 1:
         current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
-        standing = STANDING[current] if current else "is gone"
         raise ActionRefused(
-            f"Order {order.number} was changed by someone else a moment ago: it {standing}.",
+            f"Order {order.number} was changed by someone else a moment ago: it {_standing(order.pk, current)}.",
             code="conflict",
         )
     event = _record_event(
@@ -453,11 +471,14 @@ def order_record_picked(*, order: Order, acting_user: AbstractBaseUser | None, p
     if Order.objects.filter(pk=order.pk, status=S.PICKING).update(updated_at=now) != 1:
         # Say what it is now (cancelled by the marketplace meanwhile, not accepted yet, …).
         current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
-        standing = STANDING[current] if current else "is gone"
-        raise ActionRefused(
-            f"Order {order.number} {standing}: picked quantities are recorded only while it is being picked.",
-            code="illegal-transition",
-        )
+        if current in {S.CANCELLED, S.REJECTED}:
+            message = f"Order {order.number} {_standing(order.pk, current)}: nothing more is done for it."
+        else:
+            message = (
+                f"Order {order.number} {_standing(order.pk, current)}: picked quantities are recorded only while it "
+                "is being picked."
+            )
+        raise ActionRefused(message, code="illegal-transition")
     lines = {line.pk: line for line in order.lines.select_related("listing")}
     changes = {}
     for line_id, quantity in picked.items():
