@@ -88,6 +88,16 @@ class ResetSetPasswordForm(SetPasswordForm):
         self.fields["new_password2"].error_messages["required"] = "Enter the new password again."
         self.fields["new_password2"].help_text = "The same password again, so a typo cannot lock you out."
 
+    # The form's field names, not passwords.
+    CHOSEN, CONFIRMED = "new_password1", "new_password2"  # noqa: S105
+
+    def validate_password_for_user(self, user, password_field_name: str = CONFIRMED) -> None:
+        # The validators judge the password itself ("too similar to the username"): say so at the
+        # field where it is chosen, not at its confirmation.
+        if password_field_name == self.CONFIRMED and {self.CHOSEN, self.CONFIRMED} <= self.cleaned_data.keys():
+            password_field_name = self.CHOSEN
+        super().validate_password_for_user(user, password_field_name)
+
     def full_clean(self) -> None:
         super().full_clean()
         _focus_first_error(self)

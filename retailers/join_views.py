@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
+from portal.accounts_forms import ResetSetPasswordForm
 from portal.counters import count_in_window
 from portal.security import client_ip
 from retailers.access import SESSION_STORE_KEY
@@ -87,6 +88,8 @@ class InviteAcceptView(PasswordResetConfirmView):
     A bad, expired or used link renders a clear page (200), never an error."""
 
     template_name = "registration/invite_set_password.html"
+    # The reset page's form: plain messages, the first field to fix takes the focus.
+    form_class = ResetSetPasswordForm
     token_generator = invitation_token_generator
     reset_url_token = "set-password"  # noqa: S105 - a URL segment, not a secret
     post_reset_login = True

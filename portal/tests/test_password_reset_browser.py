@@ -21,6 +21,8 @@ from portal.tests.browser.conftest import (  # noqa: F401
     width,
 )
 from portal.tests.factories import make_staff, make_store, make_user
+from retailers.invitations import invite_to_store
+from retailers.models import StaffRole
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 NEW_PASSWORD = "blue-counter-42-mall"
@@ -132,3 +134,15 @@ def test_password_reset_pages_and_email_pass_nu_html_checker(settings) -> None:
         ("login", client.get("/accounts/login/").content.decode()),
         ("reset email html part", row.html_body),
     )
+
+
+def test_invite_set_password_page_with_errors_passes_nu_html_checker() -> None:
+    invite_to_store(store=make_store(), email="pat@example.com", role=StaffRole.ASSOCIATE, invited_by=None)
+    body = Notification.objects.get(kind="store.invitation").body
+    client = Client()
+    form_url = client.get(re.search(r"https?://[^/\s]+(/accounts/invite/[^/\s]+/[^/\s]+/)", body).group(1)).url
+
+    errors = client.post(form_url, {"new_password1": "pat@example.com", "new_password2": "pat@example.com"})
+
+    assert "The password is too similar to the username." in errors.content.decode()
+    assert_valid_html(("invite set password with errors", errors.content.decode()))

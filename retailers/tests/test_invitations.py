@@ -340,3 +340,18 @@ def test_invite_to_store_same_new_person_to_two_stores_at_once_makes_one_account
     assert errors == []
     assert User.objects.filter(username="new@example.com").count() == 1
     assert sorted(StoreMembership.objects.values_list("store__name", flat=True)) == ["First", "Second"]
+
+
+@pytest.mark.django_db
+def test_invite_set_password_with_a_weak_password_says_so_at_the_password_and_focuses_it(client, store, inviter):
+    invite_to_store(store=store, email="pat@example.com", role=StaffRole.ASSOCIATE, invited_by=inviter)
+    form_url = client.get(_link(Notification.objects.get())).url
+
+    response = client.post(form_url, {"new_password1": "pat@example.com", "new_password2": "pat@example.com"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<p>Your password was not set: correct the fields below.</p>" in html
+    assert '<p class="field-error" id="id_new_password1_error">The password is too similar to the username.</p>' in html
+    assert "id_new_password2_error" not in html
+    assert re.search(r'<input type="password" name="new_password1"[^>]*autofocus', html)
