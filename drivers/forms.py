@@ -48,6 +48,21 @@ class DeliverForm(forms.Form):
         if requires_pin:
             self.fields["pin"].required = True
 
+    def full_clean(self) -> None:
+        super().full_clean()
+        self.mark_errors()
+
+    def mark_errors(self) -> None:
+        """Fields with an error say so to screen readers (aria-invalid, the error as their
+        description) and the first takes the focus; run again after a refusal added one."""
+        first = True
+        for name, field in self.fields.items():
+            if name in self.errors:
+                field.widget.attrs |= {"aria-invalid": "true", "aria-describedby": f"{self[name].auto_id}-error"}
+                if first:
+                    field.widget.attrs["autofocus"] = True
+                    first = False
+
     def clean_photo(self):
         photo = self.cleaned_data["photo"]
         width, height = photo.image.size  # read by ImageField from the header, not decoded

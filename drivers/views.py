@@ -540,6 +540,13 @@ def stop_deliver(request: HttpRequest, pk: int) -> HttpResponse:
         if stop.status == StopStatus.DELIVERED:
             # Sent twice (a double tap): the first delivered it and its message waits in the session.
             return redirect("driver:route", pk=stop.route_id)
+        if refused.code in {"wrong-pin", "pin-locked"}:
+            # Said at the PIN field of this drop, which takes the focus.
+            form.add_error("pin", refused.message)
+            form.mark_errors()
+            return _route_response(
+                request, stop.route, status=422, error="Check the delivery form.", bound_deliver_forms={stop.pk: form}
+            )
         return _route_response(request, stop.route, status=422, error=refused.message)
     notice = f"Order {stop.order.number} delivered."
     if request.htmx:

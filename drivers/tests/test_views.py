@@ -617,13 +617,27 @@ def test_stop_deliver_after_five_wrong_pins_refuses_even_the_right_one_for_a_whi
 
     locked = client.post(url, {"photo": _jpeg(), "pin": right})
 
-    assert [answer.context["error"] for answer in answers] == [
-        "That PIN does not match: ask the shopper for the PIN of this order."
+    # Said at this drop's PIN field, which takes the focus; the photo has to be chosen again.
+    assert [answer.context["deliver_forms"][stop.pk].errors["pin"] for answer in answers] == [
+        ["That PIN does not match: ask the shopper for the PIN of this order."]
     ] * 5
-    assert (locked.status_code, locked.context["error"]) == (
+    html = answers[0].content.decode()
+    assert answers[0].context["error"] == "Check the delivery form."
+    pin_input = re.search(rf'<input [^>]*id="deliver-{stop.pk}-pin"[^>]*>', html).group(0)
+    assert 'aria-invalid="true"' in pin_input
+    assert f'aria-describedby="deliver-{stop.pk}-pin-error"' in pin_input
+    assert "autofocus" in pin_input
+    assert (
+        f'<p class="field-error" id="deliver-{stop.pk}-pin-error">That PIN does not match: ask the shopper for the '
+        "PIN of this order.</p>"
+    ) in html
+    assert "Choose the photo again: a form sent back with an error cannot keep it." in html
+    assert (locked.status_code, locked.context["deliver_forms"][stop.pk].errors["pin"]) == (
         422,
-        "Five wrong PINs for this order: wait 15 minutes before trying again, or report that it could "
-        "not be delivered.",
+        [
+            "Five wrong PINs for this order: wait 15 minutes before trying again, or report that it could "
+            "not be delivered."
+        ],
     )
     stop.refresh_from_db()
     assert stop.status == StopStatus.PICKED_UP
