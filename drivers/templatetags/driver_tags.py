@@ -30,3 +30,14 @@ def clock(value) -> str:
     if days == 1:
         return f"{in_zone(value, zone, 'g:i A')} tomorrow"
     return in_zone(value, zone, "D g:i A")
+
+
+@register.filter
+def ready_about(value) -> str:
+    """When a store said it would have an order packed, in the active zone: "ready about 4:09 AM",
+    or, once that time has passed, "was due ready at 4:09 AM" (the store is late; no made-up
+    estimate)."""
+    if value is None:
+        return ""
+    at = clock(value)
+    return f"ready about {at}" if value >= timezone.now() else f"was due ready at {at}"
