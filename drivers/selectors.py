@@ -134,7 +134,7 @@ def returns_for_driver(*, driver: Driver) -> list[RouteStop]:
 
 def route_detail_for_driver(*, route: Route) -> Route:
     return (
-        Route.objects.select_related("mall", "driver")
+        Route.objects.select_related("mall", "driver__home_market")
         .prefetch_related(
             Prefetch(
                 "stops",

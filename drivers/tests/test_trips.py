@@ -165,3 +165,16 @@ def test_trip_delivered_through_the_route_shows_its_pay_stops_and_standing() -> 
     assert "Acceptance 100% (1 of 1)" in text
     assert "On-time pickup 100% (1 of 1)" in text
     assert "Delivery success 50% (1 of 2)" in text
+
+
+def test_trip_in_a_mall_of_another_zone_than_home_names_its_zone(phoenix) -> None:
+    _market, chandler = phoenix
+    vegas_driver = make_driver(market=make_market(name="Las Vegas", time_zone="America/Los_Angeles"))
+    make_finished_trip(vegas_driver, chandler, closed_at=NOW.replace(hour=9, minute=5), pay_cents=1500)
+
+    with time_machine.travel(NOW, tick=False):
+        client = Client()
+        client.force_login(vegas_driver.user)
+        text = _page_text(client.get("/driver/trips/"))
+
+    assert "$15.00 · finished 9:05 AM MST" in text

@@ -20,7 +20,7 @@ from drivers.tests.factories import make_driver, make_ready_order
 from orders.delivery import delivery_pin_for
 from orders.lifecycle import OrderStatus
 from orders.services import order_accept, order_cancel
-from portal.tests.factories import make_mall, make_order, make_store, make_user
+from portal.tests.factories import make_mall, make_market, make_order, make_store, make_user
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -779,3 +779,18 @@ def test_route_page_poll_after_an_order_is_cancelled_says_the_route_changed_and_
     assert f"This route changed: order {cancelled.number} was cancelled." in html
     assert kept.number in html
     assert cancelled.number not in html.replace(f"order {cancelled.number} was cancelled", "")
+
+
+def test_offer_and_route_in_a_mall_of_another_zone_than_the_drivers_home_say_whose_time_they_show(world):
+    # A Las Vegas driver working a Phoenix mall.
+    world["me"].__class__.objects.filter(pk=world["me"].pk).update(
+        home_market=make_market(time_zone="America/Los_Angeles")
+    )
+    client = _client(world["me"])
+
+    home = client.get(reverse("driver:home")).content.decode()
+    _take(world)
+    route = client.get(reverse("driver:route", args=[world["route"].pk])).content.decode()
+
+    assert "Times on this offer are Fashion Show time (MST)." in home
+    assert "Times on this route are Fashion Show time (MST)." in route
