@@ -46,6 +46,8 @@ def test_stock_list_shows_own_listings_with_stock(client, world):
     # On a phone the column headers are hidden and each cell names itself.
     assert '<td data-label="Reserved">1</td>' in response.content.decode()
     assert '<td data-label="Available">2</td>' in response.content.decode()
+    # Each row's button names its listing to a screen reader ("Save SA-TEE-001", not one of many "Save").
+    assert '>Save<span class="visually-hidden"> SA-TEE-001</span></button>' in response.content.decode()
 
 
 def test_stock_page_is_in_the_store_nav_from_the_board_and_marked_current(client, world):

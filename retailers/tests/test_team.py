@@ -81,6 +81,7 @@ def test_manager_sees_members_with_role_and_last_login_in_mall_time(
     assert "Mia Lee (you)" in html
     assert html.count("<dt>Role</dt><dd>Associate</dd>") == 1
     assert html.count("<dt>Role</dt><dd>Store manager</dd>") == 1
+    assert 'Change role<span class="visually-hidden"> of Ari Diaz</span></button>' in html
 
 
 def test_team_page_htmx_gets_fragment(client, manager) -> None:
