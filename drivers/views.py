@@ -431,8 +431,8 @@ def route_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = _route_context(route)
     if context["version"] == since:
         return HttpResponse(status=204)
-    seen_replans = request.GET.get("replans", "")
-    if route.replan_reason and seen_replans.isdecimal() and route.replans > int(seen_replans):
+    seen_replans = request.GET.get("replans", "")[:5]  # a small count; anything else is no count
+    if route.replan_reason and seen_replans.isascii() and seen_replans.isdigit() and route.replans > int(seen_replans):
         # Re-planned since the page was loaded: say why (an order cancelled, a package count).
         context["notice"] = f"This route changed: {route.replan_reason}."
     else:

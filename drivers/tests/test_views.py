@@ -776,7 +776,11 @@ def test_route_page_poll_after_an_order_is_cancelled_says_the_route_changed_and_
     services.routes_drop_cancelled_orders(now=timezone.now())
     html = client.get(poll, **HTMX).content.decode()
 
+    odd = client.get(poll.replace("replans=", "replans=" + "9" * 5000), **HTMX)
+
     assert f"This route changed: order {cancelled.number} was cancelled." in html
+    assert odd.status_code == 200  # a count that is no count says only that the route was updated
+    assert "This route was updated: assigned." in odd.content.decode()
     assert kept.number in html
     assert cancelled.number not in html.replace(f"order {cancelled.number} was cancelled", "")
 
