@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from drivers import selectors, services
-from drivers.lifecycle import DriverStatus
+from drivers.lifecycle import DRIVER_TRANSITIONS, DriverStatus
 from drivers.models import (
     Driver,
     DriverDocument,
@@ -113,8 +113,25 @@ class StatusForm(forms.Form):
         ("pause", "Pause: inactive"),
         ("deactivate", "Deactivate"),
     ]
+    # Where each action takes the driver (drivers.lifecycle): only those open from their status are offered.
+    TARGETS = {
+        "screening": DriverStatus.SCREENING,
+        "approve": DriverStatus.ACTIVE,
+        "pause": DriverStatus.INACTIVE,
+        "deactivate": DriverStatus.DEACTIVATED,
+    }
     action = forms.ChoiceField(choices=ACTIONS, widget=forms.RadioSelect)
     reason = forms.CharField(max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, status: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        allowed = DRIVER_TRANSITIONS[status]
+        self.fields["action"].choices = [
+            (value, label) for value, label in self.ACTIONS if self.TARGETS[value] in allowed
+        ]
+        self.fields["action"].error_messages["invalid_choice"] = (
+            f"That change is not open to a driver who is {DriverStatus(status).label.lower()}."
+        )
 
     def clean(self):
         cleaned = super().clean()
@@ -260,7 +277,7 @@ class DriverAdmin(OperatorOnly, MallrunModelAdmin):
         driver = get_object_or_404(Driver.objects.select_related("user"), pk=pk)
         if not self.has_change_permission(request, driver):
             return HttpResponseRedirect(reverse("admin:index"))
-        form = StatusForm(request.POST or None)
+        form = StatusForm(request.POST or None, status=driver.status)
         if request.method == "POST" and form.is_valid():
             action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
             run = {

@@ -1,4 +1,5 @@
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -74,7 +75,7 @@ def test_driver_status_view_shows_refusal_as_form_error(operator_client):
     response = operator_client.post(reverse("admin:drivers_driver_status", args=[driver.pk]), {"action": "approve"})
 
     assert response.status_code == 422
-    assert "applicant: they cannot be moved to active" in response.content.decode()
+    assert "<p>That change is not open to a driver who is applicant.</p>" in response.content.decode()
 
 
 def test_driver_admin_hidden_from_seller_managers():
@@ -342,3 +343,19 @@ def test_shift_list_writes_its_times_in_each_markets_zone_with_one_query_for_all
     assert "Dec. 1, 2026, 11 a.m. EST" in page  # and in Tysons' zone
     assert "Dec. 1, 2026, 4 p.m. UTC" not in page
     assert len(many) == len(few)
+
+
+def test_driver_status_page_offers_only_the_changes_open_from_the_drivers_status(operator_client):
+    active, gone = make_driver(), make_driver(status=DriverStatus.DEACTIVATED)
+    url = reverse("admin:drivers_driver_status", args=[active.pk])
+
+    page = operator_client.get(url).content.decode()
+    refused = operator_client.post(url, {"action": "screening"})
+    gone_page = operator_client.get(reverse("admin:drivers_driver_status", args=[gone.pk])).content.decode()
+
+    assert re.findall(r'<input type="radio" name="action" value="(\w+)"', page) == ["pause", "deactivate"]
+    assert refused.status_code == 422
+    assert "<p>That change is not open to a driver who is active.</p>" in refused.content.decode()
+    assert Driver.objects.get(pk=active.pk).status == DriverStatus.ACTIVE
+    assert "A deactivated driver stays deactivated: there is no status to move them to." in gone_page
+    assert 'name="action"' not in gone_page

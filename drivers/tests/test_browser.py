@@ -253,6 +253,11 @@ def test_driver_admin_pages_pass_axe_for_an_operator(page: Page) -> None:
         page.goto(url)
         expect(page.locator("#content")).to_contain_text("Ana")
         assert_accessible(page)
+    page.goto(f"/admin/drivers/driver/{driver.pk}/status/")
+    page.get_by_role("radio", name="Pause: inactive").check()
+    page.get_by_role("button", name="Change status").click()
+    expect(page.get_by_role("alert")).to_have_text("Give a reason: the driver sees it.")
+    assert_accessible(page)
 
 
 def test_offers_refresh_keeps_the_keyboard_on_the_focused_offer_button(page: Page) -> None:
