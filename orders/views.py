@@ -229,7 +229,11 @@ def _act(
     except ActionRefused as refused:
         order.refresh_from_db()
         status = 409 if refused.code in _CONFLICT_CODES else 422
-        return _order_response(request, order, status=status, bound=bound, action_error=refused.message)
+        response = _order_response(request, order, status=status, bound=bound, action_error=refused.message)
+        if request.htmx and status == 409:
+            # Changed by someone else: the board catches up now, not at its next poll.
+            trigger_client_event(response, ORDER_CHANGED, {"order": order.pk})
+        return response
     if request.htmx:
         response = _order_response(request, order, action_notice=done)
         trigger_client_event(response, ORDER_CHANGED, {"order": order.pk})
