@@ -210,6 +210,19 @@ def test_handoff_camera_scanned_label_ticks_its_box_and_board_poll_keeps_camera(
             pass
         expect(panel.locator("[data-scanner] video")).to_be_visible()
 
+        # By keyboard: the camera's Stop button has the focus while it runs; Escape (or Stop)
+        # turns it off and gives the focus back to the button that started it.
+        scan = panel.get_by_role("button", name="Scan labels with camera")
+        expect(panel.get_by_role("button", name="Stop camera")).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(panel.locator("[data-scanner] video")).to_be_hidden()
+        expect(scan).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(panel.get_by_role("button", name="Stop camera")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(panel.locator("[data-scan-status]")).to_have_text("Camera off.")
+        expect(scan).to_be_focused()
+
 
 def test_handoff_pages_pass_axe(page: Page) -> None:
     _store, _order, _staff, code, _labels = _world()

@@ -96,11 +96,13 @@
         return navigator.mediaDevices
           .getUserMedia({ video: { facingMode: "environment" }, audio: false })
           .then(function (stream) {
-            active = { stream: stream, video: video, frame: 0, scanner: scanner };
+            active = { stream: stream, video: video, frame: 0, scanner: scanner, button: button };
             scanner.hidden = false;
             video.srcObject = stream;
             return video.play().then(function () {
-              say("Camera on: hold the QR code inside the frame.");
+              say("Camera on: hold the QR code inside the frame. Escape or Stop camera turns it off.");
+              // The keyboard goes to the control that matters now (it sits above the scan button).
+              scanner.querySelector("[data-scan-stop]").focus();
               scanLoop(jsQR, onText);
             });
           });
@@ -161,9 +163,22 @@
       });
       return;
     }
-    if (event.target.closest("[data-scan-stop]")) {
-      stopCamera();
-      say("Camera off.");
+    if (event.target.closest("[data-scan-stop]")) turnOffByHand();
+  });
+
+  // Stop camera or Escape: the camera goes off and the keyboard goes back to the button that
+  // started it (not to the top of the page with the hidden Stop button).
+  function turnOffByHand() {
+    var back = active && active.button;
+    stopCamera();
+    say("Camera off.");
+    if (back && document.body.contains(back)) back.focus();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && active) {
+      event.preventDefault();
+      turnOffByHand();
     }
   });
 
