@@ -81,7 +81,10 @@ def test_eligibility_admin_pages_pass_nu_html_checker() -> None:
 
 @pytest.mark.parametrize("width", [390], indirect=True)
 def test_eligibility_results_on_a_phone_show_the_badge_and_reasons_without_scrolling_sideways(page: Page) -> None:  # noqa: F811
-    _manager_with_results()
+    _, cap = _manager_with_results()
+    # Reasons enough to wrap on a phone: out of stock, too heavy, oversize, hazmat.
+    cap.__class__.objects.filter(pk=cap.pk).update(weight_grams=60_000, size_class="oversize", hazmat=True)
+    eligibility_recompute(now=NOON_LA, driver_markets={cap.seller.stores.get().mall.market_id})
     log_in(page, "mia", PASSWORD)
 
     page.goto("/admin/retailers/eligibilityresult/?eligible__exact=0")
@@ -91,6 +94,16 @@ def test_eligibility_results_on_a_phone_show_the_badge_and_reasons_without_scrol
     for cell in [row.locator(".elig-badge"), row.locator(".field-reason_list")]:
         box = cell.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 390, box
+    # Every line of the reasons starts beside the "Why not" name, none under it.
+    lines = row.locator(".field-reason_list").evaluate(
+        """cell => {
+          const text = [...cell.childNodes].find(node => node.nodeType === 3 && node.textContent.trim());
+          const range = document.createRange();
+          range.selectNodeContents(text);
+          return [...range.getClientRects()].map(rect => rect.left - cell.getBoundingClientRect().left);
+        }"""
+    )
+    assert lines and min(lines) >= 7.5 * 16, lines
 
 
 @pytest.mark.parametrize("width", [390], indirect=True)
