@@ -280,3 +280,23 @@ def test_opening_an_order_from_the_board_names_it_in_the_tab_title(page: Page) -
     expect(page.locator("#order-panel").get_by_role("heading", name=f"Order {waiting.number}")).to_be_visible()
     expect(page).to_have_title(f"Order {waiting.number} · Mallrun")
     expect(page.locator("#order-panel title")).to_have_count(0)
+
+
+def test_back_after_opening_another_order_shows_the_first_as_it_is_now_and_keeps_no_copy(page: Page) -> None:
+    _, staff, picking, waiting = _shop()
+    log_in(page, staff.username, PASSWORD)
+    panel = page.locator("#order-panel")
+    page.locator(f"#card-{waiting.pk} a").click()
+    expect(panel.locator(".order-status")).to_have_text("Received")
+    page.locator(f"#card-{picking.pk} a").click()
+    expect(panel.get_by_role("heading", name=f"Order {picking.number}")).to_be_visible()
+
+    assert page.evaluate("sessionStorage.getItem('htmx-history-cache')") is None  # no copy of the pages kept
+
+    order_accept(order=Order.objects.get(pk=waiting.pk), acting_user=None)  # a colleague, meanwhile
+    page.go_back()
+
+    # The page as it is now, at once (a kept copy would show "Received" until the board's next poll).
+    expect(panel.get_by_role("heading", name=f"Order {waiting.number}")).to_be_visible()
+    expect(panel.locator(".order-status")).to_have_text("Accepted", timeout=3_000)
+    expect(panel.get_by_role("button", name="Accept order")).to_have_count(0)
