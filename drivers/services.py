@@ -1116,9 +1116,10 @@ def _offer_wave(*, offer: Offer, now: dt.datetime) -> int:
     offered = 0
     stops = route.stops.filter(is_current=True).count()
     window = dt.timedelta(seconds=market_settings.offer_window_seconds)
-    # The message says until when it can be answered (in the mall's time) and where.
+    # The message says until when it can be answered (in the mall's time, naming its zone: the
+    # driver may live in another) and where.
     summary = _route_summary(route, pay_cents=offer.pay_cents, stops=stops) | {
-        "answer_by": in_zone(now + window, route.mall.tz, "g:i A"),
+        "answer_by": in_zone(now + window, route.mall.tz, "g:i A T"),
         "link": f"{settings.PORTAL_BASE_URL}{reverse('driver:home')}",
     }
     # One INSERT for the new rows and one UPDATE for the changed ones: a wave considers every

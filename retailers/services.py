@@ -129,6 +129,14 @@ def store_pause(*, store: Store, acting_user: AbstractBaseUser | None, reason: s
     if not reason:
         raise ActionRefused("Say why same-day is paused; everyone on the board will see it.", code="validation")
     current = Store.objects.get(pk=store.pk)
+    if current.status == StoreStatus.PAUSED:
+        # Someone paused it first (another tab, a colleague): say whose reason stands, and that
+        # the one just typed was not used.
+        raise ActionRefused(
+            f"{store.name} is paused already: “{current.paused_reason}”. Your reason “{reason}” was not saved; "
+            "resume, then pause again to change it.",
+            code="illegal-transition",
+        )
     if current.status != StoreStatus.LIVE:
         raise ActionRefused(
             f"{store.name} is {current.get_status_display().lower()}: only a live store can be paused.",

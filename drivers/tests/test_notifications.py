@@ -36,7 +36,7 @@ def test_offer_goes_to_driver_by_email_and_sms(routed):
         (Channel.SMS, driver.phone, driver.user.pk),
     ]
     assert rows[0].subject == f"New route: ${pay}"
-    answer_by = offer.due_at.astimezone(route.mall.tz).strftime("%I:%M %p").lstrip("0")
+    answer_by = offer.due_at.astimezone(route.mall.tz).strftime("%I:%M %p %Z").lstrip("0")  # "4:05 AM PST"
     assert rows[1].body == (
         f"Mallrun: new route ${pay}, 1 stop, {route.estimated_miles} mi from {route.mall.name}. "
         f"Answer by {answer_by}: http://127.0.0.1:8000/driver/"

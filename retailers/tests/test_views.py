@@ -306,7 +306,10 @@ def test_store_pause_refused_when_already_paused_shows_message(client, store, ma
     response = client.post(PAUSE_URL, {"reason": "Again"}, follow=True)
 
     assert response.status_code == 200
-    assert "Sole Mates is paused: only a live store can be paused." in response.content.decode()
+    assert (
+        "Sole Mates is paused already: “Stocktake”. Your reason “Again” was not saved; resume, then pause again to "
+        "change it." in response.content.decode()
+    )
     store.refresh_from_db()
     assert store.paused_reason == "Stocktake"
     assert StoreEvent.objects.count() == 0
