@@ -36,6 +36,24 @@ PHOTO_MAX_BYTES = 15 * 1024 * 1024
 PHOTO_MAX_PIXELS = 50_000_000
 
 
+def mark_errors(form: forms.Form, *, focus_first: bool = False) -> None:
+    """Each field with an error says so to screen readers: aria-invalid, and its message (the
+    template's `<id>-error`) first among what describes it, so it is read when the person lands
+    on the field. With `focus_first`, the first such field takes the focus. Safe to run again."""
+    for name, field in form.fields.items():
+        if name not in form.errors:
+            continue
+        error_id = f"{form[name].auto_id}-error"
+        described = field.widget.attrs.get("aria-describedby", "").split()
+        field.widget.attrs |= {
+            "aria-describedby": " ".join([error_id, *(entry for entry in described if entry != error_id)]),
+            "aria-invalid": "true",
+        }
+        if focus_first:
+            field.widget.attrs["autofocus"] = True
+            focus_first = False
+
+
 class DeliverForm(forms.Form):
     photo = forms.ImageField(label="Photo of the package at the door")
     pin = forms.CharField(label="Shopper's PIN", max_length=4, required=False)
@@ -53,15 +71,8 @@ class DeliverForm(forms.Form):
         self.mark_errors()
 
     def mark_errors(self) -> None:
-        """Fields with an error say so to screen readers (aria-invalid, the error as their
-        description) and the first takes the focus; run again after a refusal added one."""
-        first = True
-        for name, field in self.fields.items():
-            if name in self.errors:
-                field.widget.attrs |= {"aria-invalid": "true", "aria-describedby": f"{self[name].auto_id}-error"}
-                if first:
-                    field.widget.attrs["autofocus"] = True
-                    first = False
+        """As after validation; again after a refusal added an error (a wrong PIN)."""
+        mark_errors(self, focus_first=True)
 
     def clean_photo(self):
         photo = self.cleaned_data["photo"]
@@ -113,12 +124,7 @@ class ShiftForm(forms.Form):
 
     def full_clean(self) -> None:
         super().full_clean()
-        # Screen readers announce the message when the person lands on the field.
-        for name in self.errors:
-            if name in self.fields:
-                attrs = self.fields[name].widget.attrs
-                described = [f"{self[name].auto_id}-error", *attrs.get("aria-describedby", "").split()]
-                attrs |= {"aria-describedby": " ".join(described), "aria-invalid": "true"}
+        mark_errors(self)
 
     def clean(self) -> dict:
         cleaned = super().clean()

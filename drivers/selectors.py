@@ -23,6 +23,7 @@ from drivers.models import (
     StopStatus,
 )
 from orders.lifecycle import OrderStatus
+from portal.localtime import end_of_local_day, start_of_local_day
 
 
 def _valid_documents(*, now: dt.datetime, via: str = "") -> Count:
@@ -276,21 +277,16 @@ def earnings_for_driver(*, driver: Driver, now: dt.datetime) -> list[Earnings]:
     market counts them. A trip counts when it finished, with every pay it earned (the route's
     pay, its re-offer bump and wait pay at stores that were not ready)."""
     tz = driver.home_market.tz
-    midnight = dt.datetime.combine(now.astimezone(tz).date(), dt.time(), tzinfo=tz)
+    today = now.astimezone(tz).date()
     periods = [
-        ("Today", midnight),
-        ("This week", midnight - dt.timedelta(days=midnight.weekday())),
+        ("Today", start_of_local_day(today, tz)),
+        ("This week", start_of_local_day(today - dt.timedelta(days=today.weekday()), tz)),
         (f"Last {EARNINGS_DAYS} days", now - dt.timedelta(days=EARNINGS_DAYS)),
     ]
+    windows = [Q(closed_at__gte=since, closed_at__lte=now) for _label, since in periods]
     figures = _completed_offers(driver).aggregate(
-        **{
-            f"trips_{n}": Count("pk", filter=Q(closed_at__gte=since, closed_at__lte=now))
-            for n, (_label, since) in enumerate(periods)
-        },
-        **{
-            f"cents_{n}": Sum("pay_cents", filter=Q(closed_at__gte=since, closed_at__lte=now), default=0)
-            for n, (_label, since) in enumerate(periods)
-        },
+        **{f"trips_{n}": Count("pk", filter=window) for n, window in enumerate(windows)},
+        **{f"cents_{n}": Sum("pay_cents", filter=window, default=0) for n, window in enumerate(windows)},
     )
     return [
         Earnings(label=label, since=since, trips=figures[f"trips_{n}"], cents=figures[f"cents_{n}"])
@@ -304,8 +300,7 @@ def _completed_offers(driver: Driver) -> QuerySet[Offer]:
 
 def earnings_by_day(*, driver: Driver, tz: dt.tzinfo, first: dt.date, last: dt.date) -> dict[dt.date, Earnings]:
     """Each local day (in `tz`) from `first` to `last` with finished trips: its trips and pay."""
-    since = dt.datetime.combine(first, dt.time(), tzinfo=tz)
-    until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    since, until = start_of_local_day(first, tz), end_of_local_day(last, tz)
     rows = (
         _completed_offers(driver)
         .filter(closed_at__gte=since, closed_at__lt=until)
@@ -317,7 +312,7 @@ def earnings_by_day(*, driver: Driver, tz: dt.tzinfo, first: dt.date, last: dt.d
     return {
         row["day"]: Earnings(
             label=f"{row['day']:%A}",
-            since=dt.datetime.combine(row["day"], dt.time(), tzinfo=tz),
+            since=start_of_local_day(row["day"], tz),
             trips=row["trips"],
             cents=row["cents"],
         )

@@ -29,6 +29,7 @@ from orders.selectors import (
     local_day_bounds,
     orders_for_cards,
 )
+from portal.localtime import clock_with_day
 from retailers.models import Store
 
 # Bump when the card template changes, so old HTML in a shared cache is not served.
@@ -45,17 +46,6 @@ def local_time(value: dt.datetime, store: Store) -> str:
     """A time as people at the mall read it, e.g. "2:05 PM"."""
     local = value.astimezone(store.mall.tz)
     return local.strftime("%I:%M %p").lstrip("0")
-
-
-def local_time_on(value: dt.datetime, store: Store, today: dt.date) -> str:
-    """As local_time, with the day when it is not `today` (the mall's): "12:29 AM tomorrow",
-    "Thu 9:00 AM"."""
-    days = (value.astimezone(store.mall.tz).date() - today).days
-    if days == 0:
-        return local_time(value, store)
-    if days == 1:
-        return f"{local_time(value, store)} tomorrow"
-    return f"{value.astimezone(store.mall.tz):%a} {local_time(value, store)}"
 
 
 def iso(value: dt.datetime) -> str:
@@ -116,15 +106,13 @@ def poll_is_unchanged(*, user, store_id: int | None, since: str, now: dt.datetim
     return current == since
 
 
-def _card_key(pk: int, updated_at: dt.datetime, store: Store) -> str:
+def _card_key(pk: int, updated_at: dt.datetime, store: Store, today: dt.date) -> str:
     # The mall's date too: a card names the day of a time that is not today.
-    today = timezone.now().astimezone(store.mall.tz).date()
     return f"board-card:{CARD_TEMPLATE_VERSION}:{store.mall.time_zone}:{today:%Y%m%d}:{pk}:{updated_at.timestamp():.6f}"
 
 
-def _card_context(order: Order, store: Store) -> dict:
+def _card_context(order: Order, store: Store, today: dt.date) -> dict:
     is_open = order.status in OPEN
-    today = timezone.now().astimezone(store.mall.tz).date()
     return {
         "order": order,
         "lines": list(order.lines.all()),
@@ -135,15 +123,17 @@ def _card_context(order: Order, store: Store) -> dict:
         "show_deliver_by": order.status not in {S.UNDELIVERABLE, S.RETURNING},
         "prep_due_iso": iso(order.prep_due_at),
         "deliver_by_iso": iso(order.deliver_by),
-        "prep_due_local": local_time_on(order.prep_due_at, store, today),
-        "deliver_by_local": local_time_on(order.deliver_by, store, today),
+        "prep_due_local": clock_with_day(order.prep_due_at, store.mall.tz, today),
+        "deliver_by_local": clock_with_day(order.deliver_by, store.mall.tz, today),
         "changed_local": local_time(order.status_changed_at, store),
     }
 
 
-def render_cards(orders: list[Order], store: Store) -> dict[int, str]:
+def render_cards(orders: list[Order], store: Store, today: dt.date | None = None) -> dict[int, str]:
+    """Each order's card; `today` is the mall's date (now's, when not given)."""
+    today = today or timezone.now().astimezone(store.mall.tz).date()
     template = get_template(CARD_TEMPLATE)
-    return {order.pk: template.render(_card_context(order, store)) for order in orders}
+    return {order.pk: template.render(_card_context(order, store, today)) for order in orders}
 
 
 @dataclass(frozen=True)
@@ -164,13 +154,13 @@ def build_board(store: Store, *, open_pk: int | None = None, version: str | None
     """The board's columns assembled from cached card HTML; `open_pk` is marked aria-current."""
     now = timezone.now()
     version = version or board_version(store, now=now)
-    _, day_start, day_end = local_day_bounds(store, now)
+    today, day_start, day_end = local_day_bounds(store, now)
     rows = board_rows(store, day_start=day_start, day_end=day_end)
-    keys = {row.pk: _card_key(row.pk, row.updated_at, store) for row in rows}
+    keys = {row.pk: _card_key(row.pk, row.updated_at, store, today) for row in rows}
     cached = cache.get_many(list(keys.values()))
     missing = [pk for pk, key in keys.items() if key not in cached]
     if missing:
-        fresh = render_cards(orders_for_cards(missing), store)
+        fresh = render_cards(orders_for_cards(missing), store, today)
         # An order changed between the two reads is rendered newer than its key says; harmless, since
         # its next poll carries a new version and a new key.
         cache.set_many({keys[pk]: html for pk, html in fresh.items()}, CARD_CACHE_SECONDS)

@@ -110,13 +110,8 @@ class MallrunModelAdmin(admin.ModelAdmin):
         if not self.time_zone_path or related is True:
             return related
         if related is False:
-            related = [
-                name
-                for name in self.get_list_display(request)
-                if isinstance(name, str)
-                and name in {field.name for field in self.model._meta.concrete_fields}
-                and self.model._meta.get_field(name).is_relation
-            ]
+            relations = {field.name for field in self.model._meta.concrete_fields if field.is_relation}
+            related = [name for name in self.list_display if name in relations]
         return [*related, self.time_zone_path]
 
     def _local_time_column(self, name: str, field: DateTimeField):

@@ -17,6 +17,22 @@ def in_zone(moment: dt.datetime | None, tz: zoneinfo.ZoneInfo, format: str = ADM
     return date_format(moment.astimezone(tz), format) if moment else "—"
 
 
+def clock_with_day(moment: dt.datetime, tz: zoneinfo.ZoneInfo, today: dt.date) -> str:
+    """`moment` as a clock time in `tz`, with its day when that is not `today` (a date in `tz`):
+    "9:40 PM", "1:39 AM tomorrow", "Thu 10:00 AM". For the board's cards and the driver pages."""
+    days = (moment.astimezone(tz).date() - today).days
+    if days == 0:
+        return in_zone(moment, tz, "g:i A")
+    if days == 1:
+        return f"{in_zone(moment, tz, 'g:i A')} tomorrow"
+    return in_zone(moment, tz, "D g:i A")
+
+
+def start_of_local_day(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The instant `day` begins in `tz` (the end of the day before it)."""
+    return end_of_local_day(day - dt.timedelta(days=1), tz)
+
+
 def end_of_local_day(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     """The instant `day` ends in `tz`: the next local midnight. Where a clock change lands on
     that midnight (it is skipped, or read twice), the first instant the clock shows a later day."""

@@ -1,7 +1,7 @@
 from django import template
 from django.utils import timezone
 
-from portal.localtime import in_zone
+from portal.localtime import clock_with_day
 
 register = template.Library()
 
@@ -24,12 +24,7 @@ def clock(value) -> str:
     if value is None:
         return ""
     zone = timezone.get_current_timezone()
-    days = (timezone.localtime(value, zone).date() - timezone.localdate(timezone=zone)).days
-    if days == 0:
-        return in_zone(value, zone, "g:i A")
-    if days == 1:
-        return f"{in_zone(value, zone, 'g:i A')} tomorrow"
-    return in_zone(value, zone, "D g:i A")
+    return clock_with_day(value, zone, timezone.localdate(timezone=zone))
 
 
 @register.filter

@@ -61,6 +61,13 @@ def test_earnings_count_finished_trips_today_this_week_and_last_30_days_in_the_h
     assert earnings[1].since == dt.datetime(2026, 11, 23, 0, 0, tzinfo=PHOENIX)
 
 
+def _logged_in(user) -> Client:
+    """A client logged in at the time in force (log in inside time_machine: an idle session ends)."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def _page_text(response) -> str:
     html = response.content.decode()
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
@@ -75,9 +82,7 @@ def test_trips_page_lists_finished_trips_by_day_with_route_and_wait_pay_and_each
     make_finished_trip(driver, mall, closed_at=dt.datetime(2026, 11, 24, 19, 15, tzinfo=PHOENIX), pay_cents=2100)
     make_finished_trip(driver, mall, closed_at=dt.datetime(2026, 11, 20, 12, 0, tzinfo=PHOENIX), pay_cents=1000)
     with time_machine.travel(NOW, tick=False):
-        client = Client()
-        client.force_login(driver.user)
-        response = client.get("/driver/trips/")
+        response = _logged_in(driver.user).get("/driver/trips/")
 
     assert response.status_code == 200
     text = _page_text(response)
@@ -100,8 +105,7 @@ def test_trips_page_day_total_counts_the_days_trips_on_the_other_page(phoenix) -
     for minute in range(21):
         make_finished_trip(driver, mall, closed_at=NOW.replace(hour=8, minute=minute), pay_cents=1000)
     with time_machine.travel(NOW, tick=False):
-        client = Client()
-        client.force_login(driver.user)
+        client = _logged_in(driver.user)
         first = client.get("/driver/trips/").content.decode()
         second = client.get("/driver/trips/?page=2").content.decode()
         beyond = client.get("/driver/trips/?page=99999999999999999999999")
@@ -121,10 +125,8 @@ def test_trips_page_shows_only_the_drivers_own_trips_and_is_for_drivers_only(pho
     driver, other = make_driver(market=market), make_driver(market=market)
     make_finished_trip(other, mall, closed_at=NOW.replace(hour=9), pay_cents=3100)
     with time_machine.travel(NOW, tick=False):
-        client = Client()
-        client.force_login(driver.user)
-        stranger = Client()
-        stranger.force_login(make_user("not-a-driver"))
+        client = _logged_in(driver.user)
+        stranger = _logged_in(make_user("not-a-driver"))
         mine = _page_text(client.get("/driver/trips/"))
         refused = stranger.get("/driver/trips/")
 
@@ -152,10 +154,8 @@ def test_trip_delivered_through_the_route_shows_its_pay_stops_and_standing() -> 
     )
     services.stop_mark_undeliverable(stop=stops[returned.pk], driver=driver, reason="Gate locked")
     offer.refresh_from_db()
-    client = Client()
-    client.force_login(driver.user)
 
-    text = _page_text(client.get("/driver/trips/"))
+    text = _page_text(_logged_in(driver.user).get("/driver/trips/"))
 
     assert offer.status == OfferStatus.COMPLETED
     pay = f"${offer.pay_cents / 100:,.2f}"
@@ -173,8 +173,6 @@ def test_trip_in_a_mall_of_another_zone_than_home_names_its_zone(phoenix) -> Non
     make_finished_trip(vegas_driver, chandler, closed_at=NOW.replace(hour=9, minute=5), pay_cents=1500)
 
     with time_machine.travel(NOW, tick=False):
-        client = Client()
-        client.force_login(vegas_driver.user)
-        text = _page_text(client.get("/driver/trips/"))
+        text = _page_text(_logged_in(vegas_driver.user).get("/driver/trips/"))
 
     assert "$15.00 · finished 9:05 AM MST" in text

@@ -68,6 +68,12 @@ def world():
     }
 
 
+def _route_poll_url(client: Client, route_id: int) -> str:
+    """The address the route page polls, read off the page as the browser would."""
+    page = client.get(reverse("driver:route", args=[route_id])).content.decode()
+    return re.search(r'data-hx-get="([^"]+\?since=[^"]+)"', page).group(1).replace("&amp;", "&")
+
+
 def _take(world):
     services.offer_accept(offer=world["offer"], driver=world["me"])
     world["offer"].refresh_from_db()
@@ -316,9 +322,7 @@ def test_route_forfeit_reoffers(world):
 def test_route_page_poll_answers_204_until_the_store_hands_over_then_the_updated_route(world):
     _take(world)
     client = _client(world["me"])
-    url = reverse("driver:route", args=[world["route"].pk])
-    page = client.get(url).content.decode()
-    poll = re.search(r'data-hx-get="([^"]+\?since=[^"]+)"', page).group(1).replace("&amp;", "&")
+    poll = _route_poll_url(client, world["route"].pk)
 
     unchanged = client.get(poll, **HTMX)
     labels = [package.label_code for package in world["order"].packages.all()]
@@ -339,8 +343,7 @@ def test_route_given_back_in_another_tab_takes_the_pages_poll_and_taps_home_with
     _take(world)
     client = _client(world["me"])
     route_url = reverse("driver:route", args=[world["route"].pk])
-    page = client.get(route_url).content.decode()
-    poll = re.search(r'data-hx-get="([^"]+\?since=[^"]+)"', page).group(1).replace("&amp;", "&")
+    poll = _route_poll_url(client, world["route"].pk)
     client.post(reverse("driver:route-forfeit", args=[world["route"].pk]), {"reason": "Flat tyre"})
     client.get(reverse("driver:home"))  # the give-back's own page read its message
 
@@ -769,8 +772,7 @@ def test_route_page_poll_after_an_order_is_cancelled_says_the_route_changed_and_
     [route] = services.routes_build_for_mall(mall=mall, now=timezone.now(), time_limit_s=0.1)
     services.offer_accept(offer=route.offers.get(), driver=me)
     client = _client(me)
-    page = client.get(reverse("driver:route", args=[route.pk])).content.decode()
-    poll = re.search(r'data-hx-get="([^"]+\?since=[^"]+)"', page).group(1).replace("&amp;", "&")
+    poll = _route_poll_url(client, route.pk)
 
     order_cancel(order=cancelled, acting_user=None, reason="Shopper cancelled", actor_label="marketplace")
     services.routes_drop_cancelled_orders(now=timezone.now())
